@@ -1,0 +1,164 @@
+//! `rdbkit info`.
+
+use rdbkit::decode::{Level, Options};
+use rdbkit::inspect::{inspect, now_ms, Report};
+use serde_json::{json, Map, Value};
+
+use super::verify::checksum_text;
+use super::{open, Failure};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The RDB file.
+    file: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report as JSON (also used by `merge --report`).
+pub fn report_json(r: &Report) -> Value {
+    let dbs: Map<String, Value> = r
+        .dbs
+        .iter()
+        .map(|(db, d)| {
+            (
+                db.to_string(),
+                json!({"keys": d.keys, "expires": d.expires, "already_expired": d.expired,
+                       "keys_with_field_ttls": d.subexpires,
+                       "resizedb": d.resize_hint.map(|(k, e)| json!({"keys": k, "expires": e}))}),
+            )
+        })
+        .collect();
+    let types: Vec<Value> = r
+        .types
+        .iter()
+        .map(|((k, enc), t)| json!({"type": k.name(), "encoding": enc, "keys": t.keys, "bytes": t.bytes}))
+        .collect();
+    let modules: Vec<Value> = r
+        .modules
+        .iter()
+        .map(|(n, m)| json!({"name": n, "encvers": m.encvers, "keys": m.keys}))
+        .collect();
+    let module_aux: Vec<Value> = r
+        .module_aux
+        .iter()
+        .map(|m| json!({"module": m.module, "encver": m.encver, "when": if m.when == 1 {"before"} else {"after"}, "bytes": m.bytes}))
+        .collect();
+    let aux: Map<String, Value> = r
+        .aux
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "size": r.size,
+        "magic": match r.header.lineage { rdbkit::format::Lineage::Redis => "REDIS", rdbkit::format::Lineage::Valkey => "VALKEY" },
+        "version": r.header.version,
+        "producer": r.producer(),
+        "aux": aux,
+        "keys": r.keys(),
+        "expires": r.expires(),
+        "already_expired": r.expired(),
+        "dbs": dbs,
+        "types": types,
+        "functions": r.functions,
+        "modules": modules,
+        "module_aux": module_aux,
+        "slot_info_records": r.slot_infos,
+        "slot_import_records": r.slot_imports,
+        "enterprise_opcodes": r.enterprise_opcodes.iter().map(|(o, n)| json!({"opcode": o, "count": n})).collect::<Vec<_>>(),
+        "checksum": checksum_text(r.checksum),
+        "trailing_bytes": r.trailing,
+    })
+}
+
+pub fn run(a: Args) -> Result<(), Failure> {
+    let input = open(&a.file)?;
+    let opts = Options {
+        level: Level::Full,
+        ..Options::default()
+    };
+    let r = inspect(&input, opts, now_ms()).map_err(|e| Failure::from_lib(&a.file, e))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report_json(&r)).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let magic = match r.header.lineage {
+        rdbkit::format::Lineage::Redis => "REDIS",
+        rdbkit::format::Lineage::Valkey => "VALKEY",
+    };
+    println!("file:      {} ({} bytes)", a.file, r.size);
+    println!("format:    {magic} RDB version {}", r.header.version);
+    println!(
+        "producer:  {}",
+        r.producer().unwrap_or_else(|| "unknown".into())
+    );
+    println!("checksum:  {}", checksum_text(r.checksum));
+    println!(
+        "keys:      {} ({} with expiry, {} already expired)",
+        r.keys(),
+        r.expires(),
+        r.expired()
+    );
+    if !r.aux.is_empty() {
+        println!("aux fields:");
+        for (k, v) in &r.aux {
+            println!("  {k} = {v}");
+        }
+    }
+    for (db, d) in &r.dbs {
+        println!(
+            "db {db}: {} keys, {} expires, {} already expired{}",
+            d.keys,
+            d.expires,
+            d.expired,
+            d.resize_hint
+                .map(|(k, e)| format!(" (RESIZEDB hint {k}/{e})"))
+                .unwrap_or_default()
+        );
+    }
+    if !r.types.is_empty() {
+        println!("types:");
+        for ((k, enc), t) in &r.types {
+            println!(
+                "  {:<8} {:<22} {:>10} keys {:>14} bytes",
+                k.name(),
+                enc,
+                t.keys,
+                t.bytes
+            );
+        }
+    }
+    if !r.functions.is_empty() {
+        println!("functions: {}", r.functions.join(", "));
+    }
+    for (n, m) in &r.modules {
+        println!("module type {n} (encver {:?}): {} keys", m.encvers, m.keys);
+    }
+    for m in &r.module_aux {
+        println!(
+            "module aux {} encver {} ({}), {} bytes",
+            m.module,
+            m.encver,
+            if m.when == 1 {
+                "before keys"
+            } else {
+                "after keys"
+            },
+            m.bytes
+        );
+    }
+    if r.slot_infos > 0 {
+        println!("slot info records: {}", r.slot_infos);
+    }
+    if r.slot_imports > 0 {
+        println!("slot import records: {}", r.slot_imports);
+    }
+    for (o, n) in &r.enterprise_opcodes {
+        println!("Redis Enterprise opcode {o}: {n} records (skipped)");
+    }
+    Ok(())
+}

@@ -1,0 +1,794 @@
+//! Lazy element cursors over collection values (lists, sets, sorted sets,
+//! hashes, arrays). A cursor reads the encoded value in place; LZF blobs are
+//! decompressed one at a time into a buffer the cursor reuses, so iterating a
+//! collection of any size costs at most one node's worth of heap.
+
+use crate::format::blob::{BlobIter, BlobKind, ElemPos};
+use crate::format::{lzf, rdb_type as t, Elem, Lineage, RdbStr, Reader};
+use crate::{Error, ErrorKind, Limits, Result};
+
+/// Decoding context of a value: lineage, version and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// File lineage (decides the meaning of types 22/23).
+    pub lineage: Lineage,
+    /// RDB version of the file or payload.
+    pub version: u32,
+    /// Limits for untrusted input.
+    pub limits: Limits,
+}
+
+/// Where an element's bytes are.
+#[derive(Debug, Clone, Copy)]
+enum Ref {
+    /// Absolute range in the input.
+    File(usize, usize),
+    /// Range in the arena (decompressed plain strings).
+    Arena(usize, usize),
+    /// Range in the current blob.
+    Blob(usize, usize),
+    /// Integer.
+    Int(i64),
+    /// An LZF string that was validated but not materialised (walk mode).
+    Skipped,
+}
+
+/// How plain `STR` elements are laid out after the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plain {
+    /// `STR` (list, set).
+    Str,
+    /// `STR member` + text double (type 3).
+    ZsetText,
+    /// `STR member` + `f64le` (type 5).
+    ZsetBin,
+    /// `STR field` + `STR value` (type 4).
+    Hash,
+    /// `LEN ttl` + `STR field` + `STR value` (types 22 Redis pre-GA and 24).
+    HashTtlFirst,
+    /// `STR field` + `STR value` + `i64le expire` (Valkey `HASH_2`).
+    HashTtlLast,
+    /// Array elements: `LEN index` + `LEN tag` + payload.
+    Array,
+}
+
+#[derive(Debug, Clone)]
+enum Src<'a> {
+    /// Plain sequence of `left` items read from `r`.
+    Plain {
+        r: Reader<'a>,
+        left: u64,
+        kind: Plain,
+    },
+    /// One blob.
+    Blob,
+    /// Quicklist nodes: `left` nodes still to read from `r`.
+    Nodes { r: Reader<'a>, left: u64, v2: bool },
+}
+
+/// What a blob-encoded collection groups its elements in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    /// Single elements (list, set).
+    One,
+    /// Pairs (hash field/value, zset member/score).
+    Two,
+    /// Triplets (hash field/value/ttl).
+    Three,
+}
+
+/// A cursor over the elements of a list, set, sorted set, hash or array value.
+///
+/// Get one from [`crate::decode::Value::items`]; then call the `next_*`
+/// method that matches the value's kind. Each call returns elements that
+/// borrow from the cursor and stay valid until the next call.
+#[derive(Debug, Clone)]
+pub struct Items<'a> {
+    input: &'a [u8],
+    ctx: Ctx,
+    src: Src<'a>,
+    /// Current blob: borrowed range of the input, or owned (decompressed) in `blob_buf`.
+    blob_range: Option<(usize, usize)>,
+    blob_buf: Vec<u8>,
+    blob_it: Option<BlobIter>,
+    blob_kind: BlobKind,
+    /// Absolute offset of the current blob's `STR` (for errors).
+    blob_offset: u64,
+    /// A quicklist PLAIN node element waiting to be returned.
+    pending_plain: Option<Ref>,
+    arena: Vec<u8>,
+    /// Materialise LZF plain strings (false: validate only, elements are not returned).
+    materialise: bool,
+    group: Group,
+    /// Total element count announced (plain count, or None for blobs until known).
+    count: Option<u64>,
+    /// The value type byte.
+    rdb_type: u8,
+    /// Type 25: min-expire prefix.
+    pub(crate) min_expire: Option<u64>,
+    /// Array: whether an insert index was stored, and its value.
+    pub(crate) array_insert_idx: Option<u64>,
+    /// Single-blob values: input position just past the blob `STR`.
+    blob_end: usize,
+}
+
+/// One hash field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HashField<'c> {
+    /// Field name.
+    pub field: Elem<'c>,
+    /// Value.
+    pub value: Elem<'c>,
+    /// Absolute expiry in unix ms, when the field has a TTL.
+    pub expire_ms: Option<i64>,
+}
+
+/// One array element's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ArrayValue<'c> {
+    /// Byte string (tags 0 and 3).
+    Bytes(Elem<'c>),
+    /// Integer (tag 1).
+    Int(i64),
+    /// Double (tag 2).
+    Float(f64),
+}
+
+impl<'a> Items<'a> {
+    /// Builds a cursor for a value of type `rdb_type` whose bytes start at
+    /// `r`'s position. The reader is advanced past the value's header only.
+    pub(crate) fn new(
+        rdb_type: u8,
+        r: &mut Reader<'a>,
+        ctx: Ctx,
+        materialise: bool,
+    ) -> Result<Items<'a>> {
+        let input = r.buf();
+        let mut it = Items {
+            input,
+            ctx,
+            src: Src::Blob,
+            blob_range: None,
+            blob_buf: Vec::new(),
+            blob_it: None,
+            blob_kind: BlobKind::Listpack,
+            blob_offset: 0,
+            pending_plain: None,
+            arena: Vec::new(),
+            materialise,
+            group: Group::One,
+            count: None,
+            rdb_type,
+            min_expire: None,
+            array_insert_idx: None,
+            blob_end: 0,
+        };
+        let valkey = ctx.lineage == Lineage::Valkey;
+        let plain = |kind: Plain, r: &mut Reader<'a>, it: &mut Items<'a>, min: u64| -> Result<()> {
+            let n = r.count("collection length", min)?;
+            it.check_count(n, r)?;
+            it.count = Some(n);
+            it.src = Src::Plain {
+                r: r.clone(),
+                left: n,
+                kind,
+            };
+            Ok(())
+        };
+        match rdb_type {
+            t::LIST | t::SET => plain(Plain::Str, r, &mut it, 1)?,
+            t::ZSET => {
+                it.group = Group::Two;
+                plain(Plain::ZsetText, r, &mut it, 2)?
+            }
+            t::ZSET_2 => {
+                it.group = Group::Two;
+                plain(Plain::ZsetBin, r, &mut it, 9)?
+            }
+            t::HASH => {
+                it.group = Group::Two;
+                plain(Plain::Hash, r, &mut it, 2)?
+            }
+            t::HASH_METADATA_PRE_GA_OR_HASH_2 if valkey => {
+                it.group = Group::Three;
+                plain(Plain::HashTtlLast, r, &mut it, 10)?
+            }
+            t::HASH_METADATA_PRE_GA_OR_HASH_2 => {
+                it.group = Group::Three;
+                plain(Plain::HashTtlFirst, r, &mut it, 3)?
+            }
+            t::HASH_METADATA => {
+                it.group = Group::Three;
+                it.min_expire = Some(r.u64le("hash min expire")?);
+                plain(Plain::HashTtlFirst, r, &mut it, 3)?
+            }
+            t::ARRAY => {
+                it.group = Group::Two;
+                let n = r.count("array length", 3)?;
+                if n == 0 {
+                    return Err(r.err(ErrorKind::InvalidValue {
+                        value_type: "array",
+                        what: "element count 0".into(),
+                    }));
+                }
+                let has_idx = r.length("array has-insert-index flag")?;
+                match has_idx {
+                    0 => {}
+                    1 => it.array_insert_idx = Some(r.length("array insert index")?),
+                    v => {
+                        return Err(r.err(ErrorKind::InvalidValue {
+                            value_type: "array",
+                            what: format!("insert-index flag {v} is not 0 or 1"),
+                        }))
+                    }
+                }
+                it.check_count(n, r)?;
+                it.count = Some(n);
+                it.src = Src::Plain {
+                    r: r.clone(),
+                    left: n,
+                    kind: Plain::Array,
+                };
+            }
+            t::HASH_ZIPMAP
+            | t::LIST_ZIPLIST
+            | t::SET_INTSET
+            | t::ZSET_ZIPLIST
+            | t::HASH_ZIPLIST
+            | t::HASH_LISTPACK
+            | t::ZSET_LISTPACK
+            | t::SET_LISTPACK
+            | t::HASH_LISTPACK_EX
+            | t::HASH_LISTPACK_EX_PRE_GA => {
+                let (kind, group) = match rdb_type {
+                    t::HASH_ZIPMAP => (BlobKind::Zipmap, Group::Two),
+                    t::LIST_ZIPLIST => (BlobKind::Ziplist, Group::One),
+                    t::SET_INTSET => (BlobKind::Intset, Group::One),
+                    t::ZSET_ZIPLIST | t::HASH_ZIPLIST => (BlobKind::Ziplist, Group::Two),
+                    t::SET_LISTPACK => (BlobKind::Listpack, Group::One),
+                    t::HASH_LISTPACK | t::ZSET_LISTPACK => (BlobKind::Listpack, Group::Two),
+                    _ => (BlobKind::Listpack, Group::Three),
+                };
+                if rdb_type == t::HASH_LISTPACK_EX_PRE_GA && valkey {
+                    return Err(r.err(ErrorKind::UnknownType {
+                        byte: rdb_type,
+                        lineage: "Valkey",
+                        version: ctx.version,
+                    }));
+                }
+                if rdb_type == t::HASH_LISTPACK_EX {
+                    it.min_expire = Some(r.u64le("hash min expire")?);
+                }
+                it.group = group;
+                it.blob_kind = kind;
+                let s = RdbStr::read(r, &ctx.limits, "blob")?;
+                it.load_blob(s, r)?;
+                it.blob_end = r.pos();
+            }
+            t::LIST_QUICKLIST | t::LIST_QUICKLIST_2 => {
+                let n = r.count("quicklist node count", 2)?;
+                it.blob_kind = if rdb_type == t::LIST_QUICKLIST {
+                    BlobKind::Ziplist
+                } else {
+                    BlobKind::Listpack
+                };
+                it.src = Src::Nodes {
+                    r: r.clone(),
+                    left: n,
+                    v2: rdb_type == t::LIST_QUICKLIST_2,
+                };
+            }
+            _ => {
+                return Err(r.err(ErrorKind::Corrupt(format!(
+                    "value type {rdb_type} is not a list, set, sorted set, hash or array"
+                ))))
+            }
+        }
+        Ok(it)
+    }
+
+    fn check_count(&self, n: u64, r: &Reader<'a>) -> Result<()> {
+        if n > self.ctx.limits.max_collection_len {
+            return Err(r.err(ErrorKind::LimitExceeded {
+                what: "collection length",
+                value: n,
+                limit: self.ctx.limits.max_collection_len,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The value type byte this cursor reads.
+    pub fn rdb_type(&self) -> u8 {
+        self.rdb_type
+    }
+
+    /// The element count announced by the encoding, when it states one
+    /// (plain encodings; blobs whose header has a count). For pairs and
+    /// triplets this counts entries (fields, members), not elements.
+    pub fn len_hint(&self) -> Option<u64> {
+        match (self.count, &self.blob_it) {
+            (Some(n), _) => Some(n),
+            (None, Some(b)) if matches!(self.src, Src::Blob) => b.header_count().map(|c| {
+                u64::from(c)
+                    / match self.group {
+                        Group::One => 1,
+                        Group::Two => 2,
+                        Group::Three => 3,
+                    }
+            }),
+            _ => None,
+        }
+    }
+
+    /// Loads a blob `STR` as the current blob, decompressing it when needed.
+    fn load_blob(&mut self, s: RdbStr<'a>, r: &Reader<'a>) -> Result<()> {
+        let at = r.offset();
+        match s {
+            RdbStr::Raw(b) => {
+                let start = b.as_ptr() as usize - self.input.as_ptr() as usize;
+                self.blob_offset = r.offset_of(start);
+                self.blob_range = Some((start, start + b.len()));
+            }
+            RdbStr::Lzf { data, len, offset } => {
+                self.blob_offset = offset;
+                lzf::decompress_to_vec(data, len, &mut self.blob_buf)
+                    .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
+                self.blob_range = None;
+            }
+            RdbStr::Int(_) => {
+                return Err(Error::new(
+                    ErrorKind::Corrupt(format!(
+                        "{} blob stored as an integer",
+                        self.blob_kind.name()
+                    )),
+                    at,
+                ))
+            }
+        }
+        let data = self.blob();
+        let it = BlobIter::new(self.blob_kind, data)
+            .map_err(|e| Error::new(e.into(), self.blob_offset))?;
+        self.blob_it = Some(it);
+        Ok(())
+    }
+
+    #[inline]
+    fn blob(&self) -> &[u8] {
+        match self.blob_range {
+            Some((s, e)) => &self.input[s..e],
+            None => &self.blob_buf,
+        }
+    }
+
+    /// The current blob's bytes and the absolute offset of its `STR`.
+    pub(crate) fn current_blob(&self) -> (&[u8], u64) {
+        (self.blob(), self.blob_offset)
+    }
+
+    /// Whether the cursor is reading one blob (not a plain encoding or quicklist).
+    pub(crate) fn is_single_blob(&self) -> bool {
+        matches!(self.src, Src::Blob)
+    }
+
+    #[inline]
+    fn resolve(&self, r: Ref) -> Elem<'_> {
+        match r {
+            Ref::File(s, e) => Elem::Bytes(&self.input[s..e]),
+            Ref::Arena(s, e) => Elem::Bytes(&self.arena[s..e]),
+            Ref::Blob(s, e) => match self.blob_range {
+                Some((bs, _)) => Elem::Bytes(&self.input[bs + s..bs + e]),
+                None => Elem::Bytes(&self.blob_buf[s..e]),
+            },
+            Ref::Int(i) => Elem::Int(i),
+            Ref::Skipped => Elem::Bytes(&[]),
+        }
+    }
+
+    /// Reads a plain `STR` into a reference.
+    #[inline]
+    fn plain_str(&mut self, r: &mut Reader<'a>) -> Result<Ref> {
+        let s = RdbStr::read(r, &self.ctx.limits, "element")?;
+        Ok(match s {
+            RdbStr::Raw(b) => {
+                let start = b.as_ptr() as usize - self.input.as_ptr() as usize;
+                Ref::File(start, start + b.len())
+            }
+            RdbStr::Int(i) => Ref::Int(i),
+            RdbStr::Lzf { data, len, offset } => {
+                if !self.materialise {
+                    lzf::validate(data, len)
+                        .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
+                    return Ok(Ref::Skipped);
+                }
+                let start = self.arena.len();
+                self.arena.resize(start + len, 0);
+                lzf::decompress_into(data, &mut self.arena[start..])
+                    .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
+                Ref::Arena(start, start + len)
+            }
+        })
+    }
+
+    /// Next element of the current blob, or `None` at its end.
+    #[inline]
+    fn blob_next(&mut self) -> Result<Option<Ref>> {
+        let Some(mut it) = self.blob_it.take() else {
+            return Ok(None);
+        };
+        let res = it.next(self.blob());
+        let out = match res {
+            Ok(Some(ElemPos::Range(s, e))) => Some(Ref::Blob(s, e)),
+            Ok(Some(ElemPos::Int(i))) => Some(Ref::Int(i)),
+            Ok(None) => None,
+            Err(e) => return Err(Error::new(e.into(), self.blob_offset)),
+        };
+        if out.is_some() {
+            self.blob_it = Some(it);
+        }
+        Ok(out)
+    }
+
+    /// Next single element from any source (list/set).
+    fn next_ref(&mut self) -> Result<Option<Ref>> {
+        loop {
+            if let Some(p) = self.pending_plain.take() {
+                return Ok(Some(p));
+            }
+            if self.blob_it.is_some() {
+                if let Some(x) = self.blob_next()? {
+                    return Ok(Some(x));
+                }
+                if matches!(self.src, Src::Blob) {
+                    return Ok(None);
+                }
+            }
+            match &mut self.src {
+                Src::Blob => return Ok(None),
+                Src::Plain { r, left, .. } => {
+                    if *left == 0 {
+                        return Ok(None);
+                    }
+                    *left -= 1;
+                    let mut rr = r.clone();
+                    let x = self.plain_str(&mut rr)?;
+                    if let Src::Plain { r, .. } = &mut self.src {
+                        *r = rr;
+                    }
+                    return Ok(Some(x));
+                }
+                Src::Nodes { r, left, v2 } => {
+                    if *left == 0 {
+                        return Ok(None);
+                    }
+                    *left -= 1;
+                    let v2 = *v2;
+                    let mut rr = r.clone();
+                    let container = if v2 {
+                        let at = rr.pos();
+                        let c = rr.length("quicklist container")?;
+                        if c != 1 && c != 2 {
+                            return Err(rr.err_at(
+                                ErrorKind::Corrupt(format!(
+                                    "quicklist container {c} is neither PLAIN (1) nor PACKED (2)"
+                                )),
+                                at,
+                            ));
+                        }
+                        c
+                    } else {
+                        2
+                    };
+                    if container == 1 {
+                        let x = self.plain_str(&mut rr)?;
+                        self.pending_plain = Some(x);
+                    } else {
+                        let s = RdbStr::read(&mut rr, &self.ctx.limits, "quicklist node")?;
+                        self.load_blob(s, &rr)?;
+                    }
+                    if let Src::Nodes { r, .. } = &mut self.src {
+                        *r = rr;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Next element of a list or set (`None` at the end).
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options};
+    /// // RDB 9 file without checksum: a plain list "l" = ["a", "b"].
+    /// let file = b"REDIS0009\xfe\x00\x01\x01l\x02\x01a\x01b\xff\0\0\0\0\0\0\0\0";
+    /// for item in Decoder::new(file, Options::default()).unwrap() {
+    ///     if let rdbkit::decode::Item::Key(k) = item.unwrap() {
+    ///         let mut it = k.value.items().unwrap();
+    ///         assert_eq!(it.next_elem().unwrap().unwrap().to_bytes().as_ref(), b"a");
+    ///     }
+    /// }
+    /// ```
+    pub fn next_elem(&mut self) -> Result<Option<Elem<'_>>> {
+        self.arena.clear();
+        if self.group != Group::One {
+            return Err(self.wrong_kind("next_elem"));
+        }
+        Ok(self.next_ref()?.map(|r| self.resolve(r)))
+    }
+
+    fn wrong_kind(&self, m: &str) -> Error {
+        Error::new(
+            ErrorKind::Corrupt(format!(
+                "{m} called on a cursor of value type {}",
+                self.rdb_type
+            )),
+            self.blob_offset,
+        )
+    }
+
+    /// Reads one group of `n` elements from a blob; errors if the blob ends mid-group.
+    fn blob_group<const N: usize>(&mut self) -> Result<Option<[Ref; N]>> {
+        let mut out = [Ref::Int(0); N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            match self.blob_next()? {
+                Some(r) => *slot = r,
+                None if i == 0 => return Ok(None),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt(format!(
+                            "{} ends in the middle of an entry ({} of {N} elements)",
+                            self.blob_kind.name(),
+                            i
+                        )),
+                        self.blob_offset,
+                    ))
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Next member and score of a sorted set.
+    pub fn next_scored(&mut self) -> Result<Option<(Elem<'_>, f64)>> {
+        self.arena.clear();
+        if let Src::Plain { r, left, kind } = &mut self.src {
+            if *left == 0 {
+                return Ok(None);
+            }
+            *left -= 1;
+            let kind = *kind;
+            let mut rr = r.clone();
+            let m = self.plain_str(&mut rr)?;
+            let at = rr.pos();
+            let score = match kind {
+                Plain::ZsetText => rr.text_double("zset score")?,
+                Plain::ZsetBin => rr.f64le("zset score")?,
+                _ => return Err(self.wrong_kind("next_scored")),
+            };
+            if score.is_nan() {
+                return Err(rr.err_at(
+                    ErrorKind::InvalidValue {
+                        value_type: "zset",
+                        what: "NaN score".into(),
+                    },
+                    at,
+                ));
+            }
+            if let Src::Plain { r, .. } = &mut self.src {
+                *r = rr;
+            }
+            return Ok(Some((self.resolve(m), score)));
+        }
+        if !matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK) {
+            return Err(self.wrong_kind("next_scored"));
+        }
+        let Some([m, s]) = self.blob_group::<2>()? else {
+            return Ok(None);
+        };
+        let score = match self.resolve(s).as_f64() {
+            Some(v) if !v.is_nan() => v,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidValue {
+                        value_type: "zset",
+                        what: "score is not a valid number".into(),
+                    },
+                    self.blob_offset,
+                ))
+            }
+        };
+        Ok(Some((self.resolve(m), score)))
+    }
+
+    /// Next field of a hash (with its TTL for hash-field-expiry encodings).
+    pub fn next_field(&mut self) -> Result<Option<HashField<'_>>> {
+        self.arena.clear();
+        if let Src::Plain { r, left, kind } = &mut self.src {
+            if *left == 0 {
+                return Ok(None);
+            }
+            *left -= 1;
+            let kind = *kind;
+            let mut rr = r.clone();
+            let (f, v, exp) = match kind {
+                Plain::Hash => {
+                    let f = self.plain_str(&mut rr)?;
+                    (f, self.plain_str(&mut rr)?, None)
+                }
+                Plain::HashTtlFirst => {
+                    let ttl = rr.length("hash field ttl")?;
+                    let f = self.plain_str(&mut rr)?;
+                    let v = self.plain_str(&mut rr)?;
+                    let exp = match (ttl, self.min_expire) {
+                        (0, _) => None,
+                        // Type 24: stored relative to the min expire, plus one.
+                        (ttl, Some(min)) => Some(ttl.wrapping_add(min).wrapping_sub(1) as i64),
+                        // Type 22 (7.4 pre-release): absolute.
+                        (ttl, None) => Some(ttl as i64),
+                    };
+                    (f, v, exp)
+                }
+                Plain::HashTtlLast => {
+                    let f = self.plain_str(&mut rr)?;
+                    let v = self.plain_str(&mut rr)?;
+                    let e = rr.i64le("hash field expire")?;
+                    (f, v, (e != -1).then_some(e))
+                }
+                _ => return Err(self.wrong_kind("next_field")),
+            };
+            if let Src::Plain { r, .. } = &mut self.src {
+                *r = rr;
+            }
+            return Ok(Some(HashField {
+                field: self.resolve(f),
+                value: self.resolve(v),
+                expire_ms: exp,
+            }));
+        }
+        match self.group {
+            Group::Two
+                if matches!(
+                    self.rdb_type,
+                    t::HASH_ZIPMAP | t::HASH_ZIPLIST | t::HASH_LISTPACK
+                ) =>
+            {
+                let Some([f, v]) = self.blob_group::<2>()? else {
+                    return Ok(None);
+                };
+                Ok(Some(HashField {
+                    field: self.resolve(f),
+                    value: self.resolve(v),
+                    expire_ms: None,
+                }))
+            }
+            Group::Three => {
+                let Some([f, v, ttl]) = self.blob_group::<3>()? else {
+                    return Ok(None);
+                };
+                let ttl = match self.resolve(ttl) {
+                    Elem::Int(i) => i,
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidValue {
+                                value_type: "hash",
+                                what: "field TTL is not an integer".into(),
+                            },
+                            self.blob_offset,
+                        ))
+                    }
+                };
+                Ok(Some(HashField {
+                    field: self.resolve(f),
+                    value: self.resolve(v),
+                    expire_ms: (ttl != 0).then_some(ttl),
+                }))
+            }
+            _ => Err(self.wrong_kind("next_field")),
+        }
+    }
+
+    /// Next index and value of an array.
+    pub fn next_array(&mut self) -> Result<Option<(u64, ArrayValue<'_>)>> {
+        self.arena.clear();
+        let Src::Plain {
+            r,
+            left,
+            kind: Plain::Array,
+        } = &mut self.src
+        else {
+            return Err(self.wrong_kind("next_array"));
+        };
+        if *left == 0 {
+            return Ok(None);
+        }
+        *left -= 1;
+        let mut rr = r.clone();
+        let idx = rr.length("array index")?;
+        let at = rr.pos();
+        let tag = rr.length("array element tag")?;
+        let v = match tag {
+            0 | 3 => Some(self.plain_str(&mut rr)?),
+            1 => {
+                let i = rr.i64le("array integer")?;
+                if let Src::Plain { r, .. } = &mut self.src {
+                    *r = rr;
+                }
+                return Ok(Some((idx, ArrayValue::Int(i))));
+            }
+            2 => {
+                let f = rr.f64le("array float")?;
+                if let Src::Plain { r, .. } = &mut self.src {
+                    *r = rr;
+                }
+                return Ok(Some((idx, ArrayValue::Float(f))));
+            }
+            _ => None,
+        };
+        let Some(v) = v else {
+            return Err(rr.err_at(
+                ErrorKind::InvalidValue {
+                    value_type: "array",
+                    what: format!("unknown element tag {tag}"),
+                },
+                at,
+            ));
+        };
+        if let Src::Plain { r, .. } = &mut self.src {
+            *r = rr;
+        }
+        Ok(Some((idx, ArrayValue::Bytes(self.resolve(v)))))
+    }
+
+    /// Reads every element without returning them (validating as it goes),
+    /// and returns the input position just past the value.
+    pub(crate) fn finish(mut self) -> Result<usize> {
+        match self.group {
+            _ if self.rdb_type == t::ARRAY => while self.next_array()?.is_some() {},
+            Group::One => while self.next_elem()?.is_some() {},
+            Group::Two
+                if matches!(
+                    self.rdb_type,
+                    t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK
+                ) =>
+            {
+                while self.next_scored()?.is_some() {}
+            }
+            _ => while self.next_field()?.is_some() {},
+        }
+        Ok(self.end_pos())
+    }
+
+    /// Skips the value without looking inside blobs or LZF data and returns
+    /// the input position just past it.
+    pub(crate) fn skip(mut self) -> Result<usize> {
+        let limits = self.ctx.limits;
+        match &mut self.src {
+            Src::Blob => {}
+            Src::Nodes { r, left, v2 } => {
+                while *left > 0 {
+                    *left -= 1;
+                    if *v2 {
+                        r.length("quicklist container")?;
+                    }
+                    RdbStr::skip(r, &limits, "quicklist node")?;
+                }
+            }
+            Src::Plain { .. } => return self.finish(),
+        }
+        Ok(self.end_pos())
+    }
+
+    /// Input position after everything consumed so far.
+    pub(crate) fn end_pos(&self) -> usize {
+        match &self.src {
+            Src::Blob => self.blob_end,
+            Src::Plain { r, .. } | Src::Nodes { r, .. } => r.pos(),
+        }
+    }
+}
+
+impl Items<'_> {
+    /// The decoding context.
+    pub fn ctx(&self) -> Ctx {
+        self.ctx
+    }
+}

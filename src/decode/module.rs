@@ -1,0 +1,132 @@
+//! Module data: `MODULE_2` values, `MODULE_AUX` records and `KEY_META`
+//! classes are all skipped through the module sub-opcode stream, exactly as
+//! `redis-check-rdb` skips them without the module loaded.
+
+use crate::format::{ModuleId, RdbStr, Reader};
+use crate::{ErrorKind, Limits, Result};
+
+/// Sub-opcodes of the module serialisation stream.
+pub mod sub {
+    /// End of the value.
+    pub const EOF: u64 = 0;
+    /// Signed integer (`LEN`, two's complement).
+    pub const SINT: u64 = 1;
+    /// Unsigned integer (`LEN`).
+    pub const UINT: u64 = 2;
+    /// `f32le`.
+    pub const FLOAT: u64 = 3;
+    /// `f64le`.
+    pub const DOUBLE: u64 = 4;
+    /// `STR`.
+    pub const STRING: u64 = 5;
+}
+
+/// Skips a sub-opcode stream up to and including its `EOF`, checking every
+/// item. Returns the number of items.
+pub fn skip_sub_opcodes(r: &mut Reader<'_>, limits: &Limits) -> Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let at = r.pos();
+        match r.length("module sub-opcode")? {
+            sub::EOF => return Ok(n),
+            sub::SINT | sub::UINT => {
+                r.length("module integer")?;
+            }
+            sub::FLOAT => r.skip(4, "module float")?,
+            sub::DOUBLE => r.skip(8, "module double")?,
+            sub::STRING => RdbStr::skip(r, limits, "module string")?,
+            op => {
+                return Err(r.err_at(
+                    ErrorKind::Corrupt(format!("unknown module sub-opcode {op}")),
+                    at,
+                ))
+            }
+        }
+        n += 1;
+    }
+}
+
+/// A module value (type 7): the module id and its serialised payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModuleValue<'a> {
+    /// Module type id (name and encoding version).
+    pub id: ModuleId,
+    /// The sub-opcode stream after the id, including the final `EOF`.
+    pub payload: &'a [u8],
+}
+
+/// A `MODULE_AUX` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModuleAux<'a> {
+    /// Module type id.
+    pub id: ModuleId,
+    /// 1 = before the keyspace, 2 = after.
+    pub when: u64,
+    /// The sub-opcode stream after `when`, including the final `EOF`.
+    pub payload: &'a [u8],
+}
+
+/// Reads a `MODULE_2` value at `r`.
+pub(crate) fn read_module_value<'a>(
+    r: &mut Reader<'a>,
+    limits: &Limits,
+) -> Result<ModuleValue<'a>> {
+    let id = ModuleId(r.length("module id")?);
+    let start = r.pos();
+    skip_sub_opcodes(r, limits)?;
+    Ok(ModuleValue {
+        id,
+        payload: &r.buf()[start..r.pos()],
+    })
+}
+
+/// Reads a `MODULE_AUX` record body (after the opcode) at `r`.
+pub(crate) fn read_module_aux<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<ModuleAux<'a>> {
+    let id = ModuleId(r.length("module id")?);
+    let at = r.pos();
+    let op = r.length("module aux when opcode")?;
+    if op != sub::UINT {
+        return Err(r.err_at(
+            ErrorKind::Corrupt(format!(
+                "module aux for {}: expected the UINT 'when' field, found sub-opcode {op}",
+                id.name()
+            )),
+            at,
+        ));
+    }
+    let when = r.length("module aux when")?;
+    if when != 1 && when != 2 {
+        return Err(r.err_at(
+            ErrorKind::Corrupt(format!(
+                "module aux for {}: 'when' is {when}, not 1 (before) or 2 (after)",
+                id.name()
+            )),
+            at,
+        ));
+    }
+    let start = r.pos();
+    skip_sub_opcodes(r, limits)?;
+    Ok(ModuleAux {
+        id,
+        when,
+        payload: &r.buf()[start..r.pos()],
+    })
+}
+
+/// Skips a Redis `KEY_META` record body (after the opcode): class count, then
+/// per class a u32 spec and a sub-opcode stream.
+pub(crate) fn skip_key_meta(r: &mut Reader<'_>, limits: &Limits) -> Result<u64> {
+    let at = r.pos();
+    let n = r.length("key metadata class count")?;
+    if n == 0 || n > 7 {
+        return Err(r.err_at(
+            ErrorKind::Corrupt(format!("key metadata class count {n} is not 1..7")),
+            at,
+        ));
+    }
+    for _ in 0..n {
+        r.u32le("key metadata class spec")?;
+        skip_sub_opcodes(r, limits)?;
+    }
+    Ok(n)
+}

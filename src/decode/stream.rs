@@ -1,0 +1,842 @@
+//! Streams (types 15, 19, 21, 26, 27): entries from the node listpacks,
+//! metadata, consumer groups, PELs, consumers, NACK zones and IDMP state.
+
+use std::fmt;
+
+use super::items::Ctx;
+use crate::format::blob::{BlobIter, BlobKind, ElemPos};
+use crate::format::{lzf, rdb_type as t, Elem, RdbStr, Reader};
+use crate::{Error, ErrorKind, Result};
+
+/// A stream entry ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl StreamId {
+    fn from_raw(b: &[u8]) -> StreamId {
+        let mut ms = [0u8; 8];
+        let mut seq = [0u8; 8];
+        ms.copy_from_slice(&b[..8]);
+        seq.copy_from_slice(&b[8..16]);
+        StreamId {
+            ms: u64::from_be_bytes(ms),
+            seq: u64::from_be_bytes(seq),
+        }
+    }
+
+    /// The 16-byte big-endian form used for node keys and PEL entries.
+    pub fn to_raw(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.ms.to_be_bytes());
+        b[8..].copy_from_slice(&self.seq.to_be_bytes());
+        b
+    }
+}
+
+/// Stream format version (1 for type 15 ... 5 for type 27).
+pub fn stream_version(rdb_type: u8) -> Option<u8> {
+    match rdb_type {
+        t::STREAM_LISTPACKS => Some(1),
+        t::STREAM_LISTPACKS_2 => Some(2),
+        t::STREAM_LISTPACKS_3 => Some(3),
+        t::STREAM_LISTPACKS_4 => Some(4),
+        t::STREAM_LISTPACKS_5 => Some(5),
+        _ => None,
+    }
+}
+
+/// IDMP (idempotent producer) settings and counters of a v4+ stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idmp {
+    /// Duration in seconds.
+    pub duration_s: u64,
+    /// Maximum entries per producer.
+    pub max_entries: u64,
+    /// Number of producers stored.
+    pub producers: u64,
+    /// Total IIDs added.
+    pub iids_added: u64,
+    /// Duplicates seen.
+    pub iids_duplicates: u64,
+    /// Input range of the producers list (for re-encoding verbatim).
+    pub producers_span: (usize, usize),
+}
+
+/// A decoded stream value: metadata read eagerly, entries and groups lazily.
+#[derive(Debug, Clone)]
+pub struct Stream<'a> {
+    input: &'a [u8],
+    ctx: Ctx,
+    version: u8,
+    nodes_start: usize,
+    n_nodes: u64,
+    /// Number of live entries.
+    pub length: u64,
+    /// Last ID ever added.
+    pub last_id: StreamId,
+    /// First live ID (v2+).
+    pub first_id: Option<StreamId>,
+    /// Largest deleted ID (v2+).
+    pub max_deleted_id: Option<StreamId>,
+    /// Entries ever added (v2+).
+    pub entries_added: Option<u64>,
+    groups_start: usize,
+    n_groups: u64,
+    /// IDMP state (v4+).
+    pub idmp: Option<Idmp>,
+    end: usize,
+}
+
+/// One pending entry of a group PEL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// Entry ID.
+    pub id: StreamId,
+    /// Last delivery time (unix ms).
+    pub delivery_time_ms: i64,
+    /// Delivery count.
+    pub delivery_count: u64,
+}
+
+/// One consumer of a group.
+#[derive(Debug, Clone)]
+pub struct Consumer<'a> {
+    /// Consumer name.
+    pub name: RdbStr<'a>,
+    /// Last seen time (unix ms).
+    pub seen_time_ms: i64,
+    /// Last active time (unix ms; v3+).
+    pub active_time_ms: Option<i64>,
+    pel: &'a [u8],
+}
+
+impl<'a> Consumer<'a> {
+    /// IDs this consumer owns in the group PEL.
+    pub fn pel(&self) -> impl Iterator<Item = StreamId> + 'a {
+        self.pel.chunks_exact(16).map(StreamId::from_raw)
+    }
+}
+
+/// One consumer group.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    ctx: Ctx,
+    input: &'a [u8],
+    /// Group name.
+    pub name: RdbStr<'a>,
+    /// Last delivered ID.
+    pub last_id: StreamId,
+    /// Entries read (v2+; `None` when unknown, stored as -1).
+    pub entries_read: Option<u64>,
+    pel_start: usize,
+    pel_count: u64,
+    consumers_start: usize,
+    n_consumers: u64,
+    nack: Option<&'a [u8]>,
+    version: u8,
+}
+
+impl<'a> Group<'a> {
+    /// The group PEL.
+    pub fn pel(&self) -> impl Iterator<Item = Result<PendingEntry>> + 'a {
+        let mut r = Reader::at(self.input, self.pel_start);
+        let mut left = self.pel_count;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            Some(read_pending(&mut r))
+        })
+    }
+
+    /// Number of PEL entries.
+    pub fn pel_len(&self) -> u64 {
+        self.pel_count
+    }
+
+    /// The group's consumers.
+    pub fn consumers(&self) -> impl Iterator<Item = Result<Consumer<'a>>> + 'a {
+        let mut r = Reader::at(self.input, self.consumers_start);
+        let mut left = self.n_consumers;
+        let ctx = self.ctx;
+        let v3 = self.version >= 3;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            Some(read_consumer(&mut r, &ctx, v3))
+        })
+    }
+
+    /// Number of consumers.
+    pub fn consumers_len(&self) -> u64 {
+        self.n_consumers
+    }
+
+    /// IDs in the NACK zone (v5+), if the format has one.
+    pub fn nacked(&self) -> Option<impl Iterator<Item = StreamId> + 'a> {
+        self.nack
+            .map(|b| b.chunks_exact(16).map(StreamId::from_raw))
+    }
+}
+
+fn read_pending(r: &mut Reader<'_>) -> Result<PendingEntry> {
+    let id = StreamId::from_raw(r.take(16, "PEL entry id")?);
+    let delivery_time_ms = r.i64le("PEL delivery time")?;
+    let delivery_count = r.length("PEL delivery count")?;
+    Ok(PendingEntry {
+        id,
+        delivery_time_ms,
+        delivery_count,
+    })
+}
+
+fn read_consumer<'a>(r: &mut Reader<'a>, ctx: &Ctx, v3: bool) -> Result<Consumer<'a>> {
+    let name = RdbStr::read(r, &ctx.limits, "consumer name")?;
+    let seen_time_ms = r.i64le("consumer seen time")?;
+    let active_time_ms = if v3 {
+        Some(r.i64le("consumer active time")?)
+    } else {
+        None
+    };
+    let n = r.count("consumer PEL size", 16)?;
+    let pel = r.take(n * 16, "consumer PEL")?;
+    Ok(Consumer {
+        name,
+        seen_time_ms,
+        active_time_ms,
+        pel,
+    })
+}
+
+fn read_id(r: &mut Reader<'_>, what: &'static str) -> Result<StreamId> {
+    Ok(StreamId {
+        ms: r.length(what)?,
+        seq: r.length(what)?,
+    })
+}
+
+impl<'a> Stream<'a> {
+    /// Parses a stream value at `r` (advancing `r` past it). With
+    /// `check_nodes`, every node listpack is walked and checked.
+    pub(crate) fn parse(
+        rdb_type: u8,
+        r: &mut Reader<'a>,
+        ctx: Ctx,
+        check_nodes: bool,
+        deep: bool,
+    ) -> Result<Stream<'a>> {
+        let version = stream_version(rdb_type).ok_or_else(|| {
+            r.err(ErrorKind::Corrupt(format!(
+                "type {rdb_type} is not a stream"
+            )))
+        })?;
+        let input = r.buf();
+        let n_nodes = r.count("stream node count", 2)?;
+        let nodes_start = r.pos();
+        let mut scratch = Vec::new();
+        let mut entries = EntryCheck::default();
+        for _ in 0..n_nodes {
+            let key_at = r.offset();
+            let key = RdbStr::read(r, &ctx.limits, "stream node key")?;
+            let RdbStr::Raw(kb) = key else {
+                return Err(Error::corrupt(
+                    "stream node key is not a raw string",
+                    key_at,
+                ));
+            };
+            if kb.len() != 16 {
+                return Err(Error::corrupt(
+                    format!("stream node key is {} bytes, not 16", kb.len()),
+                    key_at,
+                ));
+            }
+            let lp_at = r.offset();
+            let lp = RdbStr::read(r, &ctx.limits, "stream node listpack")?;
+            if check_nodes {
+                let data: &[u8] = match lp {
+                    RdbStr::Raw(b) => b,
+                    RdbStr::Lzf { data, len, offset } => {
+                        lzf::decompress_to_vec(data, len, &mut scratch)
+                            .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
+                        &scratch
+                    }
+                    RdbStr::Int(_) => {
+                        return Err(Error::corrupt(
+                            "stream listpack stored as an integer",
+                            lp_at,
+                        ))
+                    }
+                };
+                check_node(data, StreamId::from_raw(kb), deep, &mut entries)
+                    .map_err(|k| Error::new(k, lp_at))?;
+            }
+        }
+        let length = r.length("stream length")?;
+        let last_id = read_id(r, "stream last id")?;
+        let (mut first_id, mut max_deleted_id, mut entries_added) = (None, None, None);
+        if version >= 2 {
+            first_id = Some(read_id(r, "stream first id")?);
+            max_deleted_id = Some(read_id(r, "stream max deleted id")?);
+            entries_added = Some(r.length("stream entries added")?);
+        }
+        let n_groups = r.count("stream group count", 3)?;
+        let groups_start = r.pos();
+        let mut s = Stream {
+            input,
+            ctx,
+            version,
+            nodes_start,
+            n_nodes,
+            length,
+            last_id,
+            first_id,
+            max_deleted_id,
+            entries_added,
+            groups_start,
+            n_groups,
+            idmp: None,
+            end: 0,
+        };
+        let mut gr = r.clone();
+        for _ in 0..n_groups {
+            let g = s.read_group(&mut gr)?;
+            if deep {
+                check_group(&g, gr.offset())?;
+            }
+        }
+        *r = gr;
+        if version >= 4 {
+            let at = r.offset();
+            let duration_s = r.length("IDMP duration")?;
+            let max_entries = r.length("IDMP max entries")?;
+            if deep && (!(1..=86400).contains(&duration_s) || !(1..=10000).contains(&max_entries)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidValue {
+                        value_type: "stream",
+                        what: format!(
+                            "IDMP duration {duration_s} or max entries {max_entries} out of range"
+                        ),
+                    },
+                    at,
+                ));
+            }
+            let producers = r.count("IDMP producer count", 2)?;
+            let p_start = r.pos();
+            for _ in 0..producers {
+                RdbStr::skip(r, &ctx.limits, "IDMP producer id")?;
+                let n = r.count("IDMP producer entry count", 3)?;
+                for _ in 0..n {
+                    RdbStr::skip(r, &ctx.limits, "IDMP iid")?;
+                    read_id(r, "IDMP entry id")?;
+                }
+            }
+            let p_end = r.pos();
+            let iids_added = r.length("IDMP iids added")?;
+            let iids_duplicates = r.length("IDMP iids duplicates")?;
+            s.idmp = Some(Idmp {
+                duration_s,
+                max_entries,
+                producers,
+                iids_added,
+                iids_duplicates,
+                producers_span: (p_start, p_end),
+            });
+        }
+        s.end = r.pos();
+        if deep && check_nodes {
+            let at = r.offset();
+            let bad = |what: String| {
+                Err(Error::new(
+                    ErrorKind::InvalidValue {
+                        value_type: "stream",
+                        what,
+                    },
+                    at,
+                ))
+            };
+            if entries.live != length {
+                return bad(format!(
+                    "length {length} but the nodes hold {} live entries",
+                    entries.live
+                ));
+            }
+            if let Some(max) = entries.max_id {
+                if max > last_id {
+                    return bad(format!("entry {max} is newer than the last id {last_id}"));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn read_group(&self, r: &mut Reader<'a>) -> Result<Group<'a>> {
+        let name = RdbStr::read(r, &self.ctx.limits, "group name")?;
+        let last_id = read_id(r, "group last id")?;
+        let entries_read = if self.version >= 2 {
+            match r.length("group entries read")? {
+                u64::MAX => None,
+                v => Some(v),
+            }
+        } else {
+            None
+        };
+        let pel_count = r.count("group PEL size", 25)?;
+        let pel_start = r.pos();
+        for _ in 0..pel_count {
+            r.skip(24, "PEL entry")?;
+            r.length("PEL delivery count")?;
+        }
+        let n_consumers = r.count("consumer count", 10)?;
+        let consumers_start = r.pos();
+        let v3 = self.version >= 3;
+        for _ in 0..n_consumers {
+            read_consumer(r, &self.ctx, v3)?;
+        }
+        let nack = if self.version >= 5 {
+            let n = r.count("NACK zone size", 16)?;
+            Some(r.take(n * 16, "NACK zone")?)
+        } else {
+            None
+        };
+        Ok(Group {
+            ctx: self.ctx,
+            input: self.input,
+            name,
+            last_id,
+            entries_read,
+            pel_start,
+            pel_count,
+            consumers_start,
+            n_consumers,
+            nack,
+            version: self.version,
+        })
+    }
+
+    /// Stream format version (1-5).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Number of listpack nodes.
+    pub fn node_count(&self) -> u64 {
+        self.n_nodes
+    }
+
+    /// Input position just past the value.
+    pub(crate) fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Consumer groups, in file order.
+    pub fn groups(&self) -> impl Iterator<Item = Result<Group<'a>>> + '_ {
+        let mut r = Reader::at(self.input, self.groups_start);
+        let mut left = self.n_groups;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            Some(self.read_group(&mut r))
+        })
+    }
+
+    /// Number of consumer groups.
+    pub fn groups_len(&self) -> u64 {
+        self.n_groups
+    }
+
+    /// A cursor over the live entries.
+    pub fn entries(&self) -> Entries<'a> {
+        Entries {
+            r: Reader::at(self.input, self.nodes_start),
+            ctx: self.ctx,
+            nodes_left: self.n_nodes,
+            blob: Vec::new(),
+            range: None,
+            input: self.input,
+            node: None,
+            include_deleted: false,
+        }
+    }
+}
+
+/// A cursor over stream entries. Call [`Entries::next_entry`] until `None`.
+#[derive(Debug)]
+pub struct Entries<'a> {
+    r: Reader<'a>,
+    ctx: Ctx,
+    nodes_left: u64,
+    input: &'a [u8],
+    blob: Vec<u8>,
+    range: Option<(usize, usize)>,
+    node: Option<(NodeParser, u64)>,
+    include_deleted: bool,
+}
+
+/// One stream entry; its fields borrow from the cursor.
+#[derive(Debug)]
+pub struct Entry<'c> {
+    /// Entry ID.
+    pub id: StreamId,
+    /// Whether the entry is marked deleted.
+    pub deleted: bool,
+    blob: &'c [u8],
+    fields: &'c [(ElemPos, ElemPos)],
+}
+
+impl<'c> Entry<'c> {
+    /// Field/value pairs in order.
+    pub fn fields(&self) -> impl Iterator<Item = (Elem<'c>, Elem<'c>)> + '_ {
+        self.fields
+            .iter()
+            .map(|(f, v)| (f.get(self.blob), v.get(self.blob)))
+    }
+
+    /// Number of fields.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+}
+
+impl<'a> Entries<'a> {
+    /// Also return entries marked deleted (default: only live entries).
+    pub fn include_deleted(mut self, yes: bool) -> Self {
+        self.include_deleted = yes;
+        self
+    }
+
+    /// The next entry, or `None` at the end of the stream.
+    pub fn next_entry(&mut self) -> Result<Option<Entry<'_>>> {
+        let deleted = loop {
+            if self.node.is_none() {
+                if self.nodes_left == 0 {
+                    return Ok(None);
+                }
+                self.nodes_left -= 1;
+                self.load_node()?;
+            }
+            let Some((np, offset)) = self.node.as_mut() else {
+                return Ok(None);
+            };
+            let data = match self.range {
+                Some((s, e)) => &self.input[s..e],
+                None => &self.blob[..],
+            };
+            match np.next(data) {
+                Ok(Some(deleted)) => {
+                    if deleted && !self.include_deleted {
+                        continue;
+                    }
+                    break deleted;
+                }
+                Ok(None) => self.node = None,
+                Err(k) => return Err(Error::new(k, *offset)),
+            }
+        };
+        let Some((np, _)) = self.node.as_ref() else {
+            return Ok(None);
+        };
+        let blob = match self.range {
+            Some((s, e)) => &self.input[s..e],
+            None => &self.blob[..],
+        };
+        Ok(Some(Entry {
+            id: np.cur_id,
+            deleted,
+            blob,
+            fields: &np.fields,
+        }))
+    }
+
+    fn load_node(&mut self) -> Result<()> {
+        let key_at = self.r.offset();
+        let key = RdbStr::read(&mut self.r, &self.ctx.limits, "stream node key")?;
+        let RdbStr::Raw(kb) = key else {
+            return Err(Error::corrupt(
+                "stream node key is not a raw string",
+                key_at,
+            ));
+        };
+        if kb.len() != 16 {
+            return Err(Error::corrupt("stream node key is not 16 bytes", key_at));
+        }
+        let master = StreamId::from_raw(kb);
+        let lp_at = self.r.offset();
+        match RdbStr::read(&mut self.r, &self.ctx.limits, "stream node listpack")? {
+            RdbStr::Raw(b) => {
+                let s = b.as_ptr() as usize - self.input.as_ptr() as usize;
+                self.range = Some((s, s + b.len()));
+            }
+            RdbStr::Lzf { data, len, offset } => {
+                lzf::decompress_to_vec(data, len, &mut self.blob)
+                    .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
+                self.range = None;
+            }
+            RdbStr::Int(_) => return Err(Error::corrupt("stream listpack is an integer", lp_at)),
+        }
+        let data = match self.range {
+            Some((s, e)) => &self.input[s..e],
+            None => &self.blob[..],
+        };
+        let np = NodeParser::start(data, master).map_err(|k| Error::new(k, lp_at))?;
+        self.node = Some((np, lp_at));
+        Ok(())
+    }
+}
+
+fn lp_int(p: Option<ElemPos>, what: &str) -> std::result::Result<i64, ErrorKind> {
+    match p {
+        Some(ElemPos::Int(i)) => Ok(i),
+        _ => Err(ErrorKind::InvalidValue {
+            value_type: "stream",
+            what: format!("{what} is not an integer"),
+        }),
+    }
+}
+
+fn bad(what: String) -> ErrorKind {
+    ErrorKind::InvalidValue {
+        value_type: "stream",
+        what,
+    }
+}
+
+/// Parses the entries of one node listpack.
+#[derive(Debug)]
+struct NodeParser {
+    it: BlobIter,
+    master: StreamId,
+    master_fields: Vec<ElemPos>,
+    fields: Vec<(ElemPos, ElemPos)>,
+    cur_id: StreamId,
+    count: i64,
+    deleted: i64,
+    seen: i64,
+    seen_deleted: i64,
+}
+
+impl NodeParser {
+    fn need(&mut self, data: &[u8], what: &str) -> std::result::Result<ElemPos, ErrorKind> {
+        self.it
+            .next(data)
+            .map_err(ErrorKind::from)?
+            .ok_or_else(|| bad(format!("listpack ends before the {what}")))
+    }
+
+    /// Reads the master entry: count, deleted, num_fields, fields..., 0.
+    fn start(data: &[u8], master: StreamId) -> std::result::Result<NodeParser, ErrorKind> {
+        let it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
+        let mut np = NodeParser {
+            it,
+            master,
+            master_fields: Vec::new(),
+            fields: Vec::new(),
+            cur_id: master,
+            count: 0,
+            deleted: 0,
+            seen: 0,
+            seen_deleted: 0,
+        };
+        np.count = lp_int(Some(np.need(data, "master count")?), "master count")?;
+        np.deleted = lp_int(
+            Some(np.need(data, "master deleted count")?),
+            "deleted count",
+        )?;
+        let nf = lp_int(
+            Some(np.need(data, "master field count")?),
+            "master field count",
+        )?;
+        if nf < 0 || nf as u64 > data.len() as u64 {
+            return Err(bad(format!("master field count {nf} is impossible")));
+        }
+        for _ in 0..nf {
+            let f = np.need(data, "master field")?;
+            np.master_fields.push(f);
+        }
+        if lp_int(
+            Some(np.need(data, "master terminator")?),
+            "master terminator",
+        )? != 0
+        {
+            return Err(bad("master entry terminator is not 0".into()));
+        }
+        Ok(np)
+    }
+
+    /// Reads one entry into `self.fields`; `Ok(None)` at the node's end.
+    fn next(&mut self, data: &[u8]) -> std::result::Result<Option<bool>, ErrorKind> {
+        let Some(flags) = self.it.next(data).map_err(ErrorKind::from)? else {
+            if self.seen != self.count + self.deleted {
+                return Err(bad(format!(
+                    "node holds {} entries, its master entry says {} live + {} deleted",
+                    self.seen, self.count, self.deleted
+                )));
+            }
+            return Ok(None);
+        };
+        let flags = lp_int(Some(flags), "entry flags")?;
+        let ms = lp_int(Some(self.need(data, "entry ms delta")?), "entry ms delta")?;
+        let seq = lp_int(Some(self.need(data, "entry seq delta")?), "entry seq delta")?;
+        self.cur_id = StreamId {
+            ms: self.master.ms.wrapping_add(ms as u64),
+            seq: self.master.seq.wrapping_add(seq as u64),
+        };
+        self.fields.clear();
+        let samefields = flags & 2 != 0;
+        let n = if samefields {
+            let n = self.master_fields.len();
+            for i in 0..n {
+                let v = self.need(data, "entry value")?;
+                let f = self.master_fields[i];
+                self.fields.push((f, v));
+            }
+            n
+        } else {
+            let nf = lp_int(
+                Some(self.need(data, "entry field count")?),
+                "entry field count",
+            )?;
+            if nf < 0 || nf as u64 > data.len() as u64 {
+                return Err(bad(format!("entry field count {nf} is impossible")));
+            }
+            for _ in 0..nf {
+                let f = self.need(data, "entry field")?;
+                let v = self.need(data, "entry value")?;
+                self.fields.push((f, v));
+            }
+            nf as usize
+        };
+        let lp_count = lp_int(Some(self.need(data, "entry lp-count")?), "entry lp-count")?;
+        let expect = if samefields { n + 3 } else { 2 * n + 4 };
+        if lp_count != expect as i64 {
+            return Err(bad(format!("entry lp-count {lp_count}, expected {expect}")));
+        }
+        self.seen += 1;
+        let deleted = flags & 1 != 0;
+        if deleted {
+            self.seen_deleted += 1;
+        }
+        Ok(Some(deleted))
+    }
+}
+
+/// Totals gathered while checking the nodes of one stream.
+#[derive(Debug, Default)]
+struct EntryCheck {
+    live: u64,
+    max_id: Option<StreamId>,
+}
+
+/// Walks one node listpack; in deep mode also checks the entry structure and ID order.
+fn check_node(
+    data: &[u8],
+    master: StreamId,
+    deep: bool,
+    acc: &mut EntryCheck,
+) -> std::result::Result<(), ErrorKind> {
+    if !deep {
+        let mut it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
+        if it.header_count() == Some(0) {
+            return Err(bad("empty listpack in a stream node".into()));
+        }
+        while it.next(data).map_err(ErrorKind::from)?.is_some() {}
+        // Without the deep walk the live count is unknown; keep totals unset.
+        acc.live = u64::MAX;
+        return Ok(());
+    }
+    let mut np = NodeParser::start(data, master)?;
+    let mut first = true;
+    while let Some(deleted) = np.next(data)? {
+        if first && np.cur_id != master {
+            return Err(bad(format!(
+                "first entry {} differs from the node key {master}",
+                np.cur_id
+            )));
+        }
+        if let Some(prev) = acc.max_id {
+            if np.cur_id <= prev {
+                return Err(bad(format!("entry {} is not after {prev}", np.cur_id)));
+            }
+        }
+        acc.max_id = Some(np.cur_id);
+        if !deleted {
+            acc.live = acc.live.wrapping_add(1);
+        }
+        first = false;
+    }
+    if np.seen_deleted != np.deleted {
+        return Err(bad(format!(
+            "node marks {} entries deleted, its master entry says {}",
+            np.seen_deleted, np.deleted
+        )));
+    }
+    Ok(())
+}
+
+/// Deep checks of one group: every consumer PEL entry is in the group PEL,
+/// owned once; every group PEL entry is owned by a consumer or in the NACK zone.
+fn check_group(g: &Group<'_>, offset: u64) -> Result<()> {
+    let mut pel: Vec<StreamId> = Vec::with_capacity(g.pel_len().min(1 << 20) as usize);
+    for e in g.pel() {
+        pel.push(e?.id);
+    }
+    let sorted = pel.windows(2).all(|w| w[0] < w[1]);
+    if !sorted {
+        pel.sort_unstable();
+        if pel.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::new(
+                bad("duplicate ID in a group PEL".into()),
+                offset,
+            ));
+        }
+    }
+    let mut owned = vec![false; pel.len()];
+    let mut mark = |id: StreamId| -> Result<()> {
+        match pel.binary_search(&id) {
+            Ok(i) if !owned[i] => {
+                owned[i] = true;
+                Ok(())
+            }
+            Ok(_) => Err(Error::new(
+                bad(format!("PEL entry {id} owned by two consumers")),
+                offset,
+            )),
+            Err(_) => Err(Error::new(
+                bad(format!("consumer PEL entry {id} is not in the group PEL")),
+                offset,
+            )),
+        }
+    };
+    for c in g.consumers() {
+        for id in c?.pel() {
+            mark(id)?;
+        }
+    }
+    if let Some(n) = g.nacked() {
+        for id in n {
+            mark(id)?;
+        }
+    }
+    if let Some(i) = owned.iter().position(|o| !o) {
+        return Err(Error::new(
+            bad(format!("group PEL entry {} has no owner", pel[i])),
+            offset,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! A key's value: its type, encoding and lazily decoded content.
+
+use super::items::{Ctx, Items};
+use super::module::{read_module_value, ModuleValue};
+use super::stream::Stream;
+use crate::format::{rdb_type as t, Lineage, RdbStr, Reader};
+use crate::{ErrorKind, Result};
+
+/// The logical type of a value, as `TYPE` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// String.
+    String,
+    /// List.
+    List,
+    /// Set.
+    Set,
+    /// Sorted set.
+    ZSet,
+    /// Hash.
+    Hash,
+    /// Stream.
+    Stream,
+    /// Module value.
+    Module,
+    /// Array (Redis 8.8+).
+    Array,
+}
+
+impl Kind {
+    /// The lower-case name used in JSON output and `--type` filters.
+    ///
+    /// ```
+    /// assert_eq!(rdbkit::decode::Kind::ZSet.name(), "zset");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
+            Kind::Stream => "stream",
+            Kind::Module => "module",
+            Kind::Array => "array",
+        }
+    }
+
+    /// Parses a name produced by [`Kind::name`].
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Some(match s {
+            "string" => Kind::String,
+            "list" => Kind::List,
+            "set" => Kind::Set,
+            "zset" => Kind::ZSet,
+            "hash" => Kind::Hash,
+            "stream" => Kind::Stream,
+            "module" => Kind::Module,
+            "array" => Kind::Array,
+            _ => return None,
+        })
+    }
+
+    /// The kind of a value type byte in a file of the given lineage, or
+    /// `None` when the byte is not a value type there.
+    pub fn of(rdb_type: u8, lineage: Lineage) -> Option<Kind> {
+        Some(match rdb_type {
+            t::STRING => Kind::String,
+            t::LIST | t::LIST_ZIPLIST | t::LIST_QUICKLIST | t::LIST_QUICKLIST_2 => Kind::List,
+            t::SET | t::SET_INTSET | t::SET_LISTPACK => Kind::Set,
+            t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK => Kind::ZSet,
+            t::HASH | t::HASH_ZIPMAP | t::HASH_ZIPLIST | t::HASH_LISTPACK => Kind::Hash,
+            t::HASH_METADATA_PRE_GA_OR_HASH_2 => Kind::Hash,
+            t::HASH_LISTPACK_EX_PRE_GA | t::HASH_METADATA | t::HASH_LISTPACK_EX
+                if lineage == Lineage::Redis =>
+            {
+                Kind::Hash
+            }
+            t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => Kind::Stream,
+            t::STREAM_LISTPACKS_4 | t::STREAM_LISTPACKS_5 if lineage == Lineage::Redis => {
+                Kind::Stream
+            }
+            t::MODULE_PRE_GA | t::MODULE_2 => Kind::Module,
+            t::ARRAY if lineage == Lineage::Redis => Kind::Array,
+            _ => return None,
+        })
+    }
+}
+
+/// The encoding name of a value type byte (for statistics).
+///
+/// ```
+/// use rdbkit::{decode::encoding_name, format::Lineage};
+/// assert_eq!(encoding_name(18, Lineage::Redis), "quicklist2");
+/// ```
+pub fn encoding_name(rdb_type: u8, lineage: Lineage) -> &'static str {
+    match rdb_type {
+        t::STRING => "string",
+        t::LIST => "linkedlist",
+        t::SET | t::HASH => "hashtable",
+        t::ZSET => "skiplist-text",
+        t::ZSET_2 => "skiplist",
+        t::MODULE_PRE_GA => "module-pre-ga",
+        t::MODULE_2 => "module",
+        t::HASH_ZIPMAP => "zipmap",
+        t::LIST_ZIPLIST | t::ZSET_ZIPLIST | t::HASH_ZIPLIST => "ziplist",
+        t::SET_INTSET => "intset",
+        t::LIST_QUICKLIST => "quicklist",
+        t::LIST_QUICKLIST_2 => "quicklist2",
+        t::HASH_LISTPACK | t::ZSET_LISTPACK | t::SET_LISTPACK => "listpack",
+        t::STREAM_LISTPACKS => "stream-v1",
+        t::STREAM_LISTPACKS_2 => "stream-v2",
+        t::STREAM_LISTPACKS_3 => "stream-v3",
+        t::HASH_METADATA_PRE_GA_OR_HASH_2 if lineage == Lineage::Valkey => "hashtable-ttl",
+        t::HASH_METADATA_PRE_GA_OR_HASH_2 => "hashtable-ttl-pre-ga",
+        t::HASH_LISTPACK_EX_PRE_GA => "listpack-ex-pre-ga",
+        t::HASH_METADATA => "hashtable-ttl",
+        t::HASH_LISTPACK_EX => "listpack-ex",
+        t::STREAM_LISTPACKS_4 => "stream-v4",
+        t::STREAM_LISTPACKS_5 => "stream-v5",
+        t::ARRAY => "array",
+        _ => "unknown",
+    }
+}
+
+/// A value as stored: its type byte and its encoded bytes, borrowed from the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Value<'a> {
+    rdb_type: u8,
+    input: &'a [u8],
+    start: usize,
+    end: usize,
+    ctx: Ctx,
+}
+
+impl<'a> Value<'a> {
+    pub(crate) fn new(rdb_type: u8, input: &'a [u8], start: usize, end: usize, ctx: Ctx) -> Self {
+        Value {
+            rdb_type,
+            input,
+            start,
+            end,
+            ctx,
+        }
+    }
+
+    /// The value type byte.
+    pub fn rdb_type(&self) -> u8 {
+        self.rdb_type
+    }
+
+    /// The logical type.
+    pub fn kind(&self) -> Kind {
+        Kind::of(self.rdb_type, self.ctx.lineage).unwrap_or(Kind::Module)
+    }
+
+    /// The encoding name (`listpack`, `quicklist2`, ...).
+    pub fn encoding(&self) -> &'static str {
+        encoding_name(self.rdb_type, self.ctx.lineage)
+    }
+
+    /// The encoded value bytes (after the key), borrowed from the input.
+    pub fn raw(&self) -> &'a [u8] {
+        &self.input[self.start..self.end]
+    }
+
+    /// Offset of the value's first byte in the input.
+    pub fn offset(&self) -> usize {
+        self.start
+    }
+
+    /// The decoding context (lineage, version, limits).
+    pub fn ctx(&self) -> Ctx {
+        self.ctx
+    }
+
+    fn reader(&self) -> Reader<'a> {
+        Reader::at(self.input, self.start)
+    }
+
+    fn wrong(&self, want: &str) -> crate::Error {
+        self.reader().err(ErrorKind::Corrupt(format!(
+            "value of type {} ({}) is not a {want}",
+            self.rdb_type,
+            self.kind().name()
+        )))
+    }
+
+    /// The string value (type 0).
+    pub fn string(&self) -> Result<RdbStr<'a>> {
+        if self.rdb_type != t::STRING {
+            return Err(self.wrong("string"));
+        }
+        RdbStr::read(&mut self.reader(), &self.ctx.limits, "string value")
+    }
+
+    /// A cursor over the elements of a list, set, sorted set, hash or array.
+    pub fn items(&self) -> Result<Items<'a>> {
+        Items::new(self.rdb_type, &mut self.reader(), self.ctx, true)
+    }
+
+    /// The stream value.
+    pub fn stream(&self) -> Result<Stream<'a>> {
+        if self.kind() != Kind::Stream {
+            return Err(self.wrong("stream"));
+        }
+        Stream::parse(self.rdb_type, &mut self.reader(), self.ctx, false, false)
+    }
+
+    /// The module value (type 7).
+    pub fn module(&self) -> Result<ModuleValue<'a>> {
+        if self.rdb_type != t::MODULE_2 {
+            return Err(self.wrong("module value"));
+        }
+        read_module_value(&mut self.reader(), &self.ctx.limits)
+    }
+}

@@ -1,0 +1,192 @@
+//! Walking one value to its end at a chosen validation level, with the deep
+//! (`sanitize-dump-payload yes`) checks.
+
+use super::items::{Ctx, Items};
+use super::module::read_module_value;
+use super::stream::Stream;
+use super::Level;
+use crate::format::{rdb_type as t, Elem, RdbStr, Reader};
+use crate::{Error, ErrorKind, Result};
+
+/// A fast 64-bit hash of bytes (for duplicate detection by fingerprint).
+pub(crate) fn fingerprint(b: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = (b.len() as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h ^ v).wrapping_mul(K).rotate_left(31);
+    }
+    let mut last = 0u64;
+    for (i, &c) in chunks.remainder().iter().enumerate() {
+        last |= u64::from(c) << (8 * i);
+    }
+    h = (h ^ last).wrapping_mul(K);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^ (h >> 32)
+}
+
+fn elem_fingerprint(e: Elem<'_>, buf: &mut Vec<u8>) -> u64 {
+    match e {
+        Elem::Bytes(b) => fingerprint(b),
+        Elem::Int(_) => {
+            buf.clear();
+            e.write_to(buf);
+            fingerprint(buf)
+        }
+    }
+}
+
+/// Walks the value of type `rdb_type` at `r`, leaving `r` just past it.
+pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Level) -> Result<()> {
+    match rdb_type {
+        t::STRING => {
+            let s = RdbStr::read(r, &ctx.limits, "string value")?;
+            if level != Level::Skip {
+                s.validate()?;
+            }
+        }
+        t::MODULE_2 => {
+            read_module_value(r, &ctx.limits)?;
+        }
+        t::MODULE_PRE_GA => {
+            let at = r.offset();
+            let id = crate::format::ModuleId(r.length("module id")?);
+            return Err(Error::new(ErrorKind::PreReleaseModule(id.name()), at));
+        }
+        _ if super::stream::stream_version(rdb_type).is_some() => {
+            let s = Stream::parse(rdb_type, r, ctx, level != Level::Skip, level == Level::Deep)?;
+            *r = Reader::at(r.buf(), s.end());
+        }
+        _ => {
+            let start = r.pos();
+            let mut probe = r.clone();
+            let items = Items::new(rdb_type, &mut probe, ctx, level == Level::Deep)?;
+            let end = match level {
+                Level::Skip => items.skip()?,
+                Level::Full => items.finish()?,
+                Level::Deep => deep_collection(items, start, r)?,
+            };
+            *r = Reader::at(r.buf(), end);
+        }
+    }
+    Ok(())
+}
+
+/// Deep checks of a collection: duplicates, HFE TTL order, and everything
+/// the full walk checks. Returns the end position.
+fn deep_collection(mut items: Items<'_>, start: usize, r: &Reader<'_>) -> Result<usize> {
+    let rt = items.rdb_type();
+    let at = r.offset_of(start);
+    let mut fps: Vec<u64> = Vec::new();
+    let mut buf = Vec::new();
+    let invalid = |vt: &'static str, what: String| {
+        Error::new(
+            ErrorKind::InvalidValue {
+                value_type: vt,
+                what,
+            },
+            at,
+        )
+    };
+    let (vt, check_dups) = match rt {
+        t::LIST | t::LIST_ZIPLIST | t::LIST_QUICKLIST | t::LIST_QUICKLIST_2 => ("list", false),
+        t::SET | t::SET_INTSET | t::SET_LISTPACK => ("set", true),
+        t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK => ("zset", true),
+        t::ARRAY => ("array", false),
+        _ => ("hash", true),
+    };
+    match vt {
+        "list" | "set" => {
+            while let Some(e) = items.next_elem()? {
+                if check_dups {
+                    fps.push(elem_fingerprint(e, &mut buf));
+                }
+            }
+        }
+        "zset" => {
+            while let Some((m, _)) = items.next_scored()? {
+                fps.push(elem_fingerprint(m, &mut buf));
+            }
+        }
+        "array" => {
+            let mut prev: Option<u64> = None;
+            while let Some((idx, _)) = items.next_array()? {
+                if prev.is_some_and(|p| idx <= p) {
+                    return Err(invalid("array", format!("index {idx} is not ascending")));
+                }
+                prev = Some(idx);
+            }
+        }
+        _ => {
+            // Listpack-ex: TTL'd fields first in non-decreasing TTL order, then TTL-less ones.
+            let ordered = matches!(rt, t::HASH_LISTPACK_EX | t::HASH_LISTPACK_EX_PRE_GA);
+            let mut last_ttl: Option<i64> = Some(i64::MIN);
+            while let Some(f) = items.next_field()? {
+                fps.push(elem_fingerprint(f.field, &mut buf));
+                if let Some(e) = f.expire_ms {
+                    if !(0..=0x0000_FFFF_FFFF_FFFF).contains(&e) {
+                        return Err(invalid("hash", format!("field TTL {e} out of range")));
+                    }
+                }
+                if ordered {
+                    match (last_ttl, f.expire_ms) {
+                        (None, Some(_)) => {
+                            return Err(invalid(
+                                "hash",
+                                "a field with a TTL follows fields without one".into(),
+                            ))
+                        }
+                        (Some(p), Some(e)) if e < p => {
+                            return Err(invalid("hash", "field TTLs not in ascending order".into()))
+                        }
+                        _ => {}
+                    }
+                    last_ttl = f.expire_ms;
+                }
+            }
+        }
+    }
+    if check_dups && fps.len() > 1 {
+        fps.sort_unstable();
+        if fps.windows(2).any(|w| w[0] == w[1]) && has_exact_duplicate(rt, r, start, items.ctx())? {
+            return Err(invalid(
+                vt,
+                format!("duplicate {} detected", member_word(vt)),
+            ));
+        }
+    }
+    Ok(items.end_pos())
+}
+
+fn member_word(vt: &str) -> &'static str {
+    match vt {
+        "hash" => "field",
+        _ => "member",
+    }
+}
+
+/// Confirms a fingerprint collision by comparing the actual bytes.
+fn has_exact_duplicate(rt: u8, r: &Reader<'_>, start: usize, ctx: Ctx) -> Result<bool> {
+    let mut probe = Reader::at(r.buf(), start);
+    let mut items = Items::new(rt, &mut probe, ctx, true)?;
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let v = match rt {
+            t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK => {
+                items.next_scored()?.map(|(m, _)| m.to_bytes().into_owned())
+            }
+            t::SET | t::SET_INTSET | t::SET_LISTPACK => {
+                items.next_elem()?.map(|m| m.to_bytes().into_owned())
+            }
+            _ => items.next_field()?.map(|f| f.field.to_bytes().into_owned()),
+        };
+        match v {
+            Some(v) => all.push(v),
+            None => break,
+        }
+    }
+    all.sort_unstable();
+    Ok(all.windows(2).any(|w| w[0] == w[1]))
+}

@@ -1,0 +1,191 @@
+//! Typed errors. Every error carries the byte offset in the input where the
+//! problem was found and, when known, the key being read.
+
+use std::fmt;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, without the location (see [`Error`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input ended before a field of `needed` bytes could be read.
+    #[error(
+        "unexpected end of input while reading {what} (needed {needed} bytes, {available} left)"
+    )]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes the field needs.
+        needed: u64,
+        /// Bytes left in the input.
+        available: u64,
+    },
+    /// The file does not start with `REDIS` or `VALKEY`.
+    #[error("not an RDB file: bad magic {0:?}")]
+    BadMagic(String),
+    /// The version is newer than this decoder knows, or otherwise not accepted.
+    #[error("unsupported RDB version {version} ({magic} magic): {why}")]
+    UnsupportedVersion {
+        /// Version number from the header.
+        version: u32,
+        /// `REDIS` or `VALKEY`.
+        magic: &'static str,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// A byte in opcode/type position that is not valid for this file's lineage and version.
+    #[error("unknown opcode or value type {byte} for {lineage} RDB {version}")]
+    UnknownType {
+        /// The offending byte.
+        byte: u8,
+        /// `Redis` or `Valkey`.
+        lineage: &'static str,
+        /// File version.
+        version: u32,
+    },
+    /// A length prefix byte `0x82..=0xBF`.
+    #[error("invalid length encoding byte 0x{0:02x}")]
+    BadLengthEncoding(u8),
+    /// A special string encoding byte other than INT8/16/32/LZF.
+    #[error("invalid string encoding 0x{0:02x}")]
+    BadStringEncoding(u8),
+    /// A length or count larger than what the remaining input can hold.
+    #[error("{what} {value} exceeds what the remaining {remaining} bytes can hold")]
+    LengthTooLarge {
+        /// What the length describes.
+        what: &'static str,
+        /// The claimed length.
+        value: u64,
+        /// Bytes left in the input.
+        remaining: u64,
+    },
+    /// A configured limit was exceeded (see [`crate::Limits`]).
+    #[error("{what} {value} exceeds the limit {limit}")]
+    LimitExceeded {
+        /// What was limited.
+        what: &'static str,
+        /// The value found.
+        value: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A compressed string is corrupt.
+    #[error("corrupt LZF data: {0}")]
+    Lzf(String),
+    /// A structural problem inside an embedded blob (listpack, ziplist, intset, zipmap).
+    #[error("corrupt {blob}: {what} (at offset {at} inside the blob)")]
+    Blob {
+        /// Which blob kind.
+        blob: &'static str,
+        /// What is wrong.
+        what: String,
+        /// Offset inside the (decompressed) blob.
+        at: usize,
+    },
+    /// A value's content is invalid (a sanitize check failed).
+    #[error("invalid {value_type} value: {what}")]
+    InvalidValue {
+        /// The value type.
+        value_type: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+    /// Any other structural problem.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A pre-release module value (type 6) cannot be skipped without the module.
+    #[error("pre-release module value (type 6, module {0}) cannot be skipped: its length is not recorded")]
+    PreReleaseModule(String),
+    /// The same key appears twice in one database (Redis panics loading such a file).
+    #[error("duplicate key in db {db} (first seen at byte offset {first_offset})")]
+    DuplicateKey {
+        /// Database number.
+        db: u64,
+        /// Offset of the first occurrence.
+        first_offset: u64,
+    },
+    /// The stored CRC-64 does not match the content.
+    #[error("checksum mismatch: stored 0x{stored:016x}, computed 0x{computed:016x}")]
+    ChecksumMismatch {
+        /// Value in the file.
+        stored: u64,
+        /// Value computed over header..EOF.
+        computed: u64,
+    },
+    /// An I/O error (opening, mapping, writing).
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// An encoder could not represent a value in the chosen target.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+/// An error with its location: byte offset in the input and, when known, the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    kind: ErrorKind,
+    offset: u64,
+    key: Option<Box<[u8]>>,
+}
+
+/// The longest key prefix kept in an error message.
+const KEY_IN_ERROR: usize = 200;
+
+impl Error {
+    /// Creates an error at a byte offset.
+    ///
+    /// ```
+    /// use rdbkit::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::Corrupt("bad".into()), 42);
+    /// assert_eq!(e.offset(), 42);
+    /// ```
+    pub fn new(kind: ErrorKind, offset: u64) -> Self {
+        Error {
+            kind,
+            offset,
+            key: None,
+        }
+    }
+
+    /// Shorthand for [`ErrorKind::Corrupt`].
+    pub fn corrupt(msg: impl Into<String>, offset: u64) -> Self {
+        Self::new(ErrorKind::Corrupt(msg.into()), offset)
+    }
+
+    /// Attaches the key being read (kept up to 200 bytes), unless one is already set.
+    pub fn with_key(mut self, key: &[u8]) -> Self {
+        if self.key.is_none() {
+            self.key = Some(key[..key.len().min(KEY_IN_ERROR)].into());
+        }
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Byte offset in the input where the problem was found.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The key being read, when known (possibly truncated to 200 bytes).
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte offset {}", self.kind, self.offset)?;
+        if let Some(k) = &self.key {
+            write!(f, " (key '{}')", crate::format::escape_bytes(k))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,3 @@
+//! Exporting decoded data: JSON (`rdbkit dump`).
+
+pub mod json;

@@ -1,0 +1,261 @@
+//! Whole-file inspection: decode and check every record, verify the CRC
+//! (computed on a second core while the first decodes), and gather the
+//! statistics `rdbkit info` and `rdbkit verify` report.
+
+use std::collections::BTreeMap;
+
+use crate::decode::{Checksum, Decoder, Item, Kind, Options};
+use crate::format::{crc, Header};
+use crate::{Error, ErrorKind, Result};
+
+/// Key counts of one database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Keys.
+    pub keys: u64,
+    /// Keys with an expiry.
+    pub expires: u64,
+    /// Keys whose expiry is before the reference time.
+    pub expired: u64,
+    /// Keys that have hash fields with TTLs.
+    pub subexpires: u64,
+    /// The `RESIZEDB` hint (keys, expires), if the file had one.
+    pub resize_hint: Option<(u64, u64)>,
+}
+
+/// Count and encoded size of values of one type and encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TypeStats {
+    /// Number of keys.
+    pub keys: u64,
+    /// Bytes of their records (key + value).
+    pub bytes: u64,
+}
+
+/// A module type seen in values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleStats {
+    /// Encoding versions seen.
+    pub encvers: Vec<u32>,
+    /// Keys holding this module's values.
+    pub keys: u64,
+}
+
+/// A `MODULE_AUX` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleAuxInfo {
+    /// Module type name.
+    pub module: String,
+    /// Encoding version.
+    pub encver: u32,
+    /// 1 = before keys, 2 = after.
+    pub when: u64,
+    /// Payload size in bytes.
+    pub bytes: usize,
+}
+
+/// What inspecting a file found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// File size.
+    pub size: u64,
+    /// Header.
+    pub header: Header,
+    /// AUX fields in file order (lossy UTF-8).
+    pub aux: Vec<(String, String)>,
+    /// Per-database counts.
+    pub dbs: BTreeMap<u64, DbStats>,
+    /// Per (type, encoding) counts.
+    pub types: BTreeMap<(Kind, &'static str), TypeStats>,
+    /// Function library names, in file order.
+    pub functions: Vec<String>,
+    /// Module types used by values, by name.
+    pub modules: BTreeMap<String, ModuleStats>,
+    /// Module aux records.
+    pub module_aux: Vec<ModuleAuxInfo>,
+    /// `SLOT_INFO` records (and Valkey `slot-info` aux fields).
+    pub slot_infos: u64,
+    /// Valkey `SLOT_IMPORT` records.
+    pub slot_imports: u64,
+    /// Redis Enterprise private opcodes seen, by opcode.
+    pub enterprise_opcodes: BTreeMap<u8, u64>,
+    /// Checksum status.
+    pub checksum: Checksum,
+    /// Bytes after the trailer.
+    pub trailing: usize,
+}
+
+impl Report {
+    /// The producer version (`redis-ver` or `valkey-ver` aux field).
+    pub fn producer(&self) -> Option<String> {
+        self.aux
+            .iter()
+            .find(|(k, _)| k == "redis-ver" || k == "valkey-ver")
+            .map(|(k, v)| format!("{} {v}", if k == "redis-ver" { "redis" } else { "valkey" }))
+    }
+
+    /// Total keys.
+    pub fn keys(&self) -> u64 {
+        self.dbs.values().map(|d| d.keys).sum()
+    }
+
+    /// Total keys with an expiry.
+    pub fn expires(&self) -> u64 {
+        self.dbs.values().map(|d| d.expires).sum()
+    }
+
+    /// Total keys already expired at the reference time.
+    pub fn expired(&self) -> u64 {
+        self.dbs.values().map(|d| d.expired).sum()
+    }
+}
+
+/// The library name in a function library's shebang line (`#!lua name=mylib`).
+///
+/// ```
+/// assert_eq!(rdbkit::inspect::library_name(b"#!lua name=mylib\nreturn 1"), Some("mylib".into()));
+/// ```
+pub fn library_name(code: &[u8]) -> Option<String> {
+    let line = code.split(|&c| c == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    line.strip_prefix("#!")?
+        .split_whitespace()
+        .find_map(|t| t.strip_prefix("name="))
+        .map(str::to_owned)
+}
+
+/// The current time in unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Decodes and checks all of `data`, returning the statistics. Keys whose
+/// expiry is before `now_ms` count as expired.
+///
+/// ```
+/// use rdbkit::{decode::Options, inspect::inspect};
+/// let file = b"REDIS0011\xfa\x09redis-ver\x057.2.0\xfe\x00\xfb\x01\x00\x00\x01a\xc0\x01\xff\x11\x53\xe8\x4d\xc2\xcf\xc3\x51";
+/// let r = inspect(file, Options::default(), 0).unwrap();
+/// assert_eq!(r.keys(), 1);
+/// assert_eq!(r.producer().as_deref(), Some("redis 7.2.0"));
+/// ```
+pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
+    let header = Header::parse(data)?;
+    // Compute the CRC on another core, assuming the trailer is the last 8
+    // bytes; if EOF turns out to be elsewhere, compute it again there.
+    let want_crc = opts.verify_checksum && header.has_checksum() && data.len() >= 17;
+    std::thread::scope(|s| {
+        let handle = want_crc.then(|| s.spawn(|| crc::crc64(&data[..data.len() - 8])));
+        let mut dec_opts = opts;
+        dec_opts.verify_checksum = false;
+        let mut report = walk(data, header, dec_opts, now_ms)?;
+        if let (Some(h), Checksum::NotChecked(stored)) = (handle, report.checksum) {
+            let eof = data.len() - 8 - report.trailing;
+            let computed = if report.trailing == 0 {
+                h.join().unwrap_or_else(|_| crc::crc64(&data[..eof]))
+            } else {
+                crc::crc64(&data[..eof])
+            };
+            if computed != stored {
+                return Err(Error::new(
+                    ErrorKind::ChecksumMismatch { stored, computed },
+                    eof as u64,
+                ));
+            }
+            report.checksum = Checksum::Verified(stored);
+        }
+        Ok(report)
+    })
+}
+
+fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Report> {
+    let mut rep = Report {
+        size: data.len() as u64,
+        header,
+        aux: Vec::new(),
+        dbs: BTreeMap::new(),
+        types: BTreeMap::new(),
+        functions: Vec::new(),
+        modules: BTreeMap::new(),
+        module_aux: Vec::new(),
+        slot_infos: 0,
+        slot_imports: 0,
+        enterprise_opcodes: BTreeMap::new(),
+        checksum: Checksum::Absent,
+        trailing: 0,
+    };
+    let mut cur_db = 0;
+    for item in Decoder::new(data, opts)? {
+        match item? {
+            Item::Aux { key, value } => {
+                let (k, v) = (lossy(&key.to_bytes()?), lossy(&value.to_bytes()?));
+                if k == "slot-info" {
+                    rep.slot_infos += 1;
+                }
+                rep.aux.push((k, v));
+            }
+            Item::SelectDb(db) => {
+                cur_db = db;
+                rep.dbs.entry(db).or_default();
+            }
+            Item::ResizeDb { keys, expires } => {
+                rep.dbs.entry(cur_db).or_default().resize_hint = Some((keys, expires));
+            }
+            Item::ModuleAux(m) => rep.module_aux.push(ModuleAuxInfo {
+                module: m.id.name(),
+                encver: m.id.encver(),
+                when: m.when,
+                bytes: m.payload.len(),
+            }),
+            Item::Function(code) => {
+                let code = code.to_bytes()?;
+                rep.functions
+                    .push(library_name(&code).unwrap_or_else(|| "?".into()));
+            }
+            Item::FunctionPreGa { name, .. } => rep.functions.push(lossy(&name.to_bytes()?)),
+            Item::SlotInfo { .. } => rep.slot_infos += 1,
+            Item::SlotImport { .. } => rep.slot_imports += 1,
+            Item::Enterprise { opcode, .. } => {
+                *rep.enterprise_opcodes.entry(opcode).or_default() += 1
+            }
+            Item::Key(k) => {
+                let d = rep.dbs.entry(k.db).or_default();
+                d.keys += 1;
+                if let Some(e) = k.expire_ms {
+                    d.expires += 1;
+                    if e < now_ms {
+                        d.expired += 1;
+                    }
+                }
+                let v = k.value;
+                if matches!(v.rdb_type(), 22 | 23 | 24 | 25) {
+                    d.subexpires += 1;
+                }
+                let t = rep.types.entry((v.kind(), v.encoding())).or_default();
+                t.keys += 1;
+                t.bytes += k.body_span.len() as u64;
+                if v.rdb_type() == crate::format::rdb_type::MODULE_2 {
+                    let m = v.module()?;
+                    let ms = rep.modules.entry(m.id.name()).or_default();
+                    ms.keys += 1;
+                    if !ms.encvers.contains(&m.id.encver()) {
+                        ms.encvers.push(m.id.encver());
+                    }
+                }
+            }
+            Item::Eof {
+                checksum, trailing, ..
+            } => {
+                rep.checksum = checksum;
+                rep.trailing = trailing;
+            }
+        }
+    }
+    Ok(rep)
+}
