@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::decode::{Checksum, Decoder, Item, Kind, Options};
 use crate::format::{crc, Header};
 use crate::{Error, ErrorKind, Result};
+use serde_json::{json, Map, Value};
 
 /// Key counts of one database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,6 +87,63 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report as JSON (`rdbkit info --json`, and per input in merge reports).
+    pub fn to_json(&self) -> Value {
+        let r = self;
+        let dbs: Map<String, Value> = r
+            .dbs
+            .iter()
+            .map(|(db, d)| {
+                (
+                    db.to_string(),
+                    json!({"keys": d.keys, "expires": d.expires, "already_expired": d.expired,
+                       "keys_with_field_ttls": d.subexpires,
+                       "resizedb": d.resize_hint.map(|(k, e)| json!({"keys": k, "expires": e}))}),
+                )
+            })
+            .collect();
+        let types: Vec<Value> = r
+        .types
+        .iter()
+        .map(|((k, enc), t)| json!({"type": k.name(), "encoding": enc, "keys": t.keys, "bytes": t.bytes}))
+        .collect();
+        let modules: Vec<Value> = r
+            .modules
+            .iter()
+            .map(|(n, m)| json!({"name": n, "encvers": m.encvers, "keys": m.keys}))
+            .collect();
+        let module_aux: Vec<Value> = r
+        .module_aux
+        .iter()
+        .map(|m| json!({"module": m.module, "encver": m.encver, "when": if m.when == 1 {"before"} else {"after"}, "bytes": m.bytes}))
+        .collect();
+        let aux: Map<String, Value> = r
+            .aux
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        json!({
+            "size": r.size,
+            "magic": match r.header.lineage { crate::format::Lineage::Redis => "REDIS", crate::format::Lineage::Valkey => "VALKEY" },
+            "version": r.header.version,
+            "producer": r.producer(),
+            "aux": aux,
+            "keys": r.keys(),
+            "expires": r.expires(),
+            "already_expired": r.expired(),
+            "dbs": dbs,
+            "types": types,
+            "functions": r.functions,
+            "modules": modules,
+            "module_aux": module_aux,
+            "slot_info_records": r.slot_infos,
+            "slot_import_records": r.slot_imports,
+            "enterprise_opcodes": r.enterprise_opcodes.iter().map(|(o, n)| json!({"opcode": o, "count": n})).collect::<Vec<_>>(),
+            "checksum": checksum_text(r.checksum),
+            "trailing_bytes": r.trailing,
+        })
+    }
+
     /// The producer version (`redis-ver` or `valkey-ver` aux field).
     pub fn producer(&self) -> Option<String> {
         self.aux
@@ -258,4 +316,14 @@ fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Repor
         }
     }
     Ok(rep)
+}
+
+/// A one-line description of a checksum status.
+pub fn checksum_text(c: Checksum) -> String {
+    match c {
+        Checksum::Verified(v) => format!("OK (0x{v:016x})"),
+        Checksum::Disabled => "disabled (file saved without a checksum)".into(),
+        Checksum::NotChecked(v) => format!("not checked (stored 0x{v:016x})"),
+        Checksum::Absent => "none (RDB < 5 has no checksum)".into(),
+    }
 }

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod decode;
+pub mod encode;
 mod error;
 pub mod format;
 
@@ -53,3 +54,4 @@ pub mod inspect;
 
 pub use file::Input;
 pub mod export;
+pub mod merge;

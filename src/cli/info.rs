@@ -2,10 +2,9 @@
 
 use rdbkit::decode::{Level, Options};
 use rdbkit::inspect::{inspect, now_ms, Report};
-use serde_json::{json, Map, Value};
 
-use super::verify::checksum_text;
 use super::{open, Failure};
+use rdbkit::inspect::checksum_text;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -14,62 +13,6 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-}
-
-/// The report as JSON (also used by `merge --report`).
-pub fn report_json(r: &Report) -> Value {
-    let dbs: Map<String, Value> = r
-        .dbs
-        .iter()
-        .map(|(db, d)| {
-            (
-                db.to_string(),
-                json!({"keys": d.keys, "expires": d.expires, "already_expired": d.expired,
-                       "keys_with_field_ttls": d.subexpires,
-                       "resizedb": d.resize_hint.map(|(k, e)| json!({"keys": k, "expires": e}))}),
-            )
-        })
-        .collect();
-    let types: Vec<Value> = r
-        .types
-        .iter()
-        .map(|((k, enc), t)| json!({"type": k.name(), "encoding": enc, "keys": t.keys, "bytes": t.bytes}))
-        .collect();
-    let modules: Vec<Value> = r
-        .modules
-        .iter()
-        .map(|(n, m)| json!({"name": n, "encvers": m.encvers, "keys": m.keys}))
-        .collect();
-    let module_aux: Vec<Value> = r
-        .module_aux
-        .iter()
-        .map(|m| json!({"module": m.module, "encver": m.encver, "when": if m.when == 1 {"before"} else {"after"}, "bytes": m.bytes}))
-        .collect();
-    let aux: Map<String, Value> = r
-        .aux
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({
-        "size": r.size,
-        "magic": match r.header.lineage { rdbkit::format::Lineage::Redis => "REDIS", rdbkit::format::Lineage::Valkey => "VALKEY" },
-        "version": r.header.version,
-        "producer": r.producer(),
-        "aux": aux,
-        "keys": r.keys(),
-        "expires": r.expires(),
-        "already_expired": r.expired(),
-        "dbs": dbs,
-        "types": types,
-        "functions": r.functions,
-        "modules": modules,
-        "module_aux": module_aux,
-        "slot_info_records": r.slot_infos,
-        "slot_import_records": r.slot_imports,
-        "enterprise_opcodes": r.enterprise_opcodes.iter().map(|(o, n)| json!({"opcode": o, "count": n})).collect::<Vec<_>>(),
-        "checksum": checksum_text(r.checksum),
-        "trailing_bytes": r.trailing,
-    })
 }
 
 pub fn run(a: Args) -> Result<(), Failure> {
@@ -82,7 +25,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&r)).unwrap_or_default()
+            serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()
         );
         return Ok(());
     }

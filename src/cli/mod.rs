@@ -3,6 +3,7 @@
 
 mod dump;
 mod info;
+mod merge;
 mod verify;
 
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ enum Cmd {
     Verify(verify::Args),
     /// Print every key as JSON.
     Dump(dump::Args),
+    /// Merge per-node dumps into one file ready for import.
+    Merge(merge::MergeArgs),
+    /// Rewrite a file for another target version.
+    Convert(merge::ConvertArgs),
 }
 
 /// A failure: message and exit code.
@@ -85,6 +90,8 @@ pub fn main() -> ExitCode {
         Cmd::Info(a) => info::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Dump(a) => dump::run(a),
+        Cmd::Merge(a) => merge::run_merge(a),
+        Cmd::Convert(a) => merge::run_convert(a),
     };
     match r {
         Ok(()) => ExitCode::from(EXIT_OK),

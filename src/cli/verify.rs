@@ -1,7 +1,7 @@
 //! `rdbkit verify`.
 
-use rdbkit::decode::{decode_payload, Checksum, Level, Options};
-use rdbkit::inspect::{inspect, now_ms};
+use rdbkit::decode::{decode_payload, Level, Options};
+use rdbkit::inspect::{checksum_text, inspect, now_ms};
 
 use super::{open, Failure};
 
@@ -18,15 +18,6 @@ pub struct Args {
     /// Do not compare the CRC-64 (as Redis does with checksum validation off).
     #[arg(long)]
     no_checksum: bool,
-}
-
-pub fn checksum_text(c: Checksum) -> String {
-    match c {
-        Checksum::Verified(v) => format!("OK (0x{v:016x})"),
-        Checksum::Disabled => "disabled (file saved without a checksum)".into(),
-        Checksum::NotChecked(v) => format!("not checked (stored 0x{v:016x})"),
-        Checksum::Absent => "none (RDB < 5 has no checksum)".into(),
-    }
 }
 
 pub fn run(a: Args) -> Result<(), Failure> {

@@ -479,6 +479,16 @@ impl<'a> Items<'a> {
                     } else {
                         2
                     };
+                    // rdbLoadObject refuses a node whose string is empty,
+                    // PLAIN or PACKED alike.
+                    let node_at = rr.pos();
+                    let s = RdbStr::read(&mut rr.clone(), &self.ctx.limits, "quicklist node")?;
+                    if s.is_empty() {
+                        return Err(rr.err_at(
+                            ErrorKind::Corrupt("quicklist node of 0 bytes".into()),
+                            node_at,
+                        ));
+                    }
                     if container == 1 {
                         let x = self.plain_str(&mut rr)?;
                         self.pending_plain = Some(x);

@@ -17,8 +17,11 @@ use std::ops::Range;
 pub use items::{ArrayValue, Ctx, HashField, Items};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
 pub use payload::{decode_payload, Payload};
-pub use stream::{Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamId};
+pub use stream::{
+    stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamId,
+};
 pub use value::{encoding_name, Kind, Value};
+pub use walk::fingerprint;
 
 use crate::format::{crc, opcode as op, Header, Lineage, RdbStr, Reader};
 use crate::{Error, ErrorKind, Limits, Result};
@@ -198,6 +201,22 @@ impl<'a> Decoder<'a> {
             seen_keys: (opts.level == Level::Deep).then(HashMap::new),
             key_buf: Vec::new(),
         })
+    }
+
+    /// A decoder positioned at byte `pos` of `data` (a record boundary found
+    /// by an earlier pass), with `db` as the current database.
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options};
+    /// let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    /// let mut d = Decoder::resume(file, 11, 0, Options::default()).unwrap();
+    /// assert!(matches!(d.next(), Some(Ok(Item::Key(_)))));
+    /// ```
+    pub fn resume(data: &'a [u8], pos: usize, db: u64, opts: Options) -> Result<Self> {
+        let mut d = Decoder::new(data, opts)?;
+        d.r = Reader::at(data, pos.max(9));
+        d.db = db;
+        Ok(d)
     }
 
     /// The file header.

@@ -130,3 +130,106 @@ pub(crate) fn skip_key_meta(r: &mut Reader<'_>, limits: &Limits) -> Result<u64> 
     }
     Ok(n)
 }
+
+/// Checks the payload of a module value whose loader is part of Redis
+/// itself, the way its `rdb_load` callback does (other modules' payloads
+/// can only be walked, which [`read_module_value`] does). `base` is the
+/// absolute offset of `v.payload`.
+///
+/// Known: the `vectorset` type of Redis 8 (encoding version 0,
+/// `VectorSetRdbLoad`): dimension 1..=65536, quantization 0/1/2, projection
+/// matrix sizes, and per element a name, an optional attribute, a vector of
+/// exactly the quantized size and the HNSW link parameters. The HNSW graph
+/// itself (`hnsw_deserialize_index`) is not rebuilt.
+pub(crate) fn check_module_value(v: &ModuleValue<'_>, base: u64, limits: &Limits) -> Result<()> {
+    if v.id.name() != "vectorset" {
+        return Ok(());
+    }
+    let mut r = Reader::with_base(v.payload, base);
+    let bad = |r: &Reader<'_>, what: String| {
+        r.err(ErrorKind::InvalidValue {
+            value_type: "vectorset module",
+            what,
+        })
+    };
+    if v.id.encver() != 0 {
+        return Err(bad(
+            &r,
+            format!("encoding version {} is not 0", v.id.encver()),
+        ));
+    }
+    fn expect(r: &mut Reader<'_>, want: u64, what: &'static str) -> Result<()> {
+        let at = r.pos();
+        let op = r.length(what)?;
+        if op != want {
+            return Err(r.err_at(
+                ErrorKind::InvalidValue {
+                    value_type: "vectorset module",
+                    what: format!("{what}: sub-opcode {op}, expected {want}"),
+                },
+                at,
+            ));
+        }
+        Ok(())
+    }
+    // RedisModule_LoadUnsigned, stored into a uint32_t where Redis does.
+    let uint = |r: &mut Reader<'_>, what: &'static str| -> Result<u64> {
+        expect(r, sub::UINT, what)?;
+        r.length(what)
+    };
+    let string_len = |r: &mut Reader<'_>, what: &'static str| -> Result<usize> {
+        expect(r, sub::STRING, what)?;
+        Ok(RdbStr::read(r, limits, what)?.len())
+    };
+    const MAX_DIM: u32 = 1 << 16;
+    let dim = uint(&mut r, "vector dimension")? as u32;
+    let mut elements = uint(&mut r, "element count")?;
+    let config = uint(&mut r, "HNSW config")? as u32;
+    if dim == 0 || dim > MAX_DIM {
+        return Err(bad(&r, format!("vector dimension {dim} is not 1..=65536")));
+    }
+    let quant = config & 0xff;
+    let vector_bytes = match quant {
+        0 => dim as usize * 4,
+        1 => dim as usize,
+        2 => (dim as usize).div_ceil(64) * 8,
+        q => return Err(bad(&r, format!("unknown quantization type {q}"))),
+    };
+    let flags = uint(&mut r, "save flags")? as u32;
+    if flags & 1 != 0 {
+        let input = uint(&mut r, "projection input dimension")? as u32;
+        if input == 0 || input > MAX_DIM || dim > input {
+            return Err(bad(
+                &r,
+                format!("projection matrix {input} x {dim} has invalid dimensions"),
+            ));
+        }
+        let len = string_len(&mut r, "projection matrix")?;
+        if len as u64 != 4 * u64::from(input) * u64::from(dim) {
+            return Err(bad(&r, format!("projection matrix of {len} bytes")));
+        }
+    }
+    while elements > 0 {
+        elements -= 1;
+        string_len(&mut r, "element name")?;
+        if flags & 2 != 0 {
+            string_len(&mut r, "element attributes")?;
+        }
+        let at = r.pos();
+        let len = string_len(&mut r, "element vector")?;
+        if len != vector_bytes {
+            return Err(r.err_at(
+                ErrorKind::InvalidValue {
+                    value_type: "vectorset module",
+                    what: format!("vector of {len} bytes, expected {vector_bytes}"),
+                },
+                at,
+            ));
+        }
+        let params = uint(&mut r, "node parameter count")? as u32;
+        for _ in 0..params {
+            uint(&mut r, "node parameter")?;
+        }
+    }
+    expect(&mut r, sub::EOF, "module value end")
+}

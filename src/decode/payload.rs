@@ -103,10 +103,36 @@ pub fn decode_payload(data: &[u8], opts: Options) -> Result<Payload<'_>> {
             r.remaining()
         ))));
     }
+    let value = Value::new(rdb_type, body, vstart, r.pos(), ctx);
+    if opts.level != super::Level::Skip && is_empty_collection(&value)? {
+        // rdbLoadObject reports an empty key; RESTORE refuses it (a file
+        // load skips such keys instead, so the file decoder accepts them).
+        return Err(Error::new(
+            ErrorKind::InvalidValue {
+                value_type: value.kind().name(),
+                what: "empty collection (Redis refuses to restore an empty key)".into(),
+            },
+            vstart as u64,
+        ));
+    }
     Ok(Payload {
         version,
-        value: Value::new(rdb_type, body, vstart, r.pos(), ctx),
+        value,
         key_meta,
         checksum,
+    })
+}
+
+/// Whether a list, set, sorted set or hash value has no element.
+fn is_empty_collection(v: &Value<'_>) -> Result<bool> {
+    let kind = v.kind();
+    if !matches!(kind, Kind::List | Kind::Set | Kind::ZSet | Kind::Hash) {
+        return Ok(false);
+    }
+    let mut it = v.items()?;
+    Ok(match kind {
+        Kind::ZSet => it.next_scored()?.is_none(),
+        Kind::Hash => it.next_field()?.is_none(),
+        _ => it.next_elem()?.is_none(),
     })
 }

@@ -56,6 +56,11 @@ pub fn stream_version(rdb_type: u8) -> Option<u8> {
     }
 }
 
+/// Stream format version of a stream type byte (0 if not a stream).
+pub fn stream_version_of(rdb_type: u8) -> u8 {
+    stream_version(rdb_type).unwrap_or(0)
+}
+
 /// IDMP (idempotent producer) settings and counters of a v4+ stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Idmp {
@@ -231,7 +236,10 @@ fn read_id(r: &mut Reader<'_>, what: &'static str) -> Result<StreamId> {
 
 impl<'a> Stream<'a> {
     /// Parses a stream value at `r` (advancing `r` past it). With
-    /// `check_nodes`, every node listpack is walked and checked.
+    /// `check_nodes`, every node listpack is walked and checked, and the
+    /// checks Redis runs on every load are done (node counts against the
+    /// length, duplicate node keys, groups, consumers and PEL ownership,
+    /// IDMP ranges); `deep` adds those of `sanitize-dump-payload yes`.
     pub(crate) fn parse(
         rdb_type: u8,
         r: &mut Reader<'a>,
@@ -249,6 +257,7 @@ impl<'a> Stream<'a> {
         let nodes_start = r.pos();
         let mut scratch = Vec::new();
         let mut entries = EntryCheck::default();
+        let mut node_keys: Vec<StreamId> = Vec::new();
         for _ in 0..n_nodes {
             let key_at = r.offset();
             let key = RdbStr::read(r, &ctx.limits, "stream node key")?;
@@ -283,8 +292,22 @@ impl<'a> Stream<'a> {
                 };
                 check_node(data, StreamId::from_raw(kb), deep, &mut entries)
                     .map_err(|k| Error::new(k, lp_at))?;
+                node_keys.push(StreamId::from_raw(kb));
             }
         }
+        if check_nodes {
+            // raxTryInsert: "Listpack re-added with existing key".
+            if !node_keys.windows(2).all(|w| w[0] < w[1]) {
+                node_keys.sort_unstable();
+                if let Some(w) = node_keys.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(Error::new(
+                        bad(format!("two nodes have the key {}", w[0])),
+                        r.offset_of(nodes_start),
+                    ));
+                }
+            }
+        }
+        let length_at = r.offset();
         let length = r.length("stream length")?;
         let last_id = read_id(r, "stream last id")?;
         let (mut first_id, mut max_deleted_id, mut entries_added) = (None, None, None);
@@ -311,19 +334,46 @@ impl<'a> Stream<'a> {
             idmp: None,
             end: 0,
         };
+        if check_nodes && entries.master_live != Some(length) {
+            // "Stream length inconsistent with live entries": the length
+            // must be the sum of the nodes' master-entry counts.
+            return Err(Error::new(
+                bad(format!(
+                    "length {length} but the node master entries count {} live entries",
+                    entries
+                        .master_live
+                        .map_or_else(|| "more than 2^64".into(), |n| n.to_string())
+                )),
+                length_at,
+            ));
+        }
         let mut gr = r.clone();
+        let mut group_names: Vec<Vec<u8>> = Vec::new();
         for _ in 0..n_groups {
+            let g_at = gr.offset();
             let g = s.read_group(&mut gr)?;
-            if deep {
-                check_group(&g, gr.offset())?;
+            if check_nodes {
+                check_group(&g, g_at, deep)?;
+                group_names.push(g.name.to_bytes()?.into_owned());
             }
+        }
+        if let Some(name) = first_duplicate(&mut group_names) {
+            return Err(Error::new(
+                bad(format!(
+                    "duplicate consumer group name '{}'",
+                    crate::format::escape_bytes(&name)
+                )),
+                r.offset_of(groups_start),
+            ));
         }
         *r = gr;
         if version >= 4 {
             let at = r.offset();
             let duration_s = r.length("IDMP duration")?;
             let max_entries = r.length("IDMP max entries")?;
-            if deep && (!(1..=86400).contains(&duration_s) || !(1..=10000).contains(&max_entries)) {
+            if check_nodes
+                && (!(1..=86400).contains(&duration_s) || !(1..=10000).contains(&max_entries))
+            {
                 return Err(Error::new(
                     ErrorKind::InvalidValue {
                         value_type: "stream",
@@ -336,15 +386,27 @@ impl<'a> Stream<'a> {
             }
             let producers = r.count("IDMP producer count", 2)?;
             let p_start = r.pos();
+            let mut pids: Vec<Vec<u8>> = Vec::new();
             for _ in 0..producers {
-                RdbStr::skip(r, &ctx.limits, "IDMP producer id")?;
+                let pid = RdbStr::read(r, &ctx.limits, "IDMP producer id")?;
                 let n = r.count("IDMP producer entry count", 3)?;
+                // Producers with no entries are skipped on load; the others
+                // go into a radix tree that refuses a second copy.
+                if check_nodes && n > 0 {
+                    pids.push(pid.to_bytes()?.into_owned());
+                }
                 for _ in 0..n {
                     RdbStr::skip(r, &ctx.limits, "IDMP iid")?;
                     read_id(r, "IDMP entry id")?;
                 }
             }
             let p_end = r.pos();
+            if first_duplicate(&mut pids).is_some() {
+                return Err(Error::new(
+                    bad("duplicate IDMP producer id".into()),
+                    r.offset_of(p_start),
+                ));
+            }
             let iids_added = r.length("IDMP iids added")?;
             let iids_duplicates = r.length("IDMP iids duplicates")?;
             s.idmp = Some(Idmp {
@@ -736,10 +798,43 @@ impl NodeParser {
 }
 
 /// Totals gathered while checking the nodes of one stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct EntryCheck {
     live: u64,
     max_id: Option<StreamId>,
+    /// Sum of the nodes' master-entry live counts (`None` on overflow).
+    master_live: Option<u64>,
+}
+
+impl Default for EntryCheck {
+    fn default() -> Self {
+        EntryCheck {
+            live: 0,
+            max_id: None,
+            master_live: Some(0),
+        }
+    }
+}
+
+/// Sorts `v` and returns a value that occurs twice, if any.
+fn first_duplicate(v: &mut [Vec<u8>]) -> Option<Vec<u8>> {
+    v.sort_unstable();
+    v.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
+}
+
+/// The master entry's live count of a node (its first element), checked as
+/// Redis does on every load: the first entry must be well formed and be an
+/// integer above 0 ("Stream listpack bad entry count").
+fn master_count(data: &[u8]) -> std::result::Result<u64, ErrorKind> {
+    let mut it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
+    match it.next(data).map_err(ErrorKind::from)? {
+        None => Err(bad("empty listpack in a stream node".into())),
+        Some(ElemPos::Int(n)) if n > 0 => Ok(n as u64),
+        Some(ElemPos::Int(n)) => Err(bad(format!(
+            "node master entry count {n} (a node must hold live entries)"
+        ))),
+        Some(_) => Err(bad("node master entry count is not an integer".into())),
+    }
 }
 
 /// Walks one node listpack; in deep mode also checks the entry structure and ID order.
@@ -749,6 +844,8 @@ fn check_node(
     deep: bool,
     acc: &mut EntryCheck,
 ) -> std::result::Result<(), ErrorKind> {
+    let n = master_count(data)?;
+    acc.master_live = acc.master_live.and_then(|m| m.checked_add(n));
     if !deep {
         let mut it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
         if it.header_count() == Some(0) {
@@ -788,9 +885,11 @@ fn check_node(
     Ok(())
 }
 
-/// Deep checks of one group: every consumer PEL entry is in the group PEL,
-/// owned once; every group PEL entry is owned by a consumer or in the NACK zone.
-fn check_group(g: &Group<'_>, offset: u64) -> Result<()> {
+/// Checks of one group that Redis runs on every load: no duplicate ID in
+/// the group PEL, no duplicate consumer name, every consumer PEL entry (and
+/// NACK zone entry) is in the group PEL and owned once. With `deep`, also:
+/// every group PEL entry is owned by a consumer or in the NACK zone.
+fn check_group(g: &Group<'_>, offset: u64, deep: bool) -> Result<()> {
     let mut pel: Vec<StreamId> = Vec::with_capacity(g.pel_len().min(1 << 20) as usize);
     for e in g.pel() {
         pel.push(e?.id);
@@ -822,21 +921,35 @@ fn check_group(g: &Group<'_>, offset: u64) -> Result<()> {
             )),
         }
     };
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(g.consumers_len().min(1 << 20) as usize);
     for c in g.consumers() {
-        for id in c?.pel() {
+        let c = c?;
+        names.push(c.name.to_bytes()?.into_owned());
+        for id in c.pel() {
             mark(id)?;
         }
+    }
+    if let Some(name) = first_duplicate(&mut names) {
+        return Err(Error::new(
+            bad(format!(
+                "duplicate consumer name '{}'",
+                crate::format::escape_bytes(&name)
+            )),
+            offset,
+        ));
     }
     if let Some(n) = g.nacked() {
         for id in n {
             mark(id)?;
         }
     }
-    if let Some(i) = owned.iter().position(|o| !o) {
-        return Err(Error::new(
-            bad(format!("group PEL entry {} has no owner", pel[i])),
-            offset,
-        ));
+    if deep {
+        if let Some(i) = owned.iter().position(|o| !o) {
+            return Err(Error::new(
+                bad(format!("group PEL entry {} has no owner", pel[i])),
+                offset,
+            ));
+        }
     }
     Ok(())
 }

@@ -2,14 +2,19 @@
 //! (`sanitize-dump-payload yes`) checks.
 
 use super::items::{Ctx, Items};
-use super::module::read_module_value;
+use super::module::{check_module_value, read_module_value};
 use super::stream::Stream;
 use super::Level;
 use crate::format::{rdb_type as t, Elem, RdbStr, Reader};
 use crate::{Error, ErrorKind, Result};
 
 /// A fast 64-bit hash of bytes (for duplicate detection by fingerprint).
-pub(crate) fn fingerprint(b: &[u8]) -> u64 {
+///
+/// ```
+/// use rdbkit::decode::fingerprint;
+/// assert_ne!(fingerprint(b"a"), fingerprint(b"b"));
+/// ```
+pub fn fingerprint(b: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h: u64 = (b.len() as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
     let mut chunks = b.chunks_exact(8);
@@ -48,7 +53,11 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
             }
         }
         t::MODULE_2 => {
-            read_module_value(r, &ctx.limits)?;
+            let m = read_module_value(r, &ctx.limits)?;
+            if level != Level::Skip {
+                let base = m.payload.as_ptr() as usize - r.buf().as_ptr() as usize;
+                check_module_value(&m, r.offset_of(base), &ctx.limits)?;
+            }
         }
         t::MODULE_PRE_GA => {
             let at = r.offset();
@@ -62,11 +71,14 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
         _ => {
             let start = r.pos();
             let mut probe = r.clone();
-            let items = Items::new(rdb_type, &mut probe, ctx, level == Level::Deep)?;
+            let always = always_checked(rdb_type, ctx);
+            let checked = level == Level::Deep || (level == Level::Full && always);
+            let items = Items::new(rdb_type, &mut probe, ctx, checked)?;
             let end = match level {
                 Level::Skip => items.skip()?,
+                Level::Full if always => check_collection(items, start, r, false)?,
                 Level::Full => items.finish()?,
-                Level::Deep => deep_collection(items, start, r)?,
+                Level::Deep => check_collection(items, start, r, true)?,
             };
             *r = Reader::at(r.buf(), end);
         }
@@ -74,10 +86,33 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
     Ok(())
 }
 
-/// Deep checks of a collection: duplicates, HFE TTL order, and everything
-/// the full walk checks. Returns the end position.
-fn deep_collection(mut items: Items<'_>, start: usize, r: &Reader<'_>) -> Result<usize> {
+/// Types whose content checks Redis runs on every load, with or without
+/// `sanitize-dump-payload`: duplicates in the plain set and sorted-set
+/// encodings (inserted into a dict one by one) and in zipmaps and hash/zset
+/// ziplists (always converted with a deep walk), and the field TTL range of
+/// the hashtable-with-TTL encodings.
+fn always_checked(rdb_type: u8, ctx: Ctx) -> bool {
+    match rdb_type {
+        t::SET | t::ZSET | t::ZSET_2 | t::HASH_ZIPMAP | t::ZSET_ZIPLIST | t::HASH_ZIPLIST => true,
+        t::HASH_METADATA_PRE_GA_OR_HASH_2 | t::HASH_METADATA => {
+            ctx.lineage == crate::format::Lineage::Redis
+        }
+        _ => false,
+    }
+}
+
+/// Content checks of a collection on top of the full walk. With `deep`,
+/// every check `sanitize-dump-payload yes` runs (duplicates, HFE TTL range
+/// and order, array index order); without, only those of
+/// [`always_checked`] types. Returns the end position.
+fn check_collection(
+    mut items: Items<'_>,
+    start: usize,
+    r: &Reader<'_>,
+    deep: bool,
+) -> Result<usize> {
     let rt = items.rdb_type();
+    let always = always_checked(rt, items.ctx());
     let at = r.offset_of(start);
     let mut fps: Vec<u64> = Vec::new();
     let mut buf = Vec::new();
@@ -95,8 +130,12 @@ fn deep_collection(mut items: Items<'_>, start: usize, r: &Reader<'_>) -> Result
         t::SET | t::SET_INTSET | t::SET_LISTPACK => ("set", true),
         t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK => ("zset", true),
         t::ARRAY => ("array", false),
+        // 22/24: Redis finds duplicates only in deep mode (or once the hash
+        // is converted to a dict); the TTL range is always checked.
+        t::HASH_METADATA_PRE_GA_OR_HASH_2 | t::HASH_METADATA => ("hash", deep),
         _ => ("hash", true),
     };
+    let check_dups = check_dups && (deep || always);
     match vt {
         "list" | "set" => {
             while let Some(e) = items.next_elem()? {
@@ -113,7 +152,7 @@ fn deep_collection(mut items: Items<'_>, start: usize, r: &Reader<'_>) -> Result
         "array" => {
             let mut prev: Option<u64> = None;
             while let Some((idx, _)) = items.next_array()? {
-                if prev.is_some_and(|p| idx <= p) {
+                if deep && prev.is_some_and(|p| idx <= p) {
                     return Err(invalid("array", format!("index {idx} is not ascending")));
                 }
                 prev = Some(idx);
@@ -121,7 +160,7 @@ fn deep_collection(mut items: Items<'_>, start: usize, r: &Reader<'_>) -> Result
         }
         _ => {
             // Listpack-ex: TTL'd fields first in non-decreasing TTL order, then TTL-less ones.
-            let ordered = matches!(rt, t::HASH_LISTPACK_EX | t::HASH_LISTPACK_EX_PRE_GA);
+            let ordered = deep && matches!(rt, t::HASH_LISTPACK_EX | t::HASH_LISTPACK_EX_PRE_GA);
             let mut last_ttl: Option<i64> = Some(i64::MIN);
             while let Some(f) = items.next_field()? {
                 fps.push(elem_fingerprint(f.field, &mut buf));

@@ -285,6 +285,10 @@ impl BlobIter {
         if self.kind == BlobKind::Zipmap && self.aux != 0 {
             return Err(self.err("field without a value", end));
         }
+        // zipmapValidateIntegrity: an empty zipmap is corrupt.
+        if self.kind == BlobKind::Zipmap && self.seen == 0 {
+            return Err(self.err("empty zipmap", end));
+        }
         self.done = true;
         Ok(None)
     }
@@ -514,7 +518,15 @@ impl BlobIter {
             (u64::from(b), 1)
         } else {
             self.need(data, p, 5)?;
-            (le(data, p + 1, 4), 5)
+            let l = le(data, p + 1, 4);
+            // zipmapValidateIntegrity: lengths below 254 must use the 1-byte form.
+            if l < 254 {
+                return Err(self.err(
+                    format!("length {l} uses the 5-byte encoding (must be 1 byte below 254)"),
+                    p,
+                ));
+            }
+            (l, 5)
         };
         let free = if self.aux == 1 {
             self.need(data, p, h + 1)?;
@@ -574,7 +586,7 @@ mod tests {
         // 13-bit -1: 0xdf 0xff; int16 -300; int24 -70000; int32; int64
         let mut body = vec![0xdf, 0xff, 2];
         body.extend([0xf1, 0xd4, 0xfe, 3]);
-        body.extend([0xf2, 0x90, 0x11, 0xfe, 4]);
+        body.extend([0xf2, 0x90, 0xee, 0xfe, 4]);
         body.extend([0xf3, 0, 0, 0, 0x80, 5]);
         body.extend([0xf4, 1, 0, 0, 0, 0, 0, 0, 0x80, 9]);
         let mut lp = vec![0, 0, 0, 0, 5, 0];

@@ -1,0 +1,329 @@
+//! `rdbkit merge` and `rdbkit convert` (a one-input merge that keeps dbs).
+
+use std::path::PathBuf;
+
+use rdbkit::encode::{AllowLoss, Target};
+use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+
+use super::{Failure, EXIT_DATA, EXIT_USAGE};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ConflictPolicy {
+    /// Refuse the merge and list the conflicting keys.
+    Error,
+    /// Keep the copy from the earliest input.
+    First,
+    /// Keep the copy from the latest input.
+    Last,
+    /// Keep the copy on the node that owns the key by Dynomite token (needs --token for every input).
+    Owner,
+}
+
+/// Options shared by merge and convert.
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    /// Output file; a name ending in .gz is written gzip-compressed.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Target format: an RDB version (e.g. 11) or a server (redis-7.2, valkey-9.1, redis-enterprise-7.4, ...).
+    #[arg(long)]
+    target: Option<String>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Skip re-reading and verifying the written file.
+    #[arg(long)]
+    no_verify: bool,
+    /// Allow dropping hash field TTLs for a target below RDB 12.
+    #[arg(long)]
+    drop_field_ttls: bool,
+    /// Allow dropping stream metadata the target's stream type cannot carry.
+    #[arg(long)]
+    drop_stream_metadata: bool,
+    /// Allow dropping function libraries for a target below RDB 10.
+    #[arg(long)]
+    drop_functions: bool,
+    /// Write a JSON report to this file (also when the job is refused).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// Input dumps, one per node, in order.
+    #[arg(required = true, num_args = 2..)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Expected key count of each input (comma-separated, in input order), e.g. DBSIZE per node.
+    #[arg(long, value_delimiter = ',')]
+    expect_keys: Option<Vec<u64>>,
+    /// Expected key count of the output.
+    #[arg(long)]
+    expect_total: Option<u64>,
+    /// What to do with keys present in several inputs with different values.
+    #[arg(long, value_enum, default_value = "error")]
+    on_conflict: ConflictPolicy,
+    /// Dynomite token of an input, as FILE=TOKEN (repeat for every input; for --on-conflict owner).
+    #[arg(long = "token", value_name = "FILE=TOKEN")]
+    tokens: Vec<String>,
+    /// Dynomite hash tag pair, e.g. "{}".
+    #[arg(long)]
+    hash_tag: Option<String>,
+    /// Move keys of every db into db 0 (cross-db collisions are conflicts).
+    #[arg(long, conflicts_with = "keep_dbs")]
+    flatten_dbs: bool,
+    /// Keep dbs as they are (for an open-source target).
+    #[arg(long)]
+    keep_dbs: bool,
+    /// Drop Dynomite read-repair metadata keys (._add-set*, ._rem-set*).
+    #[arg(long)]
+    drop_dynomite_metadata: bool,
+    /// Drop keys already expired at UNIX_MS (default: now).
+    #[arg(long, value_name = "UNIX_MS", num_args = 0..=1, default_missing_value = "now")]
+    drop_expired: Option<String>,
+    /// Time of the import (unix ms) for the expected DBSIZE (default: now).
+    #[arg(long, value_name = "UNIX_MS")]
+    import_at: Option<i64>,
+    /// Show a progress bar (default: when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// Input dump.
+    input: PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_time(s: &str) -> Result<i64, Failure> {
+    if s == "now" {
+        return Ok(rdbkit::inspect::now_ms());
+    }
+    s.parse()
+        .map_err(|_| Failure::usage(format!("'{s}' is not a unix time in milliseconds")))
+}
+
+fn base_options(inputs: Vec<PathBuf>, c: &Common) -> Result<MergeOptions, Failure> {
+    let mut o = MergeOptions::new(inputs, c.output.clone());
+    if let Some(t) = &c.target {
+        o.target = Some(Target::parse(t).map_err(Failure::usage)?);
+    }
+    o.force = c.force;
+    o.verify = !c.no_verify;
+    o.allow = AllowLoss {
+        field_ttls: c.drop_field_ttls,
+        stream_metadata: c.drop_stream_metadata,
+    };
+    o.drop_functions = c.drop_functions;
+    Ok(o)
+}
+
+fn write_report(path: &Option<PathBuf>, r: Option<&MergeReport>) -> Result<(), Failure> {
+    if let (Some(p), Some(r)) = (path, r) {
+        let text = serde_json::to_string_pretty(&r.to_json()).unwrap_or_default();
+        std::fs::write(p, text + "\n")
+            .map_err(|e| Failure::usage(format!("cannot write report {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+fn summary(r: &MergeReport) {
+    for (i, s) in r.inputs.iter().enumerate() {
+        let rep = &s.report;
+        eprintln!(
+            "input {}: {} — RDB {} ({}), {} keys, {} expires, {} already expired",
+            i + 1,
+            s.path,
+            rep.header.version,
+            rep.producer().unwrap_or_else(|| "producer unknown".into()),
+            rep.keys(),
+            rep.expires(),
+            rep.expired()
+        );
+    }
+    if r.duplicates_identical > 0 {
+        eprintln!("identical duplicates dropped: {}", r.duplicates_identical);
+    }
+    if r.conflicts_total > 0 {
+        eprintln!(
+            "conflicting keys: {} ({} unresolved, policy {})",
+            r.conflicts_total,
+            r.conflicts_unresolved,
+            r.policy_name()
+        );
+        for c in r.conflicts.iter().take(20) {
+            let copies: Vec<String> = c
+                .copies
+                .iter()
+                .map(|p| {
+                    format!(
+                        "input {}: {} {} bytes{}",
+                        p.input + 1,
+                        p.kind,
+                        p.bytes,
+                        p.expire_ms
+                            .map(|e| format!(" expires {e}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            eprintln!(
+                "  db {} '{}': {}{}",
+                c.db,
+                c.key,
+                copies.join("; "),
+                c.kept
+                    .map(|k| format!(" -> kept input {}", k + 1))
+                    .unwrap_or_default()
+            );
+        }
+        if r.conflicts_total > 20 {
+            eprintln!("  ... {} more (see --report)", r.conflicts_total - 20);
+        }
+    }
+    if r.dropped_dynomite_metadata > 0 {
+        eprintln!(
+            "Dynomite metadata keys dropped: {}",
+            r.dropped_dynomite_metadata
+        );
+    }
+    if r.dropped_expired > 0 {
+        eprintln!("expired keys dropped: {}", r.dropped_expired);
+    }
+    if !r.functions.is_empty() || r.functions_deduplicated > 0 {
+        eprintln!(
+            "functions: {} ({} identical copies dropped)",
+            r.functions.join(", "),
+            r.functions_deduplicated
+        );
+    }
+    if !r.modules.is_empty() {
+        let m: Vec<&str> = r.modules.iter().map(String::as_str).collect();
+        eprintln!(
+            "module types present (the target needs these modules): {}",
+            m.join(", ")
+        );
+    }
+    if r.losses.field_ttls > 0 || r.losses.stream_metadata > 0 {
+        eprintln!(
+            "allowed losses: {} hash field TTLs, {} streams' metadata",
+            r.losses.field_ttls, r.losses.stream_metadata
+        );
+    }
+    if let Some(o) = &r.output {
+        let keys: u64 = o.dbs.values().map(|c| c.0).sum();
+        let exp: u64 = o.dbs.values().map(|c| c.1).sum();
+        eprintln!(
+            "output: {} — {} ({} bytes{}), {} keys, {} expires, {} copied verbatim, {} re-encoded, {}",
+            o.path,
+            o.target,
+            o.bytes,
+            if o.gzip { ", gzip" } else { "" },
+            keys,
+            exp,
+            r.verbatim_keys,
+            r.reencoded_keys,
+            if o.verified { "verified" } else { "NOT verified (--no-verify)" }
+        );
+        eprintln!(
+            "expected DBSIZE after import: {}",
+            r.expected_dbsize_after_import()
+        );
+    }
+}
+
+fn finish(res: Result<MergeReport, MergeError>, report: &Option<PathBuf>) -> Result<(), Failure> {
+    match res {
+        Ok(r) => {
+            summary(&r);
+            write_report(report, Some(&r))
+        }
+        Err(e) => {
+            if let Some(r) = e.report() {
+                summary(r);
+            }
+            write_report(report, e.report())?;
+            Err(Failure {
+                code: match e {
+                    MergeError::Refused { .. } => EXIT_DATA,
+                    MergeError::Io { .. } => EXIT_USAGE,
+                },
+                msg: e.to_string(),
+            })
+        }
+    }
+}
+
+pub fn run_merge(a: MergeArgs) -> Result<(), Failure> {
+    let mut o = base_options(a.inputs.clone(), &a.common)?;
+    o.expect_total = a.expect_total;
+    if let Some(e) = &a.expect_keys {
+        if e.len() != a.inputs.len() {
+            return Err(Failure::usage(format!(
+                "--expect-keys has {} numbers for {} inputs",
+                e.len(),
+                a.inputs.len()
+            )));
+        }
+    }
+    o.expect_keys = a.expect_keys;
+    o.policy = match a.on_conflict {
+        ConflictPolicy::Error => Policy::Error,
+        ConflictPolicy::First => Policy::First,
+        ConflictPolicy::Last => Policy::Last,
+        ConflictPolicy::Owner => Policy::Owner,
+    };
+    for t in &a.tokens {
+        let (file, tok) = t
+            .rsplit_once('=')
+            .ok_or_else(|| Failure::usage(format!("--token {t}: expected FILE=TOKEN")))?;
+        let tok: u32 = tok
+            .parse()
+            .map_err(|_| Failure::usage(format!("--token {t}: token must be 0..4294967295")))?;
+        let idx = a
+            .inputs
+            .iter()
+            .position(|p| p.as_os_str() == file || p.file_name().is_some_and(|n| n == file))
+            .ok_or_else(|| {
+                Failure::usage(format!("--token {t}: {file} is not one of the inputs"))
+            })?;
+        o.tokens[idx] = Some(tok);
+    }
+    if o.policy == Policy::Owner && o.tokens.iter().any(Option::is_none) {
+        return Err(Failure::usage(
+            "--on-conflict owner needs --token FILE=TOKEN for every input",
+        ));
+    }
+    if let Some(h) = &a.hash_tag {
+        let b = h.as_bytes();
+        if b.len() != 2 {
+            return Err(Failure::usage(
+                "--hash-tag takes two characters, e.g. \"{}\"",
+            ));
+        }
+        o.hash_tag = Some((b[0], b[1]));
+    }
+    o.flatten_dbs = a.flatten_dbs;
+    o.keep_dbs = a.keep_dbs;
+    o.drop_dynomite_metadata = a.drop_dynomite_metadata;
+    if let Some(t) = &a.drop_expired {
+        o.drop_expired_at = Some(parse_time(t)?);
+    }
+    if let Some(t) = a.import_at {
+        o.import_at = t;
+    }
+    o.progress = a.progress;
+    finish(merge(&o), &a.common.report)
+}
+
+pub fn run_convert(a: ConvertArgs) -> Result<(), Failure> {
+    if a.common.target.is_none() {
+        return Err(Failure::usage("convert needs --target"));
+    }
+    let mut o = base_options(vec![a.input], &a.common)?;
+    o.keep_dbs = true;
+    finish(merge(&o), &a.common.report)
+}
