@@ -256,7 +256,7 @@ fn write_stream(out: &mut impl Write, v: &Value<'_>) -> Result<()> {
                 owners.push((id, name.clone()));
             }
         }
-        owners.sort_by(|a, b| a.0.cmp(&b.0));
+        owners.sort_by_key(|a| a.0);
         for (pi, p) in g.pel().enumerate() {
             let p = p?;
             out.write_all(if pi == 0 { b"[" } else { b",[" })

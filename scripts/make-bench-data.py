@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Make large dumps for benchmarks with a real Redis server (Debian Redis 7.0).
+
+    python3 scripts/make-bench-data.py [--scale 1.0] [--out bench-data]
+
+Writes (git-ignored):
+  bench-data/mixed.rdb  ~1 GB at scale 1: strings of 10 B-4 KB (about half of
+                        their bytes compressible, so saved with LZF), small
+                        listpack hashes/sets/zsets, big hashes/lists/sets/zsets,
+                        TTLs on a third of the keys.
+  bench-data/small.rdb  10 million small string keys (DEBUG POPULATE), scaled.
+Data is generated from a fixed seed and piped through `redis-cli --pipe`.
+"""
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import Server, load_registry  # noqa: E402
+
+WORDS = [w.encode() for w in (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+    "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu "
+    "user session cart order price total name email city country status active"
+).split()]
+
+
+def cmd(*args) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, int):
+            a = str(a).encode()
+        elif isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def text(rng, n):
+    """Compressible text of about n bytes."""
+    parts, size = [], 0
+    while size < n:
+        w = rng.choice(WORDS)
+        parts.append(w)
+        size += len(w) + 1
+    return b" ".join(parts)[:n]
+
+
+def noise(rng, n):
+    """Incompressible bytes."""
+    return rng.randbytes(n)
+
+
+def gen(rng, scale):
+    n_str = int(1_600_000 * scale)
+    for i in range(n_str):
+        n = int(10 * (400 ** rng.random()))  # log-uniform 10 B .. 4 KB
+        v = text(rng, n) if i % 2 == 0 else noise(rng, n)
+        yield cmd("SET", f"str:{i}", v)
+        if i % 3 == 0:
+            yield cmd("PEXPIRE", f"str:{i}", 10 ** 10 + i)
+    for i in range(int(40_000 * scale)):
+        args = ["HSET", f"hs:{i}"]
+        for f in range(rng.randint(2, 30)):
+            args += [f"f{f}", text(rng, rng.randint(3, 40))]
+        yield cmd(*args)
+        yield cmd("SADD", f"ss:{i}", *[f"m{rng.randint(0, 10**6)}" for _ in range(rng.randint(2, 40))])
+        yield cmd("ZADD", f"zs:{i}", *sum(([str(rng.random() * 1000), f"m{j}"] for j in range(rng.randint(2, 40))), []))
+        yield cmd("RPUSH", f"ls:{i}", *[text(rng, rng.randint(3, 30)) for _ in range(rng.randint(2, 40))])
+    for i in range(int(600 * scale)):
+        for c in range(0, 2000, 500):
+            args = ["HSET", f"hb:{i}"]
+            for f in range(c, c + 500):
+                args += [f"field:{f}", text(rng, rng.randint(10, 120))]
+            yield cmd(*args)
+            yield cmd("RPUSH", f"lb:{i}", *[text(rng, rng.randint(10, 120)) for _ in range(500)])
+            yield cmd("SADD", f"sb:{i}", *[f"member:{rng.randint(0, 10**9)}" for _ in range(500)])
+            yield cmd("ZADD", f"zb:{i}", *sum(([str(rng.random()), f"member:{f}"] for f in range(c, c + 500)), []))
+        if i % 3 == 0:
+            yield cmd("PEXPIRE", f"hb:{i}", 10 ** 10 + i)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--out", default="bench-data")
+    ap.add_argument("--only", choices=["mixed", "small"])
+    a = ap.parse_args()
+    out = Path(a.out).resolve()
+    out.mkdir(exist_ok=True)
+    reg = load_registry()
+    info = reg["redis-7.0"]
+    cli = shutil.which("redis-cli")
+    if not cli:
+        sys.exit("redis-cli not found (apt-get install redis-tools)")
+    work = out / "work"
+    if a.only in (None, "mixed"):
+        shutil.rmtree(work, ignore_errors=True)
+        with Server("redis-7.0", info, work, dbfilename="mixed.rdb") as s:
+            p = subprocess.Popen([cli, "-p", str(s.port), "--pipe"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL)
+            rng = random.Random(20261125)
+            buf = []
+            size = 0
+            for c in gen(rng, a.scale):
+                buf.append(c)
+                size += len(c)
+                if size > 1 << 20:
+                    p.stdin.write(b"".join(buf))
+                    buf, size = [], 0
+            p.stdin.write(b"".join(buf))
+            p.stdin.close()
+            p.wait()
+            path = s.save()
+            shutil.move(path, out / "mixed.rdb")
+        print(f"mixed.rdb: {os.path.getsize(out / 'mixed.rdb')} bytes")
+    if a.only in (None, "small"):
+        shutil.rmtree(work, ignore_errors=True)
+        with Server("redis-7.0", info, work, dbfilename="small.rdb") as s:
+            s.cmd("DEBUG", "POPULATE", int(10_000_000 * a.scale))
+            path = s.save()
+            shutil.move(path, out / "small.rdb")
+        print(f"small.rdb: {os.path.getsize(out / 'small.rdb')} bytes")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
