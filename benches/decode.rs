@@ -54,10 +54,13 @@ fn mixed_dump(target: Target) -> Vec<u8> {
         let big = i % 10 == 0;
         let n = if big { 2000 } else { 20 };
         let fields = (0..n)
-            .map(|f| HashEntry {
-                field: format!("field:{f}").into_bytes(),
-                value: r.text(10 + (r.next() % 60) as usize),
-                expire_ms: None,
+            .map(|f| {
+                let n = 10 + (r.next() % 60) as usize;
+                HashEntry {
+                    field: format!("field:{f}").into_bytes(),
+                    value: r.text(n),
+                    expire_ms: None,
+                }
             })
             .collect();
         w.key(format!("h:{i}").as_bytes(), &OwnedValue::Hash(fields), KeyMeta::default())

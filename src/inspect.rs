@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::decode::{Checksum, Decoder, Item, Kind, Options};
+use crate::decode::{Checksum, Decoder, Item, Kind, Level, Options};
 use crate::format::{crc, Header};
 use crate::{Error, ErrorKind, Result};
 use serde_json::{json, Map, Value};
@@ -152,6 +152,46 @@ impl Report {
             .map(|(k, v)| format!("{} {v}", if k == "redis-ver" { "redis" } else { "valkey" }))
     }
 
+    /// Adds a later segment's partial report to this one.
+    fn absorb(&mut self, p: Report) {
+        self.aux.extend(p.aux);
+        for (db, d) in p.dbs {
+            let e = self.dbs.entry(db).or_default();
+            e.keys += d.keys;
+            e.expires += d.expires;
+            e.expired += d.expired;
+            e.subexpires += d.subexpires;
+            if d.resize_hint.is_some() {
+                e.resize_hint = d.resize_hint;
+            }
+        }
+        for (k, t) in p.types {
+            let e = self.types.entry(k).or_default();
+            e.keys += t.keys;
+            e.bytes += t.bytes;
+        }
+        self.functions.extend(p.functions);
+        for (n, m) in p.modules {
+            let e = self.modules.entry(n).or_default();
+            e.keys += m.keys;
+            for v in m.encvers {
+                if !e.encvers.contains(&v) {
+                    e.encvers.push(v);
+                }
+            }
+        }
+        self.module_aux.extend(p.module_aux);
+        self.slot_infos += p.slot_infos;
+        self.slot_imports += p.slot_imports;
+        for (o, n) in p.enterprise_opcodes {
+            *self.enterprise_opcodes.entry(o).or_default() += n;
+        }
+        if p.checksum != Checksum::Absent || p.trailing > 0 {
+            self.checksum = p.checksum;
+            self.trailing = p.trailing;
+        }
+    }
+
     /// Total keys.
     pub fn keys(&self) -> u64 {
         self.dbs.values().map(|d| d.keys).sum()
@@ -232,8 +272,8 @@ pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
     })
 }
 
-fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Report> {
-    let mut rep = Report {
+fn empty_report(data: &[u8], header: Header) -> Report {
+    Report {
         size: data.len() as u64,
         header,
         aux: Vec::new(),
@@ -247,9 +287,129 @@ fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Repor
         enterprise_opcodes: BTreeMap::new(),
         checksum: Checksum::Absent,
         trailing: 0,
-    };
-    let mut cur_db = 0;
-    for item in Decoder::new(data, opts)? {
+    }
+}
+
+/// Segments smaller than this are not worth a thread.
+const SEGMENT: usize = 8 << 20;
+
+/// Walks the file: in parallel segments when it is large and the level is
+/// not `Deep` (duplicate-key detection needs one pass over the whole file).
+fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Report> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || opts.level == Level::Deep || data.len() < 2 * SEGMENT {
+        let mut rep = empty_report(data, header);
+        walk_range(data, 9, usize::MAX, 0, opts, now_ms, &mut rep)?;
+        return Ok(rep);
+    }
+    walk_parallel(data, header, opts, now_ms, threads)
+}
+
+/// A cheap pass at `Level::Skip` cuts the file into record-aligned segments
+/// of about `SEGMENT` bytes; worker threads check them at the requested
+/// level; partial reports are merged in file order. The first error (in file
+/// order) wins.
+fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, threads: usize) -> Result<Report> {
+    use std::sync::{mpsc, Mutex};
+    let (tx, rx) = mpsc::sync_channel::<(usize, usize, usize, u64)>(threads * 2);
+    let rx = Mutex::new(rx);
+    let results: Mutex<Vec<(usize, Result<Report>)>> = Mutex::new(Vec::new());
+    let skip_err = std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let job = rx.lock().map(|r| r.recv());
+                let Ok(Ok((idx, start, end, db))) = job else { break };
+                let mut rep = empty_report(data, header);
+                let r = walk_range(data, start, end, db, opts, now_ms, &mut rep).map(|_| rep);
+                let failed = r.is_err();
+                if let Ok(mut v) = results.lock() {
+                    v.push((idx, r));
+                }
+                if failed {
+                    break;
+                }
+            });
+        }
+        let mut dec = match Decoder::new(
+            data,
+            Options {
+                level: Level::Skip,
+                verify_checksum: false,
+                ..opts
+            },
+        ) {
+            Ok(d) => d,
+            Err(e) => return Some(e),
+        };
+        let (mut seg_start, mut seg_db, mut db, mut idx) = (9usize, 0u64, 0u64, 0usize);
+        let mut err = None;
+        loop {
+            let at = dec.offset();
+            if at - seg_start >= SEGMENT {
+                if tx.send((idx, seg_start, at, seg_db)).is_err() {
+                    break;
+                }
+                idx += 1;
+                seg_start = at;
+                seg_db = db;
+            }
+            match dec.next() {
+                None => break,
+                Some(Ok(Item::SelectDb(d))) => db = d,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let _ = tx.send((idx, seg_start, usize::MAX, seg_db));
+        drop(tx);
+        err
+    });
+    let mut parts = results.into_inner().unwrap_or_default();
+    parts.sort_by_key(|p| p.0);
+    let mut rep = empty_report(data, header);
+    let mut first_err: Option<crate::Error> = None;
+    for (_, p) in parts {
+        match p {
+            Ok(p) => rep.absorb(p),
+            Err(e) => {
+                if first_err.as_ref().is_none_or(|f| e.offset() < f.offset()) {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = skip_err {
+        if first_err.as_ref().is_none_or(|f| e.offset() < f.offset()) {
+            first_err = Some(e);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(rep),
+    }
+}
+
+/// Walks the records that start in `start..end` (the record at `end` and
+/// after are left to the next segment), adding to `rep`.
+fn walk_range(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    db: u64,
+    opts: Options,
+    now_ms: i64,
+    rep: &mut Report,
+) -> Result<()> {
+    let mut cur_db = db;
+    let mut dec = Decoder::resume(data, start, db, opts)?;
+    loop {
+        if dec.offset() >= end {
+            break;
+        }
+        let Some(item) = dec.next() else { break };
         match item? {
             Item::Aux { key, value } => {
                 let (k, v) = (lossy(&key.to_bytes()?), lossy(&value.to_bytes()?));
@@ -292,7 +452,7 @@ fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Repor
                     }
                 }
                 let v = k.value;
-                if matches!(v.rdb_type(), 22 | 23 | 24 | 25) {
+                if matches!(v.rdb_type(), 22..=25) {
                     d.subexpires += 1;
                 }
                 let t = rep.types.entry((v.kind(), v.encoding())).or_default();
@@ -315,7 +475,7 @@ fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Repor
             }
         }
     }
-    Ok(rep)
+    Ok(())
 }
 
 /// A one-line description of a checksum status.

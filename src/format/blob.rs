@@ -93,7 +93,7 @@ impl ElemPos {
 /// ```
 /// use rdbkit::format::{BlobIter, BlobKind, Elem};
 /// // listpack {"f", 5}
-/// let lp = [0x0b, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x05, 1, 0xff];
+/// let lp = [0x0c, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x05, 1, 0xff];
 /// let mut it = BlobIter::new(BlobKind::Listpack, &lp).unwrap();
 /// assert_eq!(it.next(&lp).unwrap().unwrap().get(&lp), Elem::Bytes(b"f"));
 /// assert_eq!(it.next(&lp).unwrap().unwrap().get(&lp), Elem::Int(5));
