@@ -84,6 +84,20 @@ def gen(rng, scale):
             yield cmd("PEXPIRE", f"hb:{i}", 10 ** 10 + i)
 
 
+def bgsave(s) -> Path:
+    """BGSAVE and wait for it (a 1 GB SAVE outlasts the client's timeout)."""
+    import time
+    s.cmd("BGSAVE")
+    while True:
+        time.sleep(1)
+        info = s.cmd("INFO", "persistence")
+        info = info.decode() if isinstance(info, bytes) else str(info)
+        if "rdb_bgsave_in_progress:0" in info:
+            if "rdb_last_bgsave_status:ok" not in info:
+                sys.exit("BGSAVE failed")
+            return s.workdir / s.dbfilename
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
@@ -115,15 +129,13 @@ def main():
             p.stdin.write(b"".join(buf))
             p.stdin.close()
             p.wait()
-            path = s.save()
-            shutil.move(path, out / "mixed.rdb")
+            shutil.move(bgsave(s), out / "mixed.rdb")
         print(f"mixed.rdb: {os.path.getsize(out / 'mixed.rdb')} bytes")
     if a.only in (None, "small"):
         shutil.rmtree(work, ignore_errors=True)
         with Server("redis-7.0", info, work, dbfilename="small.rdb") as s:
             s.cmd("DEBUG", "POPULATE", int(10_000_000 * a.scale))
-            path = s.save()
-            shutil.move(path, out / "small.rdb")
+            shutil.move(bgsave(s), out / "small.rdb")
         print(f"small.rdb: {os.path.getsize(out / 'small.rdb')} bytes")
     shutil.rmtree(work, ignore_errors=True)
 

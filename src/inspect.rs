@@ -405,6 +405,9 @@ fn walk_range(
 ) -> Result<()> {
     let mut cur_db = db;
     let mut dec = Decoder::resume(data, start, db, opts)?;
+    let lineage = dec.header().lineage;
+    let (mut counts_db, mut counts) = (db, DbStats::default());
+    let mut by_type = [TypeStats::default(); 256];
     loop {
         if dec.offset() >= end {
             break;
@@ -443,19 +446,23 @@ fn walk_range(
                 *rep.enterprise_opcodes.entry(opcode).or_default() += 1
             }
             Item::Key(k) => {
-                let d = rep.dbs.entry(k.db).or_default();
-                d.keys += 1;
+                // Per-key counting stays in locals; maps are updated once per range.
+                if k.db != counts_db {
+                    flush(rep, counts_db, &mut counts, &mut by_type, lineage);
+                    counts_db = k.db;
+                }
+                counts.keys += 1;
                 if let Some(e) = k.expire_ms {
-                    d.expires += 1;
+                    counts.expires += 1;
                     if e < now_ms {
-                        d.expired += 1;
+                        counts.expired += 1;
                     }
                 }
                 let v = k.value;
                 if matches!(v.rdb_type(), 22..=25) {
-                    d.subexpires += 1;
+                    counts.subexpires += 1;
                 }
-                let t = rep.types.entry((v.kind(), v.encoding())).or_default();
+                let t = &mut by_type[usize::from(v.rdb_type())];
                 t.keys += 1;
                 t.bytes += k.body_span.len() as u64;
                 if v.rdb_type() == crate::format::rdb_type::MODULE_2 {
@@ -475,7 +482,30 @@ fn walk_range(
             }
         }
     }
+    flush(rep, counts_db, &mut counts, &mut by_type, lineage);
     Ok(())
+}
+
+/// Adds the locally gathered per-db and per-type counts to the report.
+fn flush(rep: &mut Report, db: u64, counts: &mut DbStats, by_type: &mut [TypeStats; 256], lineage: crate::format::Lineage) {
+    if counts.keys > 0 {
+        let d = rep.dbs.entry(db).or_default();
+        d.keys += counts.keys;
+        d.expires += counts.expires;
+        d.expired += counts.expired;
+        d.subexpires += counts.subexpires;
+        *counts = DbStats::default();
+    }
+    for (ty, t) in by_type.iter_mut().enumerate() {
+        if t.keys > 0 {
+            let ty = ty as u8;
+            let kind = Kind::of(ty, lineage).unwrap_or(Kind::Module);
+            let e = rep.types.entry((kind, crate::decode::encoding_name(ty, lineage))).or_default();
+            e.keys += t.keys;
+            e.bytes += t.bytes;
+            *t = TypeStats::default();
+        }
+    }
 }
 
 /// A one-line description of a checksum status.

@@ -134,7 +134,7 @@ impl Lineage {
 /// Newest Redis-lineage RDB version this crate reads.
 pub const MAX_REDIS_VERSION: u32 = 14;
 /// Newest Valkey-lineage RDB version this crate reads.
-pub const MAX_VALKEY_VERSION: u32 = 80;
+pub const MAX_VALKEY_VERSION: u32 = 81;
 
 /// The 9-byte file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +211,7 @@ impl Header {
             ),
             Lineage::Valkey if self.version > MAX_VALKEY_VERSION => (
                 "VALKEY",
-                "newer than this decoder knows (it reads Valkey RDB 80; the layouts of 81's new types are unpublished)",
+                "newer than this decoder knows (it reads Valkey RDB 80 and 81)",
             ),
             _ => return Ok(()),
         };
