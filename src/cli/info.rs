@@ -1,7 +1,7 @@
 //! `rdbkit info`.
 
 use rdbkit::decode::{Level, Options};
-use rdbkit::inspect::{inspect, now_ms, Report};
+use rdbkit::inspect::{inspect, now_ms};
 
 use super::{open, Failure};
 use rdbkit::inspect::checksum_text;

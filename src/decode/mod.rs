@@ -11,7 +11,6 @@ mod stream;
 mod value;
 mod walk;
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 pub use items::{ArrayValue, Ctx, HashField, Items};
@@ -178,7 +177,9 @@ pub struct Decoder<'a> {
     opts: Options,
     db: u64,
     done: bool,
-    seen_keys: Option<HashMap<(u64, u64), u64>>,
+    /// Deep mode: a fingerprint of every (db, key), 8 bytes per key,
+    /// checked for duplicates at EOF.
+    key_fps: Option<Vec<u64>>,
     key_buf: Vec<u8>,
 }
 
@@ -198,7 +199,7 @@ impl<'a> Decoder<'a> {
             opts,
             db: 0,
             done: false,
-            seen_keys: (opts.level == Level::Deep).then(HashMap::new),
+            key_fps: (opts.level == Level::Deep).then(Vec::new),
             key_buf: Vec::new(),
         })
     }
@@ -363,7 +364,6 @@ impl<'a> Decoder<'a> {
         key_meta: Option<&'a [u8]>,
     ) -> Result<Item<'a>> {
         let ctx = self.ctx();
-        let key_at = self.r.pos();
         let key = RdbStr::read(&mut self.r, &self.opts.limits, "key")?;
         let keyerr = |e: Error| match key.to_bytes() {
             Ok(k) => e.with_key(&k),
@@ -375,24 +375,9 @@ impl<'a> Decoder<'a> {
         let vstart = self.r.pos();
         walk::walk_value(rdb_type, &mut self.r, ctx, self.opts.level).map_err(keyerr)?;
         let vend = self.r.pos();
-        if let Some(seen) = &mut self.seen_keys {
+        if let Some(fps) = &mut self.key_fps {
             let kb = key.bytes_in(&mut self.key_buf).map_err(keyerr)?;
-            let fp = walk::fingerprint(kb);
-            if let Some(&first) = seen.get(&(self.db, fp)) {
-                let mut rr = Reader::at(self.r.buf(), first as usize);
-                let other = RdbStr::read(&mut rr, &self.opts.limits, "key")?.to_bytes()?;
-                if *other == *kb {
-                    return Err(keyerr(Error::new(
-                        ErrorKind::DuplicateKey {
-                            db: self.db,
-                            first_offset: first,
-                        },
-                        key_at as u64,
-                    )));
-                }
-            } else {
-                seen.insert((self.db, fp), key_at as u64);
-            }
+            fps.push(db_key_fingerprint(self.db, kb));
         }
         Ok(Item::Key(KeyRecord {
             db: self.db,
@@ -409,6 +394,9 @@ impl<'a> Decoder<'a> {
 
     fn eof(&mut self, at: usize) -> Result<Item<'a>> {
         self.done = true;
+        if let Some(fps) = self.key_fps.take() {
+            check_duplicate_keys(self.r.buf(), fps, self.opts)?;
+        }
         let data = self.r.buf();
         if !self.header.has_checksum() {
             return Ok(Item::Eof {
@@ -438,6 +426,55 @@ impl<'a> Decoder<'a> {
             trailing: self.r.remaining(),
         })
     }
+}
+
+/// Fingerprint of a key within a db.
+fn db_key_fingerprint(db: u64, key: &[u8]) -> u64 {
+    walk::fingerprint(key) ^ db.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Finds duplicate keys among the fingerprints gathered in deep mode: sort,
+/// then confirm equal fingerprints by a second pass that compares the keys
+/// themselves. Memory: 8 bytes per key, plus the candidates.
+fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options) -> Result<()> {
+    fps.sort_unstable();
+    let mut cands: Vec<u64> = fps.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    drop(fps);
+    if cands.is_empty() {
+        return Ok(());
+    }
+    cands.dedup();
+    let skip = Options {
+        level: Level::Skip,
+        verify_checksum: false,
+        ..opts
+    };
+    let mut found: Vec<(u64, Vec<u8>, u64)> = Vec::new();
+    let mut dec = Decoder::new(data, skip)?;
+    loop {
+        let start = dec.offset();
+        let Some(item) = dec.next() else { break };
+        if let Item::Key(k) = item? {
+            let kb = k.key.to_bytes()?;
+            if cands.binary_search(&db_key_fingerprint(k.db, &kb)).is_ok() {
+                found.push((k.db, kb.into_owned(), start as u64));
+            }
+        }
+    }
+    found.sort();
+    for w in found.windows(2) {
+        if w[0].0 == w[1].0 && w[0].1 == w[1].1 {
+            return Err(Error::new(
+                ErrorKind::DuplicateKey {
+                    db: w[0].0,
+                    first_offset: w[0].2,
+                },
+                w[1].2,
+            )
+            .with_key(&w[1].1));
+        }
+    }
+    Ok(())
 }
 
 impl<'a> Iterator for Decoder<'a> {
