@@ -123,8 +123,12 @@ pub enum ErrorKind {
 }
 
 /// An error with its location: byte offset in the input and, when known, the key.
+/// (Boxed, so that `Result`s on the decoding hot path stay small.)
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
     kind: ErrorKind,
     offset: u64,
     key: Option<Box<[u8]>>,
@@ -141,12 +145,13 @@ impl Error {
     /// let e = Error::new(ErrorKind::Corrupt("bad".into()), 42);
     /// assert_eq!(e.offset(), 42);
     /// ```
+    #[cold]
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             offset,
             key: None,
-        }
+        }))
     }
 
     /// Shorthand for [`ErrorKind::Corrupt`].
@@ -156,32 +161,32 @@ impl Error {
 
     /// Attaches the key being read (kept up to 200 bytes), unless one is already set.
     pub fn with_key(mut self, key: &[u8]) -> Self {
-        if self.key.is_none() {
-            self.key = Some(key[..key.len().min(KEY_IN_ERROR)].into());
+        if self.0.key.is_none() {
+            self.0.key = Some(key[..key.len().min(KEY_IN_ERROR)].into());
         }
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Byte offset in the input where the problem was found.
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.0.offset
     }
 
     /// The key being read, when known (possibly truncated to 200 bytes).
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte offset {}", self.kind, self.offset)?;
-        if let Some(k) = &self.key {
+        write!(f, "{} at byte offset {}", self.0.kind, self.0.offset)?;
+        if let Some(k) = &self.0.key {
             write!(f, " (key '{}')", crate::format::escape_bytes(k))?;
         }
         Ok(())

@@ -305,91 +305,126 @@ fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Repor
     walk_parallel(data, header, opts, now_ms, threads)
 }
 
-/// A cheap pass at `Level::Skip` cuts the file into record-aligned segments
-/// of about `SEGMENT` bytes; worker threads check them at the requested
-/// level; partial reports are merged in file order. The first error (in file
-/// order) wins.
-fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, threads: usize) -> Result<Report> {
-    use std::sync::{mpsc, Mutex};
-    let (tx, rx) = mpsc::sync_channel::<(usize, usize, usize, u64)>(threads * 2);
-    let rx = Mutex::new(rx);
-    let results: Mutex<Vec<(usize, Result<Report>)>> = Mutex::new(Vec::new());
-    let skip_err = std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let job = rx.lock().map(|r| r.recv());
-                let Ok(Ok((idx, start, end, db))) = job else { break };
-                let mut rep = empty_report(data, header);
-                let r = walk_range(data, start, end, db, opts, now_ms, &mut rep).map(|_| rep);
-                let failed = r.is_err();
-                if let Ok(mut v) = results.lock() {
-                    v.push((idx, r));
-                }
-                if failed {
-                    break;
-                }
-            });
-        }
-        let mut dec = match Decoder::new(
-            data,
-            Options {
-                level: Level::Skip,
-                verify_checksum: false,
-                ..opts
-            },
-        ) {
-            Ok(d) => d,
-            Err(e) => return Some(e),
+/// A db number standing for "the db the previous segment ended in".
+const DB_UNKNOWN: u64 = u64::MAX;
+
+/// Records that must parse in a row from a candidate offset before it is
+/// taken as a record boundary.
+const RESYNC_RECORDS: usize = 32;
+
+/// Finds a plausible record boundary at or after `from`: an offset from
+/// which `RESYNC_RECORDS` records (or everything up to EOF) parse.
+fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
+    let skip = Options {
+        level: Level::Skip,
+        verify_checksum: false,
+        ..opts
+    };
+    let end = from.saturating_add(4 << 20).min(data.len());
+    (from.max(9)..end).find(|&q| {
+        let Ok(mut d) = Decoder::resume(data, q, 0, skip) else {
+            return false;
         };
-        let (mut seg_start, mut seg_db, mut db, mut idx) = (9usize, 0u64, 0u64, 0usize);
-        let mut err = None;
+        let mut n = 0;
         loop {
-            let at = dec.offset();
-            if at - seg_start >= SEGMENT {
-                if tx.send((idx, seg_start, at, seg_db)).is_err() {
-                    break;
+            match d.next() {
+                Some(Ok(Item::Eof { .. })) => return true,
+                Some(Ok(_)) => {
+                    n += 1;
+                    if n >= RESYNC_RECORDS {
+                        return true;
+                    }
                 }
-                idx += 1;
-                seg_start = at;
-                seg_db = db;
-            }
-            match dec.next() {
-                None => break,
-                Some(Ok(Item::SelectDb(d))) => db = d,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    err = Some(e);
-                    break;
-                }
+                _ => return false,
             }
         }
-        let _ = tx.send((idx, seg_start, usize::MAX, seg_db));
-        drop(tx);
-        err
+    })
+}
+
+/// One segment's outcome.
+struct Segment {
+    result: Result<Report>,
+    /// Offset of the first record at or after the segment's bound.
+    end: usize,
+    /// The db current at `end`.
+    db: u64,
+}
+
+/// Speculative parallel walk: worker `i` starts at a record boundary found
+/// by [`resync`] near `i/threads` of the file and stops at the first record
+/// at or after the next worker's start. A segment's results count only if
+/// the previous (true) segment ended exactly where it began; otherwise the
+/// rest of the file is walked sequentially, so the result never depends on
+/// the guess. The first error in file order wins.
+fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, threads: usize) -> Result<Report> {
+    let mut starts = vec![9usize];
+    for i in 1..threads {
+        let from = data.len() / threads * i;
+        if let Some(b) = resync(data, opts, from) {
+            if b > *starts.last().unwrap_or(&0) {
+                starts.push(b);
+            }
+        }
+    }
+    let segments: Vec<Segment> = std::thread::scope(|s| {
+        let handles: Vec<_> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let bound = starts.get(i + 1).copied().unwrap_or(usize::MAX);
+                let db = if i == 0 { 0 } else { DB_UNKNOWN };
+                s.spawn(move || {
+                    let mut rep = empty_report(data, header);
+                    match walk_range(data, start, bound, db, opts, now_ms, &mut rep) {
+                        Ok((end, db)) => Segment {
+                            result: Ok(rep),
+                            end,
+                            db,
+                        },
+                        Err(e) => Segment {
+                            result: Err(e),
+                            end: usize::MAX,
+                            db: 0,
+                        },
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Segment {
+                    result: Err(crate::Error::corrupt("decoder thread failed", 0)),
+                    end: usize::MAX,
+                    db: 0,
+                })
+            })
+            .collect()
     });
-    let mut parts = results.into_inner().unwrap_or_default();
-    parts.sort_by_key(|p| p.0);
     let mut rep = empty_report(data, header);
-    let mut first_err: Option<crate::Error> = None;
-    for (_, p) in parts {
-        match p {
-            Ok(p) => rep.absorb(p),
-            Err(e) => {
-                if first_err.as_ref().is_none_or(|f| e.offset() < f.offset()) {
-                    first_err = Some(e);
-                }
+    let mut prev_db = 0;
+    for (i, seg) in segments.into_iter().enumerate() {
+        let mut part = seg.result?;
+        if let Some(d) = part.dbs.remove(&DB_UNKNOWN) {
+            let e = part.dbs.entry(prev_db).or_default();
+            e.keys += d.keys;
+            e.expires += d.expires;
+            e.expired += d.expired;
+            e.subexpires += d.subexpires;
+        }
+        rep.absorb(part);
+        prev_db = if seg.db == DB_UNKNOWN { prev_db } else { seg.db };
+        if let Some(&next) = starts.get(i + 1) {
+            if seg.end != next {
+                // The guess was not a record boundary: finish sequentially.
+                let mut tail = empty_report(data, header);
+                walk_range(data, seg.end, usize::MAX, prev_db, opts, now_ms, &mut tail)?;
+                rep.absorb(tail);
+                break;
             }
         }
     }
-    if let Some(e) = skip_err {
-        if first_err.as_ref().is_none_or(|f| e.offset() < f.offset()) {
-            first_err = Some(e);
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(rep),
-    }
+    Ok(rep)
 }
 
 /// Walks the records that start in `start..end` (the record at `end` and
@@ -402,7 +437,7 @@ fn walk_range(
     opts: Options,
     now_ms: i64,
     rep: &mut Report,
-) -> Result<()> {
+) -> Result<(usize, u64)> {
     let mut cur_db = db;
     let mut dec = Decoder::resume(data, start, db, opts)?;
     let lineage = dec.header().lineage;
@@ -483,7 +518,7 @@ fn walk_range(
         }
     }
     flush(rep, counts_db, &mut counts, &mut by_type, lineage);
-    Ok(())
+    Ok((dec.offset(), cur_db))
 }
 
 /// Adds the locally gathered per-db and per-type counts to the report.
