@@ -297,9 +297,9 @@ const SEGMENT: usize = 8 << 20;
 /// not `Deep` (duplicate-key detection needs one pass over the whole file).
 fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Report> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || opts.level == Level::Deep || data.len() < 2 * SEGMENT {
+    if threads < 2 || data.len() < 2 * SEGMENT {
         let mut rep = empty_report(data, header);
-        walk_range(data, 9, usize::MAX, 0, opts, now_ms, &mut rep)?;
+        walk_range(data, 9, usize::MAX, 0, opts, now_ms, &mut rep, None)?;
         return Ok(rep);
     }
     walk_parallel(data, header, opts, now_ms, threads)
@@ -344,6 +344,8 @@ fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
 /// One segment's outcome.
 struct Segment {
     result: Result<Report>,
+    /// Deep mode: fingerprints of the segment's keys.
+    fps: Vec<u64>,
     /// Offset of the first record at or after the segment's bound.
     end: usize,
     /// The db current at `end`.
@@ -375,14 +377,18 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
                 let db = if i == 0 { 0 } else { DB_UNKNOWN };
                 s.spawn(move || {
                     let mut rep = empty_report(data, header);
-                    match walk_range(data, start, bound, db, opts, now_ms, &mut rep) {
+                    let mut fps = Vec::new();
+                    let deep = (opts.level == Level::Deep).then_some(&mut fps);
+                    match walk_range(data, start, bound, db, opts, now_ms, &mut rep, deep) {
                         Ok((end, db)) => Segment {
                             result: Ok(rep),
+                            fps,
                             end,
                             db,
                         },
                         Err(e) => Segment {
                             result: Err(e),
+                            fps: Vec::new(),
                             end: usize::MAX,
                             db: 0,
                         },
@@ -395,6 +401,7 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
             .map(|h| {
                 h.join().unwrap_or_else(|_| Segment {
                     result: Err(crate::Error::corrupt("decoder thread failed", 0)),
+                    fps: Vec::new(),
                     end: usize::MAX,
                     db: 0,
                 })
@@ -403,8 +410,11 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
     });
     let mut rep = empty_report(data, header);
     let mut prev_db = 0;
-    for (i, seg) in segments.into_iter().enumerate() {
+    let mut all_fps: Vec<u64> = Vec::new();
+    let deep = opts.level == Level::Deep;
+    for (i, mut seg) in segments.into_iter().enumerate() {
         let mut part = seg.result?;
+        all_fps.append(&mut seg.fps);
         if let Some(d) = part.dbs.remove(&DB_UNKNOWN) {
             let e = part.dbs.entry(prev_db).or_default();
             e.keys += d.keys;
@@ -418,11 +428,14 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
             if seg.end != next {
                 // The guess was not a record boundary: finish sequentially.
                 let mut tail = empty_report(data, header);
-                walk_range(data, seg.end, usize::MAX, prev_db, opts, now_ms, &mut tail)?;
+                walk_range(data, seg.end, usize::MAX, prev_db, opts, now_ms, &mut tail, deep.then_some(&mut all_fps))?;
                 rep.absorb(tail);
                 break;
             }
         }
+    }
+    if deep {
+        crate::decode::check_duplicate_keys(data, all_fps, opts)?;
     }
     Ok(rep)
 }
@@ -437,9 +450,13 @@ fn walk_range(
     opts: Options,
     now_ms: i64,
     rep: &mut Report,
+    fps: Option<&mut Vec<u64>>,
 ) -> Result<(usize, u64)> {
     let mut cur_db = db;
     let mut dec = Decoder::resume(data, start, db, opts)?;
+    if fps.is_some() {
+        dec.defer_duplicate_check();
+    }
     let lineage = dec.header().lineage;
     let (mut counts_db, mut counts) = (db, DbStats::default());
     let mut by_type = [TypeStats::default(); 256];
@@ -518,6 +535,9 @@ fn walk_range(
         }
     }
     flush(rep, counts_db, &mut counts, &mut by_type, lineage);
+    if let Some(f) = fps {
+        f.extend(dec.take_key_fingerprints());
+    }
     Ok((dec.offset(), cur_db))
 }
 

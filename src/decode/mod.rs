@@ -22,6 +22,7 @@ pub use stream::{
 pub use value::{encoding_name, Kind, Value};
 pub use walk::fingerprint;
 
+
 use crate::format::{crc, opcode as op, Header, Lineage, RdbStr, Reader};
 use crate::{Error, ErrorKind, Limits, Result};
 
@@ -180,6 +181,9 @@ pub struct Decoder<'a> {
     /// Deep mode: a fingerprint of every (db, key), 8 bytes per key,
     /// checked for duplicates at EOF.
     key_fps: Option<Vec<u64>>,
+    /// Check `key_fps` for duplicates at EOF (off when the caller merges
+    /// fingerprints of several decoders itself).
+    dup_check_at_eof: bool,
     key_buf: Vec<u8>,
 }
 
@@ -200,6 +204,7 @@ impl<'a> Decoder<'a> {
             db: 0,
             done: false,
             key_fps: (opts.level == Level::Deep).then(Vec::new),
+            dup_check_at_eof: true,
             key_buf: Vec::new(),
         })
     }
@@ -218,6 +223,17 @@ impl<'a> Decoder<'a> {
         d.r = Reader::at(data, pos.max(9));
         d.db = db;
         Ok(d)
+    }
+
+    /// Deep mode: leave the duplicate-key check to the caller, who gets the
+    /// fingerprints with [`Decoder::take_key_fingerprints`].
+    pub(crate) fn defer_duplicate_check(&mut self) {
+        self.dup_check_at_eof = false;
+    }
+
+    /// Deep mode: the key fingerprints gathered so far.
+    pub(crate) fn take_key_fingerprints(&mut self) -> Vec<u64> {
+        self.key_fps.take().unwrap_or_default()
     }
 
     /// The file header.
@@ -377,7 +393,7 @@ impl<'a> Decoder<'a> {
         let vend = self.r.pos();
         if let Some(fps) = &mut self.key_fps {
             let kb = key.bytes_in(&mut self.key_buf).map_err(keyerr)?;
-            fps.push(db_key_fingerprint(self.db, kb));
+            fps.push(walk::fingerprint(kb));
         }
         Ok(Item::Key(KeyRecord {
             db: self.db,
@@ -394,8 +410,10 @@ impl<'a> Decoder<'a> {
 
     fn eof(&mut self, at: usize) -> Result<Item<'a>> {
         self.done = true;
-        if let Some(fps) = self.key_fps.take() {
-            check_duplicate_keys(self.r.buf(), fps, self.opts)?;
+        if self.dup_check_at_eof {
+            if let Some(fps) = self.key_fps.take() {
+                check_duplicate_keys(self.r.buf(), fps, self.opts)?;
+            }
         }
         let data = self.r.buf();
         if !self.header.has_checksum() {
@@ -428,15 +446,10 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// Fingerprint of a key within a db.
-fn db_key_fingerprint(db: u64, key: &[u8]) -> u64 {
-    walk::fingerprint(key) ^ db.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// Finds duplicate keys among the fingerprints gathered in deep mode: sort,
-/// then confirm equal fingerprints by a second pass that compares the keys
-/// themselves. Memory: 8 bytes per key, plus the candidates.
-fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options) -> Result<()> {
+/// Finds duplicate keys among the key fingerprints gathered in deep mode:
+/// sort, then confirm equal fingerprints by a second pass that compares the
+/// (db, key) pairs themselves. Memory: 8 bytes per key, plus the candidates.
+pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options) -> Result<()> {
     fps.sort_unstable();
     let mut cands: Vec<u64> = fps.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
     drop(fps);
@@ -456,7 +469,7 @@ fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options) -> Result
         let Some(item) = dec.next() else { break };
         if let Item::Key(k) = item? {
             let kb = k.key.to_bytes()?;
-            if cands.binary_search(&db_key_fingerprint(k.db, &kb)).is_ok() {
+            if cands.binary_search(&walk::fingerprint(&kb)).is_ok() {
                 found.push((k.db, kb.into_owned(), start as u64));
             }
         }
