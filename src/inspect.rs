@@ -345,7 +345,7 @@ fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
 struct Segment {
     result: Result<Report>,
     /// Deep mode: fingerprints of the segment's keys.
-    fps: Vec<u64>,
+    fps: Vec<u32>,
     /// Offset of the first record at or after the segment's bound.
     end: usize,
     /// The db current at `end`.
@@ -410,11 +410,12 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
     });
     let mut rep = empty_report(data, header);
     let mut prev_db = 0;
-    let mut all_fps: Vec<u64> = Vec::new();
     let deep = opts.level == Level::Deep;
+    let mut all_fps: Vec<u32> = Vec::with_capacity(segments.iter().map(|s| s.fps.len()).sum());
     for (i, mut seg) in segments.into_iter().enumerate() {
         let mut part = seg.result?;
         all_fps.append(&mut seg.fps);
+        seg.fps = Vec::new();
         if let Some(d) = part.dbs.remove(&DB_UNKNOWN) {
             let e = part.dbs.entry(prev_db).or_default();
             e.keys += d.keys;
@@ -450,7 +451,7 @@ fn walk_range(
     opts: Options,
     now_ms: i64,
     rep: &mut Report,
-    fps: Option<&mut Vec<u64>>,
+    fps: Option<&mut Vec<u32>>,
 ) -> Result<(usize, u64)> {
     let mut cur_db = db;
     let mut dec = Decoder::resume(data, start, db, opts)?;

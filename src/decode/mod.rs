@@ -178,9 +178,9 @@ pub struct Decoder<'a> {
     opts: Options,
     db: u64,
     done: bool,
-    /// Deep mode: a fingerprint of every (db, key), 8 bytes per key,
+    /// Deep mode: a 32-bit fingerprint of every key (4 bytes per key),
     /// checked for duplicates at EOF.
-    key_fps: Option<Vec<u64>>,
+    key_fps: Option<Vec<u32>>,
     /// Check `key_fps` for duplicates at EOF (off when the caller merges
     /// fingerprints of several decoders itself).
     dup_check_at_eof: bool,
@@ -232,7 +232,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Deep mode: the key fingerprints gathered so far.
-    pub(crate) fn take_key_fingerprints(&mut self) -> Vec<u64> {
+    pub(crate) fn take_key_fingerprints(&mut self) -> Vec<u32> {
         self.key_fps.take().unwrap_or_default()
     }
 
@@ -393,7 +393,7 @@ impl<'a> Decoder<'a> {
         let vend = self.r.pos();
         if let Some(fps) = &mut self.key_fps {
             let kb = key.bytes_in(&mut self.key_buf).map_err(keyerr)?;
-            fps.push(walk::fingerprint(kb));
+            fps.push(walk::fingerprint(kb) as u32);
         }
         Ok(Item::Key(KeyRecord {
             db: self.db,
@@ -448,10 +448,11 @@ impl<'a> Decoder<'a> {
 
 /// Finds duplicate keys among the key fingerprints gathered in deep mode:
 /// sort, then confirm equal fingerprints by a second pass that compares the
-/// (db, key) pairs themselves. Memory: 8 bytes per key, plus the candidates.
-pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options) -> Result<()> {
+/// (db, key) pairs themselves. Memory: 4 bytes per key, plus the candidates
+/// (32-bit fingerprints collide now and then; the second pass sorts that out).
+pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options) -> Result<()> {
     fps.sort_unstable();
-    let mut cands: Vec<u64> = fps.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    let mut cands: Vec<u32> = fps.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
     drop(fps);
     if cands.is_empty() {
         return Ok(());
@@ -469,7 +470,7 @@ pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u64>, opts: Options
         let Some(item) = dec.next() else { break };
         if let Item::Key(k) = item? {
             let kb = k.key.to_bytes()?;
-            if cands.binary_search(&walk::fingerprint(&kb)).is_ok() {
+            if cands.binary_search(&(walk::fingerprint(&kb) as u32)).is_ok() {
                 found.push((k.db, kb.into_owned(), start as u64));
             }
         }
