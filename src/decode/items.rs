@@ -361,16 +361,6 @@ impl<'a> Items<'a> {
         }
     }
 
-    /// The current blob's bytes and the absolute offset of its `STR`.
-    pub(crate) fn current_blob(&self) -> (&[u8], u64) {
-        (self.blob(), self.blob_offset)
-    }
-
-    /// Whether the cursor is reading one blob (not a plain encoding or quicklist).
-    pub(crate) fn is_single_blob(&self) -> bool {
-        matches!(self.src, Src::Blob)
-    }
-
     #[inline]
     fn resolve(&self, r: Ref) -> Elem<'_> {
         match r {
