@@ -20,7 +20,9 @@ impl Rng {
     }
 
     fn text(&mut self, n: usize) -> Vec<u8> {
-        const W: &[&str] = &["alpha", "bravo", "user", "session", "price", "status", "zulu"];
+        const W: &[&str] = &[
+            "alpha", "bravo", "user", "session", "price", "status", "zulu",
+        ];
         let mut v = Vec::with_capacity(n + 8);
         while v.len() < n {
             v.extend_from_slice(W[(self.next() % W.len() as u64) as usize].as_bytes());
@@ -63,19 +65,40 @@ fn mixed_dump(target: Target) -> Vec<u8> {
                 }
             })
             .collect();
-        w.key(format!("h:{i}").as_bytes(), &OwnedValue::Hash(fields), KeyMeta::default())
-            .unwrap();
+        w.key(
+            format!("h:{i}").as_bytes(),
+            &OwnedValue::Hash(fields),
+            KeyMeta::default(),
+        )
+        .unwrap();
         let list = (0..n).map(|_| r.text(20)).collect();
-        w.key(format!("l:{i}").as_bytes(), &OwnedValue::List(list), KeyMeta::default())
-            .unwrap();
+        w.key(
+            format!("l:{i}").as_bytes(),
+            &OwnedValue::List(list),
+            KeyMeta::default(),
+        )
+        .unwrap();
         let set = (0..n).map(|j| format!("member:{j}").into_bytes()).collect();
-        w.key(format!("s:{i}").as_bytes(), &OwnedValue::Set(set), KeyMeta::default())
-            .unwrap();
+        w.key(
+            format!("s:{i}").as_bytes(),
+            &OwnedValue::Set(set),
+            KeyMeta::default(),
+        )
+        .unwrap();
         let z = (0..n)
-            .map(|j| (format!("m:{j}").into_bytes(), (r.next() % 1000) as f64 / 7.0))
+            .map(|j| {
+                (
+                    format!("m:{j}").into_bytes(),
+                    (r.next() % 1000) as f64 / 7.0,
+                )
+            })
             .collect();
-        w.key(format!("z:{i}").as_bytes(), &OwnedValue::ZSet(z), KeyMeta::default())
-            .unwrap();
+        w.key(
+            format!("z:{i}").as_bytes(),
+            &OwnedValue::ZSet(z),
+            KeyMeta::default(),
+        )
+        .unwrap();
     }
     w.finish().unwrap()
 }
@@ -84,7 +107,11 @@ fn bench(c: &mut Criterion) {
     let data = mixed_dump(Target::redis(10));
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Bytes(data.len() as u64));
-    for (name, level) in [("skip", Level::Skip), ("verify", Level::Full), ("deep", Level::Deep)] {
+    for (name, level) in [
+        ("skip", Level::Skip),
+        ("verify", Level::Full),
+        ("deep", Level::Deep),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 inspect(

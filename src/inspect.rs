@@ -296,7 +296,9 @@ const SEGMENT: usize = 8 << 20;
 /// Walks the file: in parallel segments when it is large and the level is
 /// not `Deep` (duplicate-key detection needs one pass over the whole file).
 fn walk(data: &[u8], header: Header, opts: Options, now_ms: i64) -> Result<Report> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if threads < 2 || data.len() < 2 * SEGMENT {
         let mut rep = empty_report(data, header);
         walk_range(data, 9, usize::MAX, 0, opts, now_ms, &mut rep, None)?;
@@ -358,7 +360,13 @@ struct Segment {
 /// the previous (true) segment ended exactly where it began; otherwise the
 /// rest of the file is walked sequentially, so the result never depends on
 /// the guess. The first error in file order wins.
-fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, threads: usize) -> Result<Report> {
+fn walk_parallel(
+    data: &[u8],
+    header: Header,
+    opts: Options,
+    now_ms: i64,
+    threads: usize,
+) -> Result<Report> {
     let mut starts = vec![9usize];
     for i in 1..threads {
         let from = data.len() / threads * i;
@@ -424,12 +432,25 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
             e.subexpires += d.subexpires;
         }
         rep.absorb(part);
-        prev_db = if seg.db == DB_UNKNOWN { prev_db } else { seg.db };
+        prev_db = if seg.db == DB_UNKNOWN {
+            prev_db
+        } else {
+            seg.db
+        };
         if let Some(&next) = starts.get(i + 1) {
             if seg.end != next {
                 // The guess was not a record boundary: finish sequentially.
                 let mut tail = empty_report(data, header);
-                walk_range(data, seg.end, usize::MAX, prev_db, opts, now_ms, &mut tail, deep.then_some(&mut all_fps))?;
+                walk_range(
+                    data,
+                    seg.end,
+                    usize::MAX,
+                    prev_db,
+                    opts,
+                    now_ms,
+                    &mut tail,
+                    deep.then_some(&mut all_fps),
+                )?;
                 rep.absorb(tail);
                 break;
             }
@@ -441,6 +462,7 @@ fn walk_parallel(data: &[u8], header: Header, opts: Options, now_ms: i64, thread
     Ok(rep)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Walks the records that start in `start..end` (the record at `end` and
 /// after are left to the next segment), adding to `rep`.
 fn walk_range(
@@ -543,7 +565,13 @@ fn walk_range(
 }
 
 /// Adds the locally gathered per-db and per-type counts to the report.
-fn flush(rep: &mut Report, db: u64, counts: &mut DbStats, by_type: &mut [TypeStats; 256], lineage: crate::format::Lineage) {
+fn flush(
+    rep: &mut Report,
+    db: u64,
+    counts: &mut DbStats,
+    by_type: &mut [TypeStats; 256],
+    lineage: crate::format::Lineage,
+) {
     if counts.keys > 0 {
         let d = rep.dbs.entry(db).or_default();
         d.keys += counts.keys;
@@ -556,7 +584,10 @@ fn flush(rep: &mut Report, db: u64, counts: &mut DbStats, by_type: &mut [TypeSta
         if t.keys > 0 {
             let ty = ty as u8;
             let kind = Kind::of(ty, lineage).unwrap_or(Kind::Module);
-            let e = rep.types.entry((kind, crate::decode::encoding_name(ty, lineage))).or_default();
+            let e = rep
+                .types
+                .entry((kind, crate::decode::encoding_name(ty, lineage)))
+                .or_default();
             e.keys += t.keys;
             e.bytes += t.bytes;
             *t = TypeStats::default();

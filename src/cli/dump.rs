@@ -3,7 +3,9 @@
 use std::io::{BufWriter, Write};
 
 use rdbkit::decode::{Decoder, Item, Kind, Level, Options};
+use rdbkit::encode::AllowLoss;
 use rdbkit::export::json;
+use rdbkit::export::resp::{RespOptions, RespWriter, ServerRelease};
 
 use super::{open, Failure};
 
@@ -13,6 +15,10 @@ enum Format {
     Json,
     /// One JSON object per line.
     Jsonl,
+    /// RESP commands for `redis-cli --pipe` (SELECT, SET/RPUSH/SADD/ZADD/HSET,
+    /// XADD/XSETID/XGROUP/XCLAIM, PEXPIREAT, HPEXPIREAT, FUNCTION LOAD,
+    /// RESTORE for module values), meant for an empty server.
+    Resp,
 }
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +37,22 @@ pub struct Args {
     /// Only keys of this type: string, list, set, zset, hash, stream, module, array.
     #[arg(long = "type", value_parser = parse_kind)]
     kind: Option<Kind>,
+    /// RESP: the receiving server (redis-6.2, valkey-9.1, an RDB version, ...);
+    /// default: the server that wrote the file.
+    #[arg(long)]
+    target: Option<String>,
+    /// RESP: most elements per command.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// RESP: drop hash field TTLs the server cannot set.
+    #[arg(long)]
+    drop_field_ttls: bool,
+    /// RESP: drop stream metadata the server cannot set.
+    #[arg(long)]
+    drop_stream_metadata: bool,
+    /// RESP: drop function libraries for a server without functions.
+    #[arg(long)]
+    drop_functions: bool,
 }
 
 fn parse_kind(s: &str) -> Result<Kind, String> {
@@ -52,6 +74,14 @@ pub fn run(a: Args) -> Result<(), Failure> {
         ..Options::default()
     };
     let dec = Decoder::new(&input, opts).map_err(|e| Failure::from_lib(&a.file, e))?;
+    if a.format == Format::Resp {
+        return run_resp(&a, &input, dec, re.as_ref());
+    }
+    if a.target.is_some() || a.drop_field_ttls || a.drop_stream_metadata || a.drop_functions {
+        return Err(Failure::usage(
+            "--target and --drop-* apply to --format resp only",
+        ));
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let werr = |e: std::io::Error| Failure::usage(format!("writing output: {e}"));
@@ -87,4 +117,66 @@ pub fn run(a: Args) -> Result<(), Failure> {
         out.write_all(b"]\n").map_err(werr)?;
     }
     out.flush().map_err(werr)
+}
+
+fn run_resp(
+    a: &Args,
+    input: &[u8],
+    dec: Decoder<'_>,
+    re: Option<&regex::bytes::Regex>,
+) -> Result<(), Failure> {
+    let server = match &a.target {
+        Some(t) => ServerRelease::parse(t).map_err(Failure::usage)?,
+        None => ServerRelease::of_file(input).map_err(|e| Failure::from_lib(&a.file, e))?,
+    };
+    let mut opts = RespOptions::new(server);
+    opts.batch = a.batch.max(1);
+    opts.allow = AllowLoss {
+        field_ttls: a.drop_field_ttls,
+        stream_metadata: a.drop_stream_metadata,
+    };
+    opts.drop_functions = a.drop_functions;
+    let stdout = std::io::stdout();
+    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut w = RespWriter::new(out, opts);
+    let fail = |e: rdbkit::Error| Failure::from_lib(&a.file, e);
+    for item in dec {
+        let item = item.map_err(fail)?;
+        if let Item::Key(k) = &item {
+            if a.db.is_some_and(|d| d != k.db) || a.kind.is_some_and(|t| t != k.value.kind()) {
+                continue;
+            }
+            if let Some(re) = re {
+                if !re.is_match(&k.key.to_bytes().map_err(fail)?) {
+                    continue;
+                }
+            }
+        }
+        w.item(&item).map_err(fail)?;
+    }
+    let (_, st) = w.finish().map_err(fail)?;
+    eprintln!(
+        "resp: {} keys, {} commands ({} via RESTORE), {} function libraries",
+        st.keys, st.commands, st.restored, st.functions
+    );
+    let notes = [
+        (st.module_aux_skipped, "module aux records not recreated"),
+        (st.functions_dropped, "function libraries dropped"),
+        (st.field_ttls_dropped, "hash field TTLs dropped"),
+        (st.stream_metadata_dropped, "streams' metadata reduced"),
+        (
+            st.pel_entries_skipped,
+            "pending entries not recreated (deleted entry or no owner)",
+        ),
+        (
+            st.consumers_skipped,
+            "consumers without pending entries not recreated",
+        ),
+    ];
+    for (n, what) in notes {
+        if n > 0 {
+            eprintln!("resp: {n} {what}");
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `rdbkit merge` and `rdbkit convert` (a one-input merge that keeps dbs).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use rdbkit::encode::{AllowLoss, Target};
@@ -49,13 +50,23 @@ pub struct Common {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Every input is decoded completely and its checksum verified before anything is written; \
+the output is written to a temporary file beside OUT, fsynced, re-read and verified, then \
+renamed into place. Without --target the output has the newest input's format when all \
+inputs share a lineage (Redis files and Valkey 9+ files together need --target).
+
+Exit codes: 0 written and verified; 1 refused for data reasons (corrupt input, conflicts, \
+count mismatch, db > 0, limits), nothing written; 2 usage or I/O error (including an \
+existing OUT without --force), nothing written.")]
 pub struct MergeArgs {
     /// Input dumps, one per node, in order.
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     common: Common,
-    /// Expected key count of each input (comma-separated, in input order), e.g. DBSIZE per node.
+    /// Expected key count of each input (comma-separated, in input order; keys of all dbs,
+    /// e.g. DBSIZE per node). A mismatch refuses the merge (exit 1).
     #[arg(long, value_delimiter = ',')]
     expect_keys: Option<Vec<u64>>,
     /// Expected key count of the output.
@@ -79,15 +90,19 @@ pub struct MergeArgs {
     /// Drop Dynomite read-repair metadata keys (._add-set*, ._rem-set*).
     #[arg(long)]
     drop_dynomite_metadata: bool,
-    /// Drop keys already expired at UNIX_MS (default: now).
+    /// Drop keys already expired at UNIX_MS (without a value: now).
     #[arg(long, value_name = "UNIX_MS", num_args = 0..=1, default_missing_value = "now")]
     drop_expired: Option<String>,
-    /// Time of the import (unix ms) for the expected DBSIZE (default: now).
+    /// Time of the import (unix ms): keys expired by then are counted as already expired
+    /// and left out of the report's expected_dbsize_after_import (default: now).
     #[arg(long, value_name = "UNIX_MS")]
     import_at: Option<i64>,
-    /// Show a progress bar (default: when stderr is a terminal).
-    #[arg(long)]
+    /// Show a progress bar on stderr (the default when stderr is a terminal).
+    #[arg(long, overrides_with = "no_progress")]
     progress: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,22 +145,59 @@ fn write_report(path: &Option<PathBuf>, r: Option<&MergeReport>) -> Result<(), F
     Ok(())
 }
 
+fn dbs_text(dbs: &std::collections::BTreeMap<u64, (u64, u64)>) -> String {
+    dbs.iter()
+        .map(|(db, (k, e))| format!("db {db}: {k} keys, {e} expires"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn summary(r: &MergeReport) {
     for (i, s) in r.inputs.iter().enumerate() {
-        let rep = &s.report;
-        eprintln!(
-            "input {}: {} — RDB {} ({}), {} keys, {} expires, {} already expired",
-            i + 1,
-            s.path,
-            rep.header.version,
-            rep.producer().unwrap_or_else(|| "producer unknown".into()),
-            rep.keys(),
-            rep.expires(),
-            rep.expired()
-        );
+        match &s.report {
+            Some(rep) => {
+                eprintln!(
+                    "input {}: {} — {} bytes, RDB {} ({}), {} keys, {} expires, {} already expired, checksum {}",
+                    i + 1,
+                    s.path,
+                    s.size,
+                    rep.header.version,
+                    rep.producer().unwrap_or_else(|| "producer unknown".into()),
+                    rep.keys(),
+                    rep.expires(),
+                    rep.expired(),
+                    rdbkit::inspect::checksum_text(rep.checksum)
+                );
+                for (db, d) in &rep.dbs {
+                    if d.keys > 0 {
+                        eprintln!(
+                            "  db {db}: {} keys, {} expires, {} already expired",
+                            d.keys, d.expires, d.expired
+                        );
+                    }
+                }
+            }
+            None => match &s.error {
+                Some(e) => eprintln!(
+                    "input {}: {} — {} bytes, INVALID: {e}",
+                    i + 1,
+                    s.path,
+                    s.size
+                ),
+                None => eprintln!(
+                    "input {}: {} — {} bytes, not decoded (the merge stopped before)",
+                    i + 1,
+                    s.path,
+                    s.size
+                ),
+            },
+        }
     }
     if r.duplicates_identical > 0 {
-        eprintln!("identical duplicates dropped: {}", r.duplicates_identical);
+        eprintln!(
+            "identical duplicates: {} keys, {} copies dropped",
+            r.duplicate_keys, r.duplicates_identical
+        );
     }
     if r.conflicts_total > 0 {
         eprintln!(
@@ -160,13 +212,15 @@ fn summary(r: &MergeReport) {
                 .iter()
                 .map(|p| {
                     format!(
-                        "input {}: {} {} bytes{}",
+                        "input {}: {} ({}) {} bytes, {}",
                         p.input + 1,
                         p.kind,
+                        p.encoding,
                         p.bytes,
-                        p.expire_ms
-                            .map(|e| format!(" expires {e}"))
-                            .unwrap_or_default()
+                        p.expire_ms.map_or("no TTL".to_string(), |e| format!(
+                            "TTL {} ms",
+                            e - r.import_at
+                        ))
                     )
                 })
                 .collect();
@@ -200,6 +254,18 @@ fn summary(r: &MergeReport) {
             r.functions_deduplicated
         );
     }
+    if !r.module_aux.is_empty() {
+        let m: Vec<String> = r
+            .module_aux
+            .iter()
+            .map(|(m, e, w)| format!("{m} v{e} {}", if *w == 1 { "before" } else { "after" }))
+            .collect();
+        eprintln!(
+            "module aux data: {} ({} identical copies dropped)",
+            m.join(", "),
+            r.module_aux_deduplicated
+        );
+    }
     if !r.modules.is_empty() {
         let m: Vec<&str> = r.modules.iter().map(String::as_str).collect();
         eprintln!(
@@ -213,24 +279,42 @@ fn summary(r: &MergeReport) {
             r.losses.field_ttls, r.losses.stream_metadata
         );
     }
+    for p in r.problems.iter().take(20) {
+        eprintln!("problem: {p}");
+    }
+    if r.problems.len() > 20 {
+        eprintln!(
+            "  ... {} more problems (see --report)",
+            r.problems.len() - 20
+        );
+    }
     if let Some(o) = &r.output {
         let keys: u64 = o.dbs.values().map(|c| c.0).sum();
         let exp: u64 = o.dbs.values().map(|c| c.1).sum();
         eprintln!(
-            "output: {} — {} ({} bytes{}), {} keys, {} expires, {} copied verbatim, {} re-encoded, {}",
+            "output: {} — {} ({} bytes{}), {} keys, {} expires ({}), {} copied verbatim, {} re-encoded, {}",
             o.path,
             o.target,
             o.bytes,
             if o.gzip { ", gzip" } else { "" },
             keys,
             exp,
+            dbs_text(&o.dbs),
             r.verbatim_keys,
             r.reencoded_keys,
             if o.verified { "verified" } else { "NOT verified (--no-verify)" }
         );
         eprintln!(
-            "expected DBSIZE after import: {}",
-            r.expected_dbsize_after_import()
+            "expected DBSIZE after import: {} ({} keys already expired at {})",
+            r.expected_dbsize_after_import(),
+            r.expired_at_import,
+            r.import_at
+        );
+    } else if !r.out_counts.is_empty() {
+        eprintln!(
+            "nothing written; the plan was {} keys ({})",
+            r.output_keys(),
+            dbs_text(&r.out_counts)
         );
     }
 }
@@ -315,7 +399,7 @@ pub fn run_merge(a: MergeArgs) -> Result<(), Failure> {
     if let Some(t) = a.import_at {
         o.import_at = t;
     }
-    o.progress = a.progress;
+    o.progress = !a.no_progress && (a.progress || std::io::stderr().is_terminal());
     finish(merge(&o), &a.common.report)
 }
 
@@ -325,5 +409,6 @@ pub fn run_convert(a: ConvertArgs) -> Result<(), Failure> {
     }
     let mut o = base_options(vec![a.input], &a.common)?;
     o.keep_dbs = true;
+    o.progress = std::io::stderr().is_terminal();
     finish(merge(&o), &a.common.report)
 }

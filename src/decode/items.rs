@@ -110,6 +110,10 @@ pub struct Items<'a> {
     pub(crate) array_insert_idx: Option<u64>,
     /// Single-blob values: input position just past the blob `STR`.
     blob_end: usize,
+    /// Elements read from blobs and quicklist PLAIN nodes so far (checked
+    /// against `Limits::max_collection_len`, which plain encodings check
+    /// against their stated count up front).
+    elems: u64,
 }
 
 /// One hash field.
@@ -162,6 +166,7 @@ impl<'a> Items<'a> {
             min_expire: None,
             array_insert_idx: None,
             blob_end: 0,
+            elems: 0,
         };
         let valkey = ctx.lineage == Lineage::Valkey;
         let plain = |kind: Plain, r: &mut Reader<'a>, it: &mut Items<'a>, min: u64| -> Result<()> {
@@ -392,8 +397,7 @@ impl<'a> Items<'a> {
                     return Ok(Ref::Skipped);
                 }
                 let start = self.arena.len();
-                self.arena.resize(start + len, 0);
-                lzf::decompress_into(data, &mut self.arena[start..])
+                lzf::decompress_append(data, len, &mut self.arena)
                     .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
                 Ref::Arena(start, start + len)
             }
@@ -415,14 +419,40 @@ impl<'a> Items<'a> {
         };
         if out.is_some() {
             self.blob_it = Some(it);
+            self.count_elem()?;
         }
         Ok(out)
+    }
+
+    /// Counts one element of a blob or quicklist and enforces
+    /// `max_collection_len` (in entries: fields, members, elements).
+    #[inline]
+    fn count_elem(&mut self) -> Result<()> {
+        self.elems += 1;
+        let per_entry = match self.group {
+            Group::One => 1,
+            Group::Two => 2,
+            Group::Three => 3,
+        };
+        let limit = self.ctx.limits.max_collection_len;
+        if self.elems > limit.saturating_mul(per_entry) {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded {
+                    what: "collection length",
+                    value: self.elems.div_ceil(per_entry),
+                    limit,
+                },
+                self.blob_offset,
+            ));
+        }
+        Ok(())
     }
 
     /// Next single element from any source (list/set).
     fn next_ref(&mut self) -> Result<Option<Ref>> {
         loop {
             if let Some(p) = self.pending_plain.take() {
+                self.count_elem()?;
                 return Ok(Some(p));
             }
             if self.blob_it.is_some() {

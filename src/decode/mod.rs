@@ -22,7 +22,6 @@ pub use stream::{
 pub use value::{encoding_name, Kind, Value};
 pub use walk::fingerprint;
 
-
 use crate::format::{crc, opcode as op, Header, Lineage, RdbStr, Reader};
 use crate::{Error, ErrorKind, Limits, Result};
 
@@ -452,7 +451,11 @@ impl<'a> Decoder<'a> {
 /// (32-bit fingerprints collide now and then; the second pass sorts that out).
 pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options) -> Result<()> {
     fps.sort_unstable();
-    let mut cands: Vec<u32> = fps.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    let mut cands: Vec<u32> = fps
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
     drop(fps);
     if cands.is_empty() {
         return Ok(());
@@ -470,7 +473,10 @@ pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options
         let Some(item) = dec.next() else { break };
         if let Item::Key(k) = item? {
             let kb = k.key.to_bytes()?;
-            if cands.binary_search(&(walk::fingerprint(&kb) as u32)).is_ok() {
+            if cands
+                .binary_search(&(walk::fingerprint(&kb) as u32))
+                .is_ok()
+            {
                 found.push((k.db, kb.into_owned(), start as u64));
             }
         }

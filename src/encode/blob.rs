@@ -178,6 +178,7 @@ pub struct ZiplistBuilder {
     count: u64,
     prev: usize,
     last: usize,
+    legacy_ints: bool,
 }
 
 impl Default for ZiplistBuilder {
@@ -194,6 +195,27 @@ impl ZiplistBuilder {
             count: 0,
             prev: 0,
             last: 10,
+            legacy_ints: false,
+        }
+    }
+
+    /// An empty ziplist as a server writing RDB `version` builds it: before
+    /// RDB 6 (Redis 2.4) ziplists only had the 16, 32 and 64-bit integer
+    /// encodings; RDB 6 added 8 and 24-bit integers and the 0..12 immediates.
+    ///
+    /// ```
+    /// use rdbkit::encode::{ZiplistBuilder, BlobElem};
+    /// let mut old = ZiplistBuilder::for_version(2);
+    /// old.push(BlobElem::Int(5));
+    /// assert_eq!(&old.finish()[10..], [0x00, 0xC0, 5, 0, 0xFF]);
+    /// let mut new = ZiplistBuilder::for_version(6);
+    /// new.push(BlobElem::Int(5));
+    /// assert_eq!(&new.finish()[10..], [0x00, 0xF6, 0xFF]);
+    /// ```
+    pub fn for_version(version: u32) -> Self {
+        ZiplistBuilder {
+            legacy_ints: version < 6,
+            ..Self::new()
         }
     }
 
@@ -223,6 +245,18 @@ impl ZiplistBuilder {
                 .extend_from_slice(&(self.prev as u32).to_le_bytes());
         }
         match e.resolve() {
+            BlobElem::Int(v) if self.legacy_ints => {
+                if let Ok(h) = i16::try_from(v) {
+                    self.buf.push(0xC0);
+                    self.buf.extend_from_slice(&h.to_le_bytes());
+                } else if let Ok(w) = i32::try_from(v) {
+                    self.buf.push(0xD0);
+                    self.buf.extend_from_slice(&w.to_le_bytes());
+                } else {
+                    self.buf.push(0xE0);
+                    self.buf.extend_from_slice(&v.to_le_bytes());
+                }
+            }
             BlobElem::Int(v) => {
                 if (0..=12).contains(&v) {
                     self.buf.push(0xF1 + v as u8);

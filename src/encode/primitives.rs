@@ -1,6 +1,7 @@
 //! Encoding primitives: lengths, strings (integer and LZF forms), doubles.
 
-use crate::format::{lzf, parse_canonical_int};
+use super::lzf::lzf_compress;
+use crate::format::parse_canonical_int;
 
 /// Appends an RDB length in the shortest form.
 ///
@@ -76,14 +77,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8], opts: StrOpts) {
         }
     }
     if opts.compress && s.len() > 20 {
-        if let Some(c) = lzf::compress(s) {
-            if c.len() + 4 <= s.len() {
-                out.push(0xC3);
-                write_len(out, c.len() as u64);
-                write_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // Redis: lzf_compress(s, len, out, len - 4), kept when it fits.
+        if let Some(c) = lzf_compress(s, s.len() - 4) {
+            out.push(0xC3);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     write_raw_str(out, s);

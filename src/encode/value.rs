@@ -3,6 +3,7 @@
 //! server of that version would choose.
 
 use super::blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
+use super::double::{score_text, text_double};
 use super::primitives::{
     write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts,
 };
@@ -91,11 +92,14 @@ pub struct IdmpValue {
     pub iids_duplicates: u64,
 }
 
+/// The field/value pairs of one stream entry.
+pub type StreamFields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamValue {
     /// Live entries in ID order.
-    pub entries: Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub entries: Vec<(StreamId, StreamFields)>,
     /// Last ID ever added.
     pub last_id: StreamId,
     /// First live ID (`None`: derive from entries).
@@ -167,16 +171,128 @@ impl Losses {
     }
 }
 
-/// Redis's default thresholds for compact encodings.
-mod limits {
-    pub const LISTPACK_ENTRIES: usize = 128;
-    pub const ZIPLIST_HASH_ENTRIES: usize = 512;
-    pub const VALUE_BYTES: usize = 64;
-    pub const INTSET_ENTRIES: usize = 512;
-    pub const LIST_ZIPLIST_ENTRIES: usize = 512;
-    pub const NODE_BYTES: usize = 8192;
-    pub const STREAM_NODE_ENTRIES: usize = 100;
-    pub const STREAM_NODE_BYTES: usize = 4096;
+/// The server settings that decide which encoding a value gets and how big
+/// list and stream nodes grow. [`EncodeConfig::default`] holds the defaults
+/// of Redis 2.4 … 8.x and Valkey 7.2 … 9.x (the same everywhere; checked
+/// with `CONFIG GET` on Redis 6.0, 6.2, 7.0, 7.4 and Valkey 8.1, 9.1).
+///
+/// Encodings are only a size hint for the loading server (it converts a
+/// compact blob that exceeds its own thresholds), so any config produces
+/// files every server reads; the defaults produce the bytes a default
+/// server would write.
+///
+/// ```
+/// use rdbkit::encode::{AllowLoss, EncodeConfig, Losses, OwnedValue, Target};
+/// let cfg = EncodeConfig { list_max_listpack_size: 2, ..EncodeConfig::default() };
+/// let list = OwnedValue::List(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+/// let (ty, bytes) = list
+///     .encode_with(Target::redis(11), &cfg, AllowLoss::default(), &mut Losses::default())
+///     .unwrap();
+/// assert_eq!(ty, 18);       // quicklist 2
+/// assert_eq!(bytes[0], 2);  // two nodes of at most two elements
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeConfig {
+    /// `hash-max-listpack-entries` (also `hash-max-ziplist-entries`, `hash-max-zipmap-entries`): 512.
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value`: 64 bytes.
+    pub hash_max_listpack_value: usize,
+    /// `zset-max-listpack-entries` (`zset-max-ziplist-entries`): 128.
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value`: 64 bytes.
+    pub zset_max_listpack_value: usize,
+    /// `set-max-intset-entries`: 512.
+    pub set_max_intset_entries: usize,
+    /// `set-max-listpack-entries` (Redis 7.2+, Valkey): 128.
+    pub set_max_listpack_entries: usize,
+    /// `set-max-listpack-value`: 64 bytes.
+    pub set_max_listpack_value: usize,
+    /// `list-max-listpack-size` (`list-max-ziplist-size`, RDB 7+): -2 (8 KB
+    /// nodes); negative values are size classes, positive ones entry counts.
+    pub list_max_listpack_size: i32,
+    /// `list-max-ziplist-entries` of Redis 2.4 … 3.0 (RDB < 7): 512.
+    pub list_max_ziplist_entries: usize,
+    /// `list-max-ziplist-value` of Redis 2.4 … 3.0: 64 bytes.
+    pub list_max_ziplist_value: usize,
+    /// Elements at least this long get their own PLAIN quicklist node
+    /// (RDB 10+; Redis's `packed_threshold`, 1 GiB).
+    pub packed_threshold: usize,
+    /// `stream-node-max-bytes`: 4096.
+    pub stream_node_max_bytes: usize,
+    /// `stream-node-max-entries`: 100.
+    pub stream_node_max_entries: usize,
+    /// `rdbcompression`: LZF for strings and blobs over 20 bytes.
+    pub compression: bool,
+}
+
+impl Default for EncodeConfig {
+    fn default() -> Self {
+        EncodeConfig {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_max_ziplist_entries: 512,
+            list_max_ziplist_value: 64,
+            packed_threshold: 1 << 30,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
+            compression: true,
+        }
+    }
+}
+
+impl EncodeConfig {
+    fn str_opts(&self) -> StrOpts {
+        StrOpts {
+            compress: self.compression,
+            int_forms: true,
+        }
+    }
+}
+
+/// Quicklist node size classes of `list-max-listpack-size` -1 … -5.
+const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+/// Quicklist nodes never grow past this with a count limit.
+const SIZE_SAFETY_LIMIT: usize = 8192;
+/// Largest stream node listpack (`STREAM_LISTPACK_MAX_SIZE`).
+const STREAM_LISTPACK_MAX_SIZE: usize = 1 << 30;
+
+/// Whether a quicklist node of `node_sz` bytes and `count` elements takes
+/// one more element of `sz` bytes (`_quicklistNodeAllowInsert`).
+fn node_allows(version: u32, fill: i32, node_sz: usize, count: usize, sz: usize) -> bool {
+    if version >= 10 {
+        // Redis 7.0+ (listpack nodes): a flat 8-byte estimate and
+        // quicklistNodeExceedsLimit (checked against Redis 7.0 and 7.4).
+        let new_sz = node_sz + sz + 8;
+        if fill < 0 {
+            let level = ((-(fill as i64)) - 1).min(4) as usize;
+            new_sz <= OPTIMIZATION_LEVEL[level]
+        } else {
+            new_sz <= SIZE_SAFETY_LIMIT && count < fill.max(1) as usize
+        }
+    } else {
+        // Redis 3.2 … 6.2 (ziplist nodes): the ziplist entry-overhead estimate.
+        let mut overhead = if sz < 254 { 1 } else { 5 };
+        overhead += if sz < 64 {
+            1
+        } else if sz < 16384 {
+            2
+        } else {
+            5
+        };
+        let new_sz = node_sz + sz + overhead;
+        if fill < 0 {
+            let level = ((-(fill as i64)) - 1).min(4) as usize;
+            new_sz <= OPTIMIZATION_LEVEL[level]
+        } else {
+            new_sz <= SIZE_SAFETY_LIMIT && count < fill as usize
+        }
+    }
 }
 
 fn enc_err(what: String) -> Error {
@@ -270,9 +386,10 @@ impl OwnedValue {
         })
     }
 
-    /// Encodes the value for `target`, returning the type byte and the value
-    /// bytes. Information the target cannot hold is an error unless allowed
-    /// in `allow`; allowed losses are added to `losses`.
+    /// Encodes the value for `target` with the default server settings,
+    /// returning the type byte and the value bytes. Information the target
+    /// cannot hold is an error unless allowed in `allow`; allowed losses are
+    /// added to `losses`.
     ///
     /// ```
     /// use rdbkit::encode::{OwnedValue, Target, AllowLoss, Losses};
@@ -287,7 +404,37 @@ impl OwnedValue {
         allow: AllowLoss,
         losses: &mut Losses,
     ) -> Result<(u8, Vec<u8>)> {
-        let so = StrOpts::default();
+        self.encode_with(target, &EncodeConfig::default(), allow, losses)
+    }
+
+    /// [`OwnedValue::encode`] with explicit server settings.
+    ///
+    /// The encoding is the one a server of the target version with these
+    /// settings writes: compact blobs (listpack, ziplist, intset, zipmap)
+    /// for small values, quicklist nodes split as the server splits them,
+    /// strings as integers or LZF where the server does. Empty collections
+    /// (which servers never hold) are written in the plain form with a
+    /// count of zero.
+    ///
+    /// ```
+    /// use rdbkit::encode::{AllowLoss, EncodeConfig, Losses, OwnedValue, Target};
+    /// let z = OwnedValue::ZSet(vec![(b"a".to_vec(), 0.1)]);
+    /// let cfg = EncodeConfig { compression: false, ..EncodeConfig::default() };
+    /// let mut l = Losses::default();
+    /// // Redis 7.0 writes the score as %.17g, Redis 7.2+ as the shortest text.
+    /// let (_, v10) = z.encode_with(Target::redis(10), &cfg, AllowLoss::default(), &mut l).unwrap();
+    /// let (_, v11) = z.encode_with(Target::redis(11), &cfg, AllowLoss::default(), &mut l).unwrap();
+    /// assert!(v10.windows(19).any(|w| w == b"0.10000000000000001"));
+    /// assert!(v11.windows(3).any(|w| w == b"0.1"));
+    /// ```
+    pub fn encode_with(
+        &self,
+        target: Target,
+        cfg: &EncodeConfig,
+        allow: AllowLoss,
+        losses: &mut Losses,
+    ) -> Result<(u8, Vec<u8>)> {
+        let so = cfg.str_opts();
         let v = target.version;
         let mut out = Vec::new();
         let ty = match self {
@@ -295,15 +442,15 @@ impl OwnedValue {
                 write_str(&mut out, s, so);
                 t::STRING
             }
-            OwnedValue::List(items) => encode_list(items, target, &mut out),
-            OwnedValue::Set(items) => encode_set(items, target, &mut out),
-            OwnedValue::ZSet(items) => encode_zset(items, target, &mut out)?,
-            OwnedValue::Hash(fields) => encode_hash(fields, target, allow, losses, &mut out)?,
-            OwnedValue::Stream(s) => encode_stream(s, target, allow, losses, &mut out)?,
+            OwnedValue::List(items) => encode_list(items, target, cfg, &mut out),
+            OwnedValue::Set(items) => encode_set(items, target, cfg, &mut out),
+            OwnedValue::ZSet(items) => encode_zset(items, target, cfg, &mut out)?,
+            OwnedValue::Hash(fields) => encode_hash(fields, target, cfg, allow, losses, &mut out)?,
+            OwnedValue::Stream(s) => encode_stream(s, target, cfg, allow, losses, &mut out)?,
             OwnedValue::Module { id, payload } => {
                 if v < 8 {
                     return Err(enc_err(format!(
-                        "module value ({}) needs RDB 8 or later",
+                        "module value ({}) needs RDB 8 or later; target is {target}",
                         id.name()
                     )));
                 }
@@ -356,68 +503,114 @@ fn be(b: &[u8]) -> BlobElem<'_> {
     BlobElem::Bytes(b)
 }
 
-fn encode_list(items: &[Vec<u8>], target: Target, out: &mut Vec<u8>) -> u8 {
-    let so = StrOpts::default();
+/// Writes a collection in its plain form: count, then each string.
+fn write_plain(out: &mut Vec<u8>, items: &[Vec<u8>], so: StrOpts) {
+    write_len(out, items.len() as u64);
+    for i in items {
+        write_str(out, i, so);
+    }
+}
+
+/// One quicklist node: a packed run of elements or one PLAIN element.
+enum QlNode<'v> {
+    Packed(Vec<u8>),
+    Plain(&'v [u8]),
+}
+
+/// Splits a list into quicklist nodes as the server does when the
+/// elements are pushed one by one at the tail.
+fn quicklist_nodes<'v>(
+    items: &'v [Vec<u8>],
+    target: Target,
+    cfg: &EncodeConfig,
+) -> Vec<QlNode<'v>> {
     let v = target.version;
-    if v >= 7 {
-        // Quicklist: nodes of at most 8 KB (list-max-listpack-size -2).
-        let mut nodes: Vec<Vec<u8>> = Vec::new();
-        if v >= 10 {
-            let mut cur = ListpackBuilder::new();
-            for it in items {
-                if !cur.is_empty() && cur.len() + it.len() + 11 > limits::NODE_BYTES {
-                    nodes.push(std::mem::take(&mut cur).finish());
-                }
-                cur.push(be(it));
-            }
-            if !cur.is_empty() {
-                nodes.push(cur.finish());
-            }
-            write_len(out, nodes.len() as u64);
-            for n in nodes {
-                write_len(out, 2);
-                write_blob(out, &n, so);
-            }
-            return t::LIST_QUICKLIST_2;
-        }
-        let mut cur = ZiplistBuilder::new();
+    let fill = cfg.list_max_listpack_size;
+    let mut nodes = Vec::new();
+    if v >= 10 {
+        let mut cur = ListpackBuilder::new();
         for it in items {
-            if !cur.is_empty() && cur.len() + it.len() + 11 > limits::NODE_BYTES {
-                nodes.push(std::mem::take(&mut cur).finish());
+            let sz = it.len();
+            if sz >= cfg.packed_threshold {
+                if !cur.is_empty() {
+                    nodes.push(QlNode::Packed(std::mem::take(&mut cur).finish()));
+                }
+                nodes.push(QlNode::Plain(it.as_slice()));
+                continue;
+            }
+            if !cur.is_empty() && !node_allows(v, fill, cur.len() + 1, cur.count() as usize, sz) {
+                nodes.push(QlNode::Packed(std::mem::take(&mut cur).finish()));
             }
             cur.push(be(it));
         }
         if !cur.is_empty() {
-            nodes.push(cur.finish());
+            nodes.push(QlNode::Packed(cur.finish()));
         }
+    } else {
+        let mut cur = ZiplistBuilder::new();
+        for it in items {
+            let sz = it.len();
+            if !cur.is_empty() && !node_allows(v, fill, cur.len() + 1, cur.count() as usize, sz) {
+                nodes.push(QlNode::Packed(std::mem::take(&mut cur).finish()));
+            }
+            cur.push(be(it));
+        }
+        if !cur.is_empty() {
+            nodes.push(QlNode::Packed(cur.finish()));
+        }
+    }
+    nodes
+}
+
+fn encode_list(items: &[Vec<u8>], target: Target, cfg: &EncodeConfig, out: &mut Vec<u8>) -> u8 {
+    let so = cfg.str_opts();
+    let v = target.version;
+    if items.is_empty() {
+        write_len(out, 0);
+        return t::LIST;
+    }
+    if v >= 7 {
+        let nodes = quicklist_nodes(items, target, cfg);
         write_len(out, nodes.len() as u64);
         for n in nodes {
-            write_blob(out, &n, so);
+            match n {
+                QlNode::Packed(b) => {
+                    if v >= 10 {
+                        write_len(out, 2);
+                    }
+                    write_blob(out, &b, so);
+                }
+                QlNode::Plain(e) => {
+                    write_len(out, 1);
+                    write_blob(out, e, so);
+                }
+            }
         }
-        return t::LIST_QUICKLIST;
+        return if v >= 10 {
+            t::LIST_QUICKLIST_2
+        } else {
+            t::LIST_QUICKLIST
+        };
     }
     if v >= 2
-        && items.len() <= limits::LIST_ZIPLIST_ENTRIES
-        && items.iter().all(|i| i.len() <= limits::VALUE_BYTES)
+        && items.len() <= cfg.list_max_ziplist_entries
+        && items.iter().all(|i| i.len() <= cfg.list_max_ziplist_value)
     {
-        let mut z = ZiplistBuilder::new();
+        let mut z = ZiplistBuilder::for_version(v);
         for i in items {
             z.push(be(i));
         }
         write_blob(out, &z.finish(), so);
         return t::LIST_ZIPLIST;
     }
-    write_len(out, items.len() as u64);
-    for i in items {
-        write_str(out, i, so);
-    }
+    write_plain(out, items, so);
     t::LIST
 }
 
-fn encode_set(items: &[Vec<u8>], target: Target, out: &mut Vec<u8>) -> u8 {
-    let so = StrOpts::default();
+fn encode_set(items: &[Vec<u8>], target: Target, cfg: &EncodeConfig, out: &mut Vec<u8>) -> u8 {
+    let so = cfg.str_opts();
     let v = target.version;
-    if v >= 2 && !items.is_empty() && items.len() <= limits::INTSET_ENTRIES {
+    if v >= 2 && !items.is_empty() && items.len() <= cfg.set_max_intset_entries {
         let ints: Option<Vec<i64>> = items.iter().map(|i| parse_canonical_int(i)).collect();
         if let Some(ints) = ints {
             write_blob(out, &intset(&ints), so);
@@ -425,8 +618,9 @@ fn encode_set(items: &[Vec<u8>], target: Target, out: &mut Vec<u8>) -> u8 {
         }
     }
     if v >= 11
-        && items.len() <= limits::LISTPACK_ENTRIES
-        && items.iter().all(|i| i.len() <= limits::VALUE_BYTES)
+        && !items.is_empty()
+        && items.len() <= cfg.set_max_listpack_entries
+        && items.iter().all(|i| i.len() <= cfg.set_max_listpack_value)
     {
         let mut lp = ListpackBuilder::new();
         for i in items {
@@ -435,58 +629,62 @@ fn encode_set(items: &[Vec<u8>], target: Target, out: &mut Vec<u8>) -> u8 {
         write_blob(out, &lp.finish(), so);
         return t::SET_LISTPACK;
     }
-    write_len(out, items.len() as u64);
-    for i in items {
-        write_str(out, i, so);
-    }
+    write_plain(out, items, so);
     t::SET
 }
 
-fn score_elem(s: f64, buf: &mut String) -> BlobElem<'_> {
-    if s.fract() == 0.0 && s.abs() < 1e17 {
-        BlobElem::Int(s as i64)
-    } else {
-        *buf = crate::format::format_double(s);
-        BlobElem::Bytes(buf.as_bytes())
-    }
-}
-
-fn encode_zset(items: &[(Vec<u8>, f64)], target: Target, out: &mut Vec<u8>) -> Result<u8> {
-    let so = StrOpts::default();
+fn encode_zset(
+    items: &[(Vec<u8>, f64)],
+    target: Target,
+    cfg: &EncodeConfig,
+    out: &mut Vec<u8>,
+) -> Result<u8> {
+    let so = cfg.str_opts();
     let v = target.version;
     if items.iter().any(|(_, s)| s.is_nan()) {
         return Err(enc_err("sorted set with a NaN score".into()));
     }
+    // Ascending (score, member) as the server orders them; -0 and 0 are equal scores.
     let mut sorted: Vec<&(Vec<u8>, f64)> = items.iter().collect();
-    sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    sorted.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
     if v >= 2
-        && items.len() <= limits::LISTPACK_ENTRIES
-        && items.iter().all(|(m, _)| m.len() <= limits::VALUE_BYTES)
+        && !items.is_empty()
+        && items.len() <= cfg.zset_max_listpack_entries
+        && items
+            .iter()
+            .all(|(m, _)| m.len() <= cfg.zset_max_listpack_value)
     {
-        let mut buf = String::new();
         if v >= 10 {
             let mut lp = ListpackBuilder::new();
             for (m, s) in &sorted {
                 lp.push(be(m));
-                lp.push(score_elem(*s, &mut buf));
+                lp.push(be(score_text(*s, v).as_bytes()));
             }
             write_blob(out, &lp.finish(), so);
             return Ok(t::ZSET_LISTPACK);
         }
-        let mut z = ZiplistBuilder::new();
+        let mut z = ZiplistBuilder::for_version(v);
         for (m, s) in &sorted {
             z.push(be(m));
-            z.push(score_elem(*s, &mut buf));
+            z.push(be(score_text(*s, v).as_bytes()));
         }
         write_blob(out, &z.finish(), so);
         return Ok(t::ZSET_ZIPLIST);
     }
     write_len(out, items.len() as u64);
-    // Redis saves skiplists highest score first.
+    // Skiplists are saved from the tail: highest score first.
     for (m, s) in sorted.iter().rev() {
         write_str(out, m, so);
         if v >= 8 {
             out.extend_from_slice(&s.to_le_bytes());
+        } else if s.is_finite() {
+            let txt = text_double(*s);
+            out.push(txt.len() as u8);
+            out.extend_from_slice(txt.as_bytes());
         } else {
             write_text_double(out, *s);
         }
@@ -494,39 +692,40 @@ fn encode_zset(items: &[(Vec<u8>, f64)], target: Target, out: &mut Vec<u8>) -> R
     Ok(if v >= 8 { t::ZSET_2 } else { t::ZSET })
 }
 
+/// Largest hash field TTL Redis stores (`EB_EXPIRE_TIME_MAX`, 2^48 - 1).
+const HFE_MAX: i64 = 0xFFFF_FFFF_FFFF;
+
 fn encode_hash(
     fields: &[HashEntry],
     target: Target,
+    cfg: &EncodeConfig,
     allow: AllowLoss,
     losses: &mut Losses,
     out: &mut Vec<u8>,
 ) -> Result<u8> {
-    let so = StrOpts::default();
+    let so = cfg.str_opts();
     let v = target.version;
     let ttls = fields.iter().filter(|f| f.expire_ms.is_some()).count() as u64;
-    let small = |n: usize| {
-        fields.len() <= n
-            && fields.iter().all(|f| {
-                f.field.len() <= limits::VALUE_BYTES && f.value.len() <= limits::VALUE_BYTES
-            })
-    };
+    let small = !fields.is_empty()
+        && fields.len() <= cfg.hash_max_listpack_entries
+        && fields.iter().all(|f| {
+            f.field.len() <= cfg.hash_max_listpack_value
+                && f.value.len() <= cfg.hash_max_listpack_value
+        });
     if ttls > 0 && !target.has_field_ttls() {
         if !allow.field_ttls {
             return Err(enc_err(format!(
-                "{ttls} hash field TTLs cannot be written to {target} (needs RDB 12+); allow with --drop-field-ttls"
+                "{ttls} hash field TTLs cannot be written to {target} (needs Redis RDB 12+ or Valkey 9); allow with --drop-field-ttls"
             )));
         }
         losses.field_ttls += ttls;
     }
     if ttls > 0 && target.has_field_ttls() {
-        if let Some(bad) = fields
-            .iter()
-            .filter_map(|f| f.expire_ms)
-            .find(|e| !(0..=0xFFFF_FFFF_FFFF).contains(e))
-        {
-            return Err(enc_err(format!("hash field TTL {bad} is out of range")));
-        }
         if target.lineage == Lineage::Valkey {
+            // Valkey HASH_2: field, value, i64 expire (-1 = none).
+            if let Some(bad) = fields.iter().filter_map(|f| f.expire_ms).find(|e| *e < 0) {
+                return Err(enc_err(format!("hash field TTL {bad} is out of range")));
+            }
             write_len(out, fields.len() as u64);
             for f in fields {
                 write_str(out, &f.field, so);
@@ -535,11 +734,24 @@ fn encode_hash(
             }
             return Ok(t::HASH_METADATA_PRE_GA_OR_HASH_2);
         }
+        if let Some(bad) = fields
+            .iter()
+            .filter_map(|f| f.expire_ms)
+            .find(|e| !(1..=HFE_MAX).contains(e))
+        {
+            return Err(enc_err(format!(
+                "hash field TTL {bad} is out of Redis's range 1..2^48-1"
+            )));
+        }
         let min = fields.iter().filter_map(|f| f.expire_ms).min().unwrap_or(0);
-        if small(limits::LISTPACK_ENTRIES) {
+        // min_expire: Redis writes its cached next-expiry hint (the loader
+        // ignores it for type 25 and uses it as the base for type 24); the
+        // true minimum is always valid.
+        out.extend_from_slice(&(min as u64).to_le_bytes());
+        if small {
+            // Listpack-ex: TTL'd fields first in ascending TTL order, then the rest.
             let mut order: Vec<&HashEntry> = fields.iter().collect();
             order.sort_by_key(|f| (f.expire_ms.is_none(), f.expire_ms.unwrap_or(0)));
-            out.extend_from_slice(&(min as u64).to_le_bytes());
             let mut lp = ListpackBuilder::new();
             for f in order {
                 lp.push(be(&f.field));
@@ -549,7 +761,7 @@ fn encode_hash(
             write_blob(out, &lp.finish(), so);
             return Ok(t::HASH_LISTPACK_EX);
         }
-        out.extend_from_slice(&(min as u64).to_le_bytes());
+        // Hashtable with TTLs: each TTL relative to min_expire, plus one; 0 = none.
         write_len(out, fields.len() as u64);
         for f in fields {
             let ttl = f.expire_ms.map_or(0, |e| (e - min) as u64 + 1);
@@ -559,7 +771,7 @@ fn encode_hash(
         }
         return Ok(t::HASH_METADATA);
     }
-    if v >= 10 && small(limits::LISTPACK_ENTRIES) {
+    if v >= 10 && small {
         let mut lp = ListpackBuilder::new();
         for f in fields {
             lp.push(be(&f.field));
@@ -568,8 +780,8 @@ fn encode_hash(
         write_blob(out, &lp.finish(), so);
         return Ok(t::HASH_LISTPACK);
     }
-    if (4..10).contains(&v) && small(limits::ZIPLIST_HASH_ENTRIES) {
-        let mut z = ZiplistBuilder::new();
+    if (4..10).contains(&v) && small {
+        let mut z = ZiplistBuilder::for_version(v);
         for f in fields {
             z.push(be(&f.field));
             z.push(be(&f.value));
@@ -577,7 +789,7 @@ fn encode_hash(
         write_blob(out, &z.finish(), so);
         return Ok(t::HASH_ZIPLIST);
     }
-    if (2..4).contains(&v) && small(limits::ZIPLIST_HASH_ENTRIES) {
+    if (2..4).contains(&v) && small {
         let pairs: Vec<(&[u8], &[u8])> = fields
             .iter()
             .map(|f| (f.field.as_slice(), f.value.as_slice()))
@@ -670,100 +882,200 @@ fn write_id(out: &mut Vec<u8>, id: StreamId) {
     write_len(out, id.seq);
 }
 
+/// IDMP settings written for a stream that has none (Redis's
+/// `stream-idmp-duration` and `stream-idmp-maxsize` defaults, 100 s and 100
+/// entries: the values client test suites read back from a default Redis
+/// 8.6; both are inside the ranges the loader checks, 1..86400 and 1..10000).
+pub const IDMP_DEFAULT_DURATION_S: u64 = 100;
+/// See [`IDMP_DEFAULT_DURATION_S`].
+pub const IDMP_DEFAULT_MAX_ENTRIES: u64 = 100;
+
+/// What an older stream type cannot carry, as a list of descriptions.
+fn stream_losses(s: &StreamValue, ver: u8) -> Vec<&'static str> {
+    let length = s.entries.len() as u64;
+    let first = s.entries.first().map(|e| e.0).unwrap_or_default();
+    let mut lost = Vec::new();
+    if ver < 2 {
+        // A v1 loader derives first id = first entry, max deleted = 0-0,
+        // entries added = length, and estimates entries read.
+        if s.first_id.is_some_and(|f| f != first) {
+            lost.push("first id");
+        }
+        if s.max_deleted_id.is_some_and(|m| m != StreamId::default()) {
+            lost.push("max deleted id");
+        }
+        if s.entries_added.is_some_and(|a| a != length) {
+            lost.push("entries added");
+        }
+        if s.groups.iter().any(|g| g.entries_read.is_some()) {
+            lost.push("group entries read");
+        }
+    }
+    if ver < 3
+        && s.groups
+            .iter()
+            .flat_map(|g| &g.consumers)
+            .any(|c| c.active_time_ms.is_some_and(|a| a != c.seen_time_ms))
+    {
+        // A v1/v2 loader sets active time = seen time.
+        lost.push("consumer active time");
+    }
+    if ver < 4
+        && s.idmp
+            .as_ref()
+            .is_some_and(|i| i.producers > 0 || i.iids_added > 0 || i.iids_duplicates > 0)
+    {
+        lost.push("IDMP state");
+    }
+    if ver < 5 && s.groups.iter().any(|g| !g.nacked.is_empty()) {
+        lost.push("NACK zone");
+    }
+    lost
+}
+
+/// Bytes a listpack integer element takes, backlen included.
+fn lp_int_size(v: i64) -> usize {
+    let data = if (0..=127).contains(&v) {
+        1
+    } else if (-4096..=4095).contains(&v) {
+        2
+    } else if (-32768..=32767).contains(&v) {
+        3
+    } else if (-8388608..=8388607).contains(&v) {
+        4
+    } else if i32::try_from(v).is_ok() {
+        5
+    } else {
+        9
+    };
+    data + 1
+}
+
+/// Builds the node listpacks of a stream as `streamAppendItem` does when
+/// the entries are added in order: a new node when the current one plus
+/// the entry's field and value bytes reaches `stream-node-max-bytes`, or
+/// it holds `stream-node-max-entries` entries. That is the rule since
+/// Redis 5.0.14 / 6.0.16 / 6.2.6 and in every Valkey (checked against
+/// DUMP of Redis 6.2, 7.0, 7.4, Valkey 8.1, 9.1); earlier patch releases
+/// let a node grow until it was already over the byte limit.
+fn stream_nodes(s: &StreamValue, cfg: &EncodeConfig) -> Vec<(StreamId, Vec<u8>)> {
+    struct Node<'s> {
+        master: StreamId,
+        fields: Vec<&'s [u8]>,
+        count: usize,
+        /// Master-entry elements after the count: deleted, num-fields, fields, 0.
+        rest: ListpackBuilder,
+        body: ListpackBuilder,
+    }
+    impl Node<'_> {
+        /// Total listpack bytes, end byte included.
+        fn bytes(&self) -> usize {
+            6 + lp_int_size(self.count as i64) + (self.rest.len() - 6) + (self.body.len() - 6) + 1
+        }
+        fn finish(self) -> (StreamId, Vec<u8>) {
+            let mut lp = ListpackBuilder::new();
+            lp.push(BlobElem::Int(self.count as i64));
+            lp.extend(self.rest);
+            lp.extend(self.body);
+            (self.master, lp.finish())
+        }
+    }
+    let max_bytes = match cfg.stream_node_max_bytes {
+        0 => STREAM_LISTPACK_MAX_SIZE,
+        b => b.min(STREAM_LISTPACK_MAX_SIZE),
+    };
+    let mut out = Vec::new();
+    let mut cur: Option<Node<'_>> = None;
+    for (id, fields) in &s.entries {
+        if let Some(n) = &cur {
+            let totelelen: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+            let full = n.bytes() + totelelen >= max_bytes
+                || (cfg.stream_node_max_entries > 0 && n.count >= cfg.stream_node_max_entries);
+            if full {
+                out.push(cur.take().expect("node").finish());
+            }
+        }
+        let n = cur.get_or_insert_with(|| {
+            let mut rest = ListpackBuilder::new();
+            rest.push(BlobElem::Int(0));
+            rest.push(BlobElem::Int(fields.len() as i64));
+            for (f, _) in fields {
+                rest.push(be(f));
+            }
+            rest.push(BlobElem::Int(0));
+            Node {
+                master: *id,
+                fields: fields.iter().map(|(f, _)| f.as_slice()).collect(),
+                count: 0,
+                rest,
+                body: ListpackBuilder::new(),
+            }
+        });
+        let same = fields.len() == n.fields.len()
+            && fields
+                .iter()
+                .zip(&n.fields)
+                .all(|((f, _), m)| f.as_slice() == *m);
+        let b = &mut n.body;
+        b.push(BlobElem::Int(if same { 2 } else { 0 }));
+        b.push(BlobElem::Int(id.ms.wrapping_sub(n.master.ms) as i64));
+        b.push(BlobElem::Int(id.seq.wrapping_sub(n.master.seq) as i64));
+        if same {
+            for (_, v) in fields {
+                b.push(be(v));
+            }
+            b.push(BlobElem::Int(fields.len() as i64 + 3));
+        } else {
+            b.push(BlobElem::Int(fields.len() as i64));
+            for (f, v) in fields {
+                b.push(be(f));
+                b.push(be(v));
+            }
+            b.push(BlobElem::Int(2 * fields.len() as i64 + 4));
+        }
+        n.count += 1;
+    }
+    if let Some(n) = cur {
+        out.push(n.finish());
+    }
+    out
+}
+
 fn encode_stream(
     s: &StreamValue,
     target: Target,
+    cfg: &EncodeConfig,
     allow: AllowLoss,
     losses: &mut Losses,
     out: &mut Vec<u8>,
 ) -> Result<u8> {
-    let so = StrOpts::default();
+    let so = cfg.str_opts();
     let ty = target
         .stream_type()
         .ok_or_else(|| enc_err(format!("streams need RDB 9 or later; target is {target}")))?;
     let ver = crate::decode::stream_version_of(ty);
-    // What would be lost.
     let length = s.entries.len() as u64;
     let first = s.entries.first().map(|e| e.0).unwrap_or_default();
-    let mut lost = false;
-    if ver < 2 {
-        lost |= s.max_deleted_id.is_some_and(|m| m != StreamId::default())
-            || s.entries_added.is_some_and(|a| a != length)
-            || s.groups.iter().any(|g| g.entries_read.is_some());
-    }
-    if ver < 3 {
-        lost |= s
-            .groups
-            .iter()
-            .flat_map(|g| &g.consumers)
-            .any(|c| c.active_time_ms.is_some_and(|a| a != c.seen_time_ms));
-    }
-    if ver < 4 {
-        lost |= s
-            .idmp
-            .as_ref()
-            .is_some_and(|i| i.producers > 0 || i.iids_added > 0 || i.iids_duplicates > 0);
-    }
-    if ver < 5 {
-        lost |= s.groups.iter().any(|g| !g.nacked.is_empty());
-    }
-    if lost {
+    let lost = stream_losses(s, ver);
+    if !lost.is_empty() {
         if !allow.stream_metadata {
             return Err(enc_err(format!(
-                "stream metadata (first/max-deleted id, entries added, entries read, active time, IDMP or NACK state) cannot be written as stream v{ver} for {target}; allow with --drop-stream-metadata"
+                "stream {} cannot be written as stream v{ver} ({target}); allow with --drop-stream-metadata",
+                lost.join(", ")
             )));
         }
         losses.stream_metadata += 1;
     }
-    // Nodes.
-    let mut nodes: Vec<(StreamId, Vec<u8>)> = Vec::new();
-    let mut i = 0;
-    while i < s.entries.len() {
-        let master = s.entries[i].0;
-        let mfields: Vec<&[u8]> = s.entries[i].1.iter().map(|(f, _)| f.as_slice()).collect();
-        let mut lp = ListpackBuilder::new();
-        let j_end = (i + limits::STREAM_NODE_ENTRIES).min(s.entries.len());
-        let mut j = i;
-        let mut body = ListpackBuilder::new();
-        while j < j_end {
-            let (id, fields) = &s.entries[j];
-            if j > i && body.len() > limits::STREAM_NODE_BYTES {
-                break;
-            }
-            let same = fields.len() == mfields.len()
-                && fields
-                    .iter()
-                    .zip(&mfields)
-                    .all(|((f, _), m)| f.as_slice() == *m);
-            body.push(BlobElem::Int(if same { 2 } else { 0 }));
-            body.push(BlobElem::Int(id.ms.wrapping_sub(master.ms) as i64));
-            body.push(BlobElem::Int(id.seq.wrapping_sub(master.seq) as i64));
-            if same {
-                for (_, v) in fields {
-                    body.push(be(v));
-                }
-                body.push(BlobElem::Int(fields.len() as i64 + 3));
-            } else {
-                body.push(BlobElem::Int(fields.len() as i64));
-                for (f, v) in fields {
-                    body.push(be(f));
-                    body.push(be(v));
-                }
-                body.push(BlobElem::Int(2 * fields.len() as i64 + 4));
-            }
-            j += 1;
-        }
-        lp.push(BlobElem::Int((j - i) as i64));
-        lp.push(BlobElem::Int(0));
-        lp.push(BlobElem::Int(mfields.len() as i64));
-        for f in &mfields {
-            lp.push(be(f));
-        }
-        lp.push(BlobElem::Int(0));
-        let merged = append_listpack(lp, body);
-        nodes.push((master, merged));
-        i = j;
+    if let Some(w) = s.entries.windows(2).find(|w| w[0].0 >= w[1].0) {
+        return Err(enc_err(format!(
+            "stream entries are not in ascending ID order ({} then {})",
+            w[0].0, w[1].0
+        )));
     }
+    if let Some((id, _)) = s.entries.iter().find(|e| e.1.is_empty()) {
+        return Err(enc_err(format!("stream entry {id} has no fields")));
+    }
+    let nodes = stream_nodes(s, cfg);
     write_len(out, nodes.len() as u64);
     for (id, lp) in &nodes {
         write_raw_str(out, &id.to_raw());
@@ -783,14 +1095,21 @@ fn encode_stream(
         if ver >= 2 {
             write_len(out, g.entries_read.unwrap_or(u64::MAX));
         }
-        // The NACK zone's entries stay in the group PEL only where the target has one.
-        let nacked: &[StreamId] = if ver >= 5 { &g.nacked } else { &[] };
-        let dropped: Vec<StreamId> = if ver >= 5 {
+        // NACK-zone entries are unowned; only v5 can hold them, so they
+        // leave the group PEL for older targets.
+        // (Sorted for binary search: a linear `contains` per PEL entry was
+        // quadratic in the PEL size.)
+        let mut dropped: Vec<StreamId> = if ver >= 5 {
             Vec::new()
         } else {
             g.nacked.clone()
         };
-        let pel: Vec<&PendingValue> = g.pel.iter().filter(|p| !dropped.contains(&p.id)).collect();
+        dropped.sort_unstable();
+        let pel: Vec<&PendingValue> = g
+            .pel
+            .iter()
+            .filter(|p| dropped.binary_search(&p.id).is_err())
+            .collect();
         write_len(out, pel.len() as u64);
         for p in pel {
             out.extend_from_slice(&p.id.to_raw());
@@ -810,8 +1129,8 @@ fn encode_stream(
             }
         }
         if ver >= 5 {
-            write_len(out, nacked.len() as u64);
-            for id in nacked {
+            write_len(out, g.nacked.len() as u64);
+            for id in &g.nacked {
                 out.extend_from_slice(&id.to_raw());
             }
         }
@@ -827,9 +1146,8 @@ fn encode_stream(
                 write_len(out, i.iids_duplicates);
             }
             None => {
-                // Redis's defaults: 100 s, 100 entries, no producers.
-                write_len(out, 100);
-                write_len(out, 100);
+                write_len(out, IDMP_DEFAULT_DURATION_S);
+                write_len(out, IDMP_DEFAULT_MAX_ENTRIES);
                 write_len(out, 0);
                 write_len(out, 0);
                 write_len(out, 0);
@@ -837,10 +1155,4 @@ fn encode_stream(
         }
     }
     Ok(ty)
-}
-
-/// Concatenates the elements of two listpack builders.
-fn append_listpack(mut head: ListpackBuilder, body: ListpackBuilder) -> Vec<u8> {
-    head.extend(body);
-    head.finish()
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::primitives::{write_len, write_str, StrOpts};
 use super::target::Target;
-use super::value::{AllowLoss, Losses, OwnedValue};
+use super::value::{AllowLoss, EncodeConfig, Losses, OwnedValue};
 use crate::decode::KeyRecord;
 use crate::format::{crc::Crc64, opcode as op, Lineage};
 use crate::{Error, ErrorKind, Result};
@@ -45,6 +45,9 @@ pub struct RdbWriter<W: Write> {
     pub allow: AllowLoss,
     /// Losses that happened.
     pub losses: Losses,
+    /// Server settings deciding encodings of re-encoded values (defaults of
+    /// a stock server).
+    pub config: EncodeConfig,
 }
 
 fn io(e: std::io::Error) -> Error {
@@ -63,6 +66,7 @@ impl<W: Write> RdbWriter<W> {
             buf: Vec::with_capacity(1 << 16),
             allow: AllowLoss::default(),
             losses: Losses::default(),
+            config: EncodeConfig::default(),
         };
         w.raw(&target.header().bytes())?;
         Ok(w)
@@ -85,6 +89,13 @@ impl<W: Write> RdbWriter<W> {
         self.out.write_all(b).map_err(io)
     }
 
+    fn str_opts(&self) -> StrOpts {
+        StrOpts {
+            compress: self.config.compression,
+            int_forms: true,
+        }
+    }
+
     fn flush_buf(&mut self) -> Result<()> {
         let b = std::mem::take(&mut self.buf);
         let r = self.raw(&b);
@@ -98,9 +109,10 @@ impl<W: Write> RdbWriter<W> {
         if self.target.version < 7 {
             return Ok(());
         }
+        let so = self.str_opts();
         self.buf.push(op::AUX);
-        write_str(&mut self.buf, key, StrOpts::default());
-        write_str(&mut self.buf, value, StrOpts::default());
+        write_str(&mut self.buf, key, so);
+        write_str(&mut self.buf, value, so);
         self.flush_buf()
     }
 
@@ -152,8 +164,9 @@ impl<W: Write> RdbWriter<W> {
                 0,
             ));
         }
+        let so = self.str_opts();
         self.buf.push(op::FUNCTION2);
-        write_str(&mut self.buf, code, StrOpts::default());
+        write_str(&mut self.buf, code, so);
         self.flush_buf()
     }
 
@@ -194,27 +207,71 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a key from an owned value, choosing encodings for the target.
     pub fn key(&mut self, key: &[u8], value: &OwnedValue, meta: KeyMeta) -> Result<()> {
+        self.key_with_meta(key, value, meta, None)
+    }
+
+    /// [`RdbWriter::key`] with the key's `KEY_META` record (Redis 8.6+
+    /// module key metadata, as decoded in [`KeyRecord::key_meta`]). A target
+    /// that cannot hold it (anything but Redis RDB 13+) is an error naming
+    /// the key.
+    ///
+    /// ```
+    /// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// let v = OwnedValue::String(b"v".to_vec());
+    /// let mut w = RdbWriter::new(Vec::new(), Target::redis(12)).unwrap();
+    /// let e = w.key_with_meta(b"k", &v, KeyMeta::default(), Some(&[0x00])).unwrap_err();
+    /// assert!(e.to_string().contains("KEY_META") && e.to_string().contains("(key 'k')"));
+    /// w.key_with_meta(b"k", &v, KeyMeta::default(), None).unwrap();
+    /// ```
+    pub fn key_with_meta(
+        &mut self,
+        key: &[u8],
+        value: &OwnedValue,
+        meta: KeyMeta,
+        key_meta: Option<&[u8]>,
+    ) -> Result<()> {
         let (ty, bytes) = value
-            .encode(self.target, self.allow, &mut self.losses)
+            .encode_with(self.target, &self.config, self.allow, &mut self.losses)
             .map_err(|e| e.with_key(key))?;
         self.meta(meta);
+        self.key_meta(key_meta).map_err(|e| e.with_key(key))?;
+        let so = self.str_opts();
         self.buf.push(ty);
-        write_str(&mut self.buf, key, StrOpts::default());
+        write_str(&mut self.buf, key, so);
         self.flush_buf()?;
         self.raw(&bytes)
+    }
+
+    fn key_meta(&mut self, km: Option<&[u8]>) -> Result<()> {
+        if let Some(km) = km {
+            if self.target.lineage != Lineage::Redis || self.target.version < 13 {
+                self.buf.clear();
+                return Err(Error::new(
+                    ErrorKind::Encode(format!(
+                        "module key metadata (KEY_META) needs Redis RDB 13+ (Redis 8.6); target is {}",
+                        self.target
+                    )),
+                    0,
+                ));
+            }
+            self.buf.push(op::KEY_META_OR_SLOT_IMPORT);
+            self.buf.extend_from_slice(km);
+        }
+        Ok(())
     }
 
     /// Copies a decoded key record verbatim: metadata is re-written for the
     /// target, the type byte, key and value bytes are copied as they are.
     /// The caller must check that the target can read the record's type
-    /// ([`Target::can_read`]).
+    /// ([`Target::can_read`]). A `KEY_META` record the target cannot hold
+    /// is an error naming the key.
     pub fn key_verbatim(&mut self, rec: &KeyRecord<'_>, input: &[u8], meta: KeyMeta) -> Result<()> {
         self.meta(meta);
-        if let Some(km) = rec.key_meta {
-            if self.target.lineage == Lineage::Redis && self.target.version >= 13 {
-                self.buf.push(op::KEY_META_OR_SLOT_IMPORT);
-                self.buf.extend_from_slice(km);
-            }
+        if let Err(e) = self.key_meta(rec.key_meta) {
+            return Err(match rec.key.to_bytes() {
+                Ok(k) => e.with_key(&k),
+                Err(_) => e,
+            });
         }
         self.flush_buf()?;
         self.raw(&input[rec.body_span.clone()])

@@ -1,3 +1,4 @@
-//! Exporting decoded data: JSON (`rdbkit dump`).
+//! Exporting decoded data: JSON and RESP commands (`rdbkit dump`).
 
 pub mod json;
+pub mod resp;

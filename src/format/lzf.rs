@@ -20,7 +20,8 @@
 //!
 //! # Functions
 //!
-//! * [`decompress_into`], [`decompress`], [`decompress_to_vec`] — decoding.
+//! * [`decompress_into`], [`decompress`], [`decompress_to_vec`],
+//!   [`decompress_append`] — decoding.
 //! * [`validate`] — checks a stream end to end without producing output
 //!   (no allocation, several GB/s of output).
 //! * [`compress`] — a hash-table LZF compressor (same token format as
@@ -274,10 +275,10 @@ fn copy_match(out: &mut [u8], op: usize, off: usize, len: usize) {
 /// Decompresses an LZF stream whose uncompressed length is `expected_len`
 /// into a newly allocated vector.
 ///
-/// The output buffer is allocated up front, so **the caller is responsible
-/// for bounding `expected_len`** (for RDB files, e.g. against the file size
-/// times the maximum LZF expansion ratio, or a configured limit) — a corrupt
-/// length field must not be allowed to request a multi-gigabyte allocation.
+/// The caller should still bound `expected_len` (for RDB files, against the
+/// input size times the maximum LZF expansion ratio and a configured limit);
+/// outputs over 1 MiB are allocated only once [`validate`] has shown that
+/// the stream produces them (see [`decompress_append`]).
 ///
 /// # Example
 ///
@@ -289,17 +290,52 @@ fn copy_match(out: &mut [u8], op: usize, off: usize, len: usize) {
 /// assert_eq!(decompress(&packed, data.len()).unwrap(), data);
 /// ```
 pub fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, LzfError> {
-    let mut out = vec![0u8; expected_len];
-    decompress_into(input, &mut out)?;
+    let mut out = Vec::new();
+    decompress_append(input, expected_len, &mut out)?;
     Ok(out)
+}
+
+/// Outputs longer than this are only allocated once [`validate`] has shown
+/// that the stream really produces them: a claimed length that the stream
+/// cannot back costs no memory, whatever the caller's bound.
+const EAGER_ALLOC_MAX: usize = 1 << 20;
+
+/// Appends the `expected_len` bytes an LZF stream decodes to to `out`.
+///
+/// When the output is larger than 1 MiB it is allocated only after the
+/// stream has been validated, so a lying length field costs time
+/// proportional to the input, not memory proportional to the claim (a
+/// hostile file cannot make the decoder allocate 88 times its size). On
+/// error `out` keeps its previous contents plus unspecified bytes.
+///
+/// # Example
+///
+/// ```
+/// use rdbkit::format::lzf::decompress_append;
+///
+/// let mut buf = b"ab".to_vec();
+/// decompress_append(&[0x00, b'x', 0x20, 0x00], 4, &mut buf).unwrap();
+/// assert_eq!(buf, b"abxxxx");
+/// ```
+pub fn decompress_append(
+    input: &[u8],
+    expected_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), LzfError> {
+    if expected_len > EAGER_ALLOC_MAX {
+        validate(input, expected_len)?;
+    }
+    let start = out.len();
+    out.resize(start + expected_len, 0);
+    decompress_into(input, &mut out[start..])
 }
 
 /// Like [`decompress`], but reuses `out` (it is cleared and resized to
 /// `expected_len`), which avoids an allocation per call when decoding many
 /// values.
 ///
-/// As with [`decompress`], the caller must bound `expected_len`. On error the
-/// contents of `out` are unspecified (its length is `expected_len`).
+/// As with [`decompress`], large outputs are allocated only once validated.
+/// On error the contents of `out` are unspecified.
 ///
 /// # Example
 ///
@@ -317,8 +353,7 @@ pub fn decompress_to_vec(
     out: &mut Vec<u8>,
 ) -> Result<(), LzfError> {
     out.clear();
-    out.resize(expected_len, 0);
-    decompress_into(input, out)
+    decompress_append(input, expected_len, out)
 }
 
 /// Checks that `input` is a well-formed LZF stream decoding to exactly
@@ -875,9 +910,9 @@ mod tests {
                 assert_eq!(check_all(&stream, want.len()).unwrap(), want);
                 let mut s2 = stream.clone();
                 s2.push(31);
-                s2.extend(std::iter::repeat(b'#').take(32));
+                s2.extend(std::iter::repeat_n(b'#', 32));
                 let mut w2 = want.clone();
-                w2.extend(std::iter::repeat(b'#').take(32));
+                w2.extend(std::iter::repeat_n(b'#', 32));
                 assert_eq!(check_all(&s2, w2.len()).unwrap(), w2);
             }
         }
@@ -1227,7 +1262,7 @@ mod tests {
                 if k < 20 {
                     let n = (c % 32) as usize + 1;
                     s.push(n as u8 - 1);
-                    s.extend(std::iter::repeat(a).take(n));
+                    s.extend(std::iter::repeat_n(a, n));
                     produced += n;
                 } else {
                     let off = (b as usize % 24) + 1;

@@ -202,9 +202,10 @@ impl Header {
                 "REDIS",
                 "newer than this decoder knows (it reads Redis RDB 1-14)",
             ),
-            Lineage::Redis if self.version >= 80 => {
-                ("REDIS", "versions 80+ are Valkey's and need the VALKEY magic")
-            }
+            Lineage::Redis if self.version >= 80 => (
+                "REDIS",
+                "versions 80+ are Valkey's and need the VALKEY magic",
+            ),
             Lineage::Valkey if self.version < 80 => (
                 "VALKEY",
                 "the VALKEY magic is only used with versions 80 and above",

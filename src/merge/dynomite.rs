@@ -1,5 +1,9 @@
-//! Dynomite placement: its 32-bit MurmurHash2 variant (`hash_murmur`) and
-//! token dispatch over a rack's nodes (`vnode_dispatch`).
+//! Dynomite placement: its 32-bit MurmurHash2 variant (`hash_murmur`),
+//! the optional hash tag, and token dispatch over a rack's nodes
+//! (`vnode_dispatch`), as in Netflix/dynomite `src/hashkit/dyn_murmur.c`,
+//! `src/dyn_vnode.c`. [`super::Policy::Owner`] keeps the copy of a
+//! conflicting key on the node that owns it; the other copies are leftovers
+//! of a token change or of writes that bypassed Dynomite.
 
 /// Dynomite's `hash_murmur`: MurmurHash2 with seed `0xdeadbeef * len`.
 ///
@@ -80,8 +84,36 @@ pub fn owner(h: u32, tokens: &[u32]) -> Option<usize> {
         .min_by_key(|&i| tokens[i])
 }
 
-/// Whether a key is one of Dynomite's read-repair metadata keys
-/// (`._add-set`, `._rem-set` and their per-key `_<key>` forms).
+/// Whether a key is one of Dynomite's read-repair metadata keys:
+/// `._add-set` and `._rem-set` (one of each per node) and their per-key
+/// forms `._add-set_<key>` / `._rem-set_<key>`.
+///
+/// ```
+/// use rdbkit::merge::dynomite::is_metadata_key;
+/// assert!(is_metadata_key(b"._add-set"));
+/// assert!(is_metadata_key(b"._rem-set_user:1"));
+/// assert!(!is_metadata_key(b"._add-settings"));
+/// assert!(!is_metadata_key(b"user:1"));
+/// ```
 pub fn is_metadata_key(key: &[u8]) -> bool {
-    key.starts_with(b"._add-set") || key.starts_with(b"._rem-set")
+    [b"._add-set".as_slice(), b"._rem-set".as_slice()]
+        .iter()
+        .any(|p| {
+            key.strip_prefix(*p)
+                .is_some_and(|rest| rest.is_empty() || rest[0] == b'_')
+        })
+}
+
+/// The input owning `key` by Dynomite placement: the key (or its hash-tag
+/// part) hashed with [`hash`], dispatched over the inputs' `tokens` with
+/// [`owner`].
+///
+/// ```
+/// use rdbkit::merge::dynomite::owner_of_key;
+/// let tokens = [1073741823, 3221225471];
+/// let o = owner_of_key(b"user:{42}:name", &tokens, Some((b'{', b'}')));
+/// assert_eq!(o, owner_of_key(b"42", &tokens, None));
+/// ```
+pub fn owner_of_key(key: &[u8], tokens: &[u32], hash_tag: Option<(u8, u8)>) -> Option<usize> {
+    owner(hash(hashed_part(key, hash_tag)), tokens)
 }

@@ -1,43 +1,26 @@
-//! Writing the merged file: a temporary file beside the output, fsynced,
-//! re-read and verified, then renamed into place. The output never exists
-//! half-written, and an existing file is never replaced without `force`.
+//! Writing the merged file: a temporary file beside the output (created
+//! before any input is read, so an unwritable directory fails at once),
+//! written in runs copied byte for byte from the memory-mapped inputs,
+//! fsynced, re-read and verified (two halves in parallel), compressed for a
+//! `.gz` output, then moved into place. The output never exists
+//! half-written, no temporary file survives a failure, and an existing file
+//! is never replaced without `force`.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use super::plan::{db_at, filtered, loc, Plan};
-use super::report::{MergeReport, OutputSummary};
-use super::{MergeError, MergeOptions};
-use crate::decode::{Decoder, Item, Level, Options};
+use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
+use super::progress::{Progress, Ticker, STEP};
+use super::report::{InputSummary, MergeReport, OutputSummary};
+use super::{io_error, refused, MergeError, MergeOptions};
+use crate::decode::{Checksum, Decoder, Item, Level, Options};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
-use crate::inspect::inspect;
-use crate::Input;
-
-/// The producer version written in the `redis-ver` / `valkey-ver` aux field.
-pub(crate) fn producer_version(t: Target) -> &'static str {
-    match (t.lineage, t.version, t.valkey) {
-        (Lineage::Valkey, _, _) => "9.0.0",
-        (_, 11, true) => "8.0.0",
-        (_, v, _) if v >= 14 => "8.8.0",
-        (_, 13, _) => "8.6.0",
-        (_, 12, _) => "7.4.0",
-        (_, 11, _) => "7.2.0",
-        (_, 10, _) => "7.0.0",
-        (_, 9, _) => "6.2.0",
-        (_, 8, _) => "4.0.0",
-        (_, 7, _) => "3.2.0",
-        _ => "2.8.0",
-    }
-}
-
-fn io(reason: String, report: &MergeReport) -> MergeError {
-    MergeError::Io {
-        reason,
-        report: Some(Box::new(report.clone())),
-    }
-}
+use crate::{Input, Limits};
 
 /// Removes a file when dropped unless disarmed.
 struct TempGuard(Option<PathBuf>);
@@ -50,196 +33,597 @@ impl Drop for TempGuard {
     }
 }
 
-fn temp_path(out: &Path, suffix: &str) -> PathBuf {
-    let dir = out
-        .parent()
+/// The temporary file, created before the inputs are read.
+pub(crate) struct Prepared {
+    tmp: PathBuf,
+    file: File,
+    guard: TempGuard,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn out_dir(out: &Path) -> &Path {
+    out.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("."))
+}
+
+fn temp_path(out: &Path, suffix: &str) -> PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dir.join(format!(".{name}.rdbkit-{}{suffix}.tmp", std::process::id()))
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    out_dir(out).join(format!(
+        ".{name}.rdbkit-{}-{seq}{suffix}.tmp",
+        std::process::id()
+    ))
 }
 
+/// Whether two paths name the same file (same device and inode, so hard
+/// links and symlinks count).
 fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
     match (fs::canonicalize(a), fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }
 }
 
-pub(crate) fn write(opts: &MergeOptions, plan: Plan) -> Result<MergeReport, MergeError> {
+/// Checks the output path and creates the temporary file beside it.
+pub(crate) fn prepare(opts: &MergeOptions, report: &MergeReport) -> Result<Prepared, MergeError> {
+    let out = &opts.output;
+    if out.as_os_str().is_empty() || out.file_name().is_none() {
+        return Err(io_error(
+            format!("output '{}' is not a file name", out.display()),
+            report,
+        ));
+    }
+    for (i, p) in opts.inputs.iter().enumerate() {
+        if same_file(p, out) {
+            return Err(io_error(
+                format!(
+                    "output {} is input {} ({}); choose another output file",
+                    out.display(),
+                    i + 1,
+                    p.display()
+                ),
+                report,
+            ));
+        }
+    }
+    if let Ok(m) = fs::symlink_metadata(out) {
+        if m.is_dir() {
+            return Err(io_error(
+                format!("output {} is a directory", out.display()),
+                report,
+            ));
+        }
+        if !opts.force {
+            return Err(io_error(
+                format!("output {} exists; use --force to replace it", out.display()),
+                report,
+            ));
+        }
+    }
+    let tmp = temp_path(out, "");
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| {
+            io_error(
+                format!(
+                    "cannot create the output in {}: {e}",
+                    out_dir(out).display()
+                ),
+                report,
+            )
+        })?;
+    Ok(Prepared {
+        guard: TempGuard(Some(tmp.clone())),
+        tmp,
+        file,
+    })
+}
+
+/// The version written in the `redis-ver` / `valkey-ver` aux field: the
+/// newest producer among inputs of exactly the target's format, otherwise
+/// the first release writing that format.
+pub(crate) fn producer_version(t: Target, inputs: &[InputSummary]) -> String {
+    let field = if t.valkey || t.lineage == Lineage::Valkey {
+        "valkey-ver"
+    } else {
+        "redis-ver"
+    };
+    let parse = |v: &str| -> Option<Vec<u32>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    let best = inputs
+        .iter()
+        .filter_map(|s| s.report.as_ref())
+        .filter(|r| r.header == t.header())
+        .flat_map(|r| r.aux.iter())
+        .filter(|(k, v)| k == field && parse(v).is_some())
+        .max_by_key(|(_, v)| parse(v));
+    if let Some((_, v)) = best {
+        return v.clone();
+    }
+    match (t.lineage, t.version, t.valkey) {
+        (Lineage::Valkey, v, _) if v >= 81 => "9.2.0",
+        (Lineage::Valkey, _, _) => "9.0.0",
+        (_, 11, true) => "8.0.0",
+        (_, v, _) if v >= 14 => "8.8.0",
+        (_, 13, _) => "8.6.0",
+        (_, 12, _) => "7.4.0",
+        (_, 11, _) => "7.2.0",
+        (_, 10, _) => "7.0.0",
+        (_, 9, _) => "6.2.0",
+        (_, 8, _) => "4.0.0",
+        (_, 7, _) => "3.2.0",
+        _ => "2.8.0",
+    }
+    .to_string()
+}
+
+/// The `used-mem` aux value: the sum of the inputs' own values, or of their
+/// sizes when one has none.
+fn used_mem(inputs: &[InputSummary]) -> u64 {
+    let own: Option<u64> = inputs
+        .iter()
+        .map(|s| {
+            s.report.as_ref().and_then(|r| {
+                r.aux
+                    .iter()
+                    .find(|(k, _)| k == "used-mem")
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+            })
+        })
+        .sum();
+    own.unwrap_or_else(|| inputs.iter().map(|s| s.size).sum())
+}
+
+/// A write-pass failure: I/O errors are usage/I/O failures (exit 2),
+/// anything else is a refusal (exit 1).
+fn write_error(e: crate::Error, tmp: &Path, report: &MergeReport) -> MergeError {
+    match e.kind() {
+        crate::ErrorKind::Io(m) => io_error(format!("writing {}: {m}", tmp.display()), report),
+        _ => refused(format!("{e}"), report.clone()),
+    }
+}
+
+struct Copier<'a, W: std::io::Write> {
+    w: RdbWriter<W>,
+    opts: &'a MergeOptions,
+    target: Target,
+    reencoded: u64,
+}
+
+impl<W: std::io::Write> Copier<'_, W> {
+    fn raw(&mut self, b: &[u8], tick: &mut Ticker<'_>, at: usize) -> crate::Result<()> {
+        let mut done = 0;
+        for c in b.chunks(STEP) {
+            self.w.raw(c)?;
+            done += c.len();
+            tick.at(at + done, 0);
+        }
+        Ok(())
+    }
+
+    /// Copies one run of key records, leaving out and rewriting the records
+    /// the plan marked.
+    fn run(
+        &mut self,
+        data: &[u8],
+        lineage: Lineage,
+        run: Run,
+        skip: &[usize],
+        special: &[usize],
+        tick: &mut Ticker<'_>,
+    ) -> crate::Result<()> {
+        let mut pos = run.start;
+        let mut si = skip.partition_point(|&o| o < pos);
+        let mut xi = special.partition_point(|&o| o < pos);
+        loop {
+            let ns = skip.get(si).copied().filter(|&o| o < run.end);
+            let nx = special.get(xi).copied().filter(|&o| o < run.end);
+            let next = match (ns, nx) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(usize::MAX).min(b.unwrap_or(usize::MAX))),
+            };
+            let Some(o) = next else {
+                self.raw(&data[pos..run.end], tick, pos)?;
+                return Ok(());
+            };
+            self.raw(&data[pos..o], tick, pos)?;
+            let k = record_at(data, o, run.db)?;
+            let skipped = ns == Some(o);
+            if skipped {
+                si += 1;
+            }
+            if nx == Some(o) {
+                xi += 1;
+            }
+            if !skipped {
+                let key = k.key.to_bytes()?;
+                if filtered(self.opts, &key, k.expire_ms).is_none() {
+                    let meta = KeyMeta {
+                        expire_ms: k.expire_ms,
+                        idle: k.idle,
+                        freq: k.freq,
+                    };
+                    if copyable(&k, self.target, lineage)
+                        || self.target.can_read(k.value.rdb_type(), lineage)
+                    {
+                        self.w.key_verbatim(&k, data, meta)?;
+                    } else {
+                        let v = OwnedValue::from_value(&k.value).map_err(|e| e.with_key(&key))?;
+                        self.w.key_with_meta(&key, &v, meta, k.key_meta)?;
+                        self.reencoded += 1;
+                    }
+                }
+            }
+            pos = k.span.end;
+        }
+    }
+}
+
+/// Counts keys and expires per db in `data[from..to]` (record boundaries);
+/// with `to` = `None` up to and including `EOF`, whose CRC must match.
+fn count_part(
+    data: &[u8],
+    from: usize,
+    db: u64,
+    to: Option<usize>,
+    level: Level,
+    prog: &Progress,
+) -> crate::Result<BTreeMap<u64, (u64, u64)>> {
+    let opts = Options {
+        level,
+        verify_checksum: true,
+        limits: Limits::default(),
+    };
+    let mut dec = Decoder::resume(data, from, db, opts)?;
+    let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut tick = Ticker::new(prog, from);
+    loop {
+        let at = dec.offset();
+        if let Some(t) = to {
+            if at == t {
+                tick.flush(at);
+                return Ok(counts);
+            }
+            if at > t {
+                return Err(crate::Error::corrupt(
+                    "a record crosses a boundary the writer recorded",
+                    t as u64,
+                ));
+            }
+        }
+        let Some(item) = dec.next() else {
+            return Err(crate::Error::corrupt("no EOF record", at as u64));
+        };
+        match item? {
+            Item::Key(k) => {
+                let c = counts.entry(k.db).or_default();
+                c.0 += 1;
+                c.1 += u64::from(k.expire_ms.is_some());
+                tick.at(dec.offset(), 1);
+            }
+            Item::Eof {
+                checksum, trailing, ..
+            } => {
+                if to.is_some() {
+                    return Err(crate::Error::corrupt(
+                        "EOF before a boundary the writer recorded",
+                        at as u64,
+                    ));
+                }
+                if trailing != 0 {
+                    return Err(crate::Error::corrupt(
+                        format!("{trailing} bytes after the checksum"),
+                        at as u64,
+                    ));
+                }
+                if matches!(checksum, Checksum::Disabled | Checksum::NotChecked(_)) {
+                    return Err(crate::Error::corrupt(
+                        "the checksum was not written",
+                        at as u64,
+                    ));
+                }
+                tick.flush(data.len());
+                return Ok(counts);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Re-reads the written file: structure, CRC-64 and per-db counts. The file
+/// is split at a run boundary the writer recorded and both halves are
+/// decoded in parallel.
+fn verify_written(
+    path: &Path,
+    bounds: &[(usize, u64)],
+    level: Level,
+    prog: &Progress,
+) -> Result<BTreeMap<u64, (u64, u64)>, String> {
+    let data = Input::open(path).map_err(|e| format!("re-reading {}: {e}", path.display()))?;
+    prog.phase("verifying output", data.len() as u64);
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    let split = bounds
+        .iter()
+        .filter(|b| b.0 > 9)
+        .min_by_key(|b| b.0.abs_diff(data.len() / 2))
+        .copied()
+        .filter(|_| parallel && data.len() >= 8 << 20);
+    let parts = match split {
+        None => vec![count_part(&data, 9, 0, None, level, prog)],
+        Some((at, db)) => std::thread::scope(|s| {
+            let first = s.spawn(|| count_part(&data, 9, 0, Some(at), level, prog));
+            let second = count_part(&data, at, db, None, level, prog);
+            let first = first
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            vec![first, second]
+        }),
+    };
+    prog.finish();
+    let mut got: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for p in parts {
+        for (db, (k, e)) in p.map_err(|e| e.to_string())? {
+            let c = got.entry(db).or_default();
+            c.0 += k;
+            c.1 += e;
+        }
+    }
+    got.retain(|_, c| c.0 > 0);
+    Ok(got)
+}
+
+fn gzip_file(src: &[u8], dst: &Path, prog: &Progress) -> std::io::Result<()> {
+    let f = OpenOptions::new().write(true).create_new(true).open(dst)?;
+    let mut enc = flate2::write::GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, f),
+        flate2::Compression::fast(),
+    );
+    for c in src.chunks(STEP) {
+        std::io::Write::write_all(&mut enc, c)?;
+        prog.add(c.len() as u64, 0);
+    }
+    let f = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
+}
+
+/// Decompresses `gz` and compares it with `rdb` byte for byte.
+fn check_gzip(gz: &Path, rdb: &[u8]) -> std::io::Result<bool> {
+    let mut dec = flate2::read::GzDecoder::new(std::io::BufReader::new(File::open(gz)?));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    loop {
+        let n = dec.read(&mut buf)?;
+        if n == 0 {
+            return Ok(at == rdb.len());
+        }
+        if at + n > rdb.len() || buf[..n] != rdb[at..at + n] {
+            return Ok(false);
+        }
+        at += n;
+    }
+}
+
+/// Moves the finished temporary file to `out`. Without `force` it is
+/// linked, which fails if `out` appeared meanwhile (no silent replacement).
+fn publish(tmp: &Path, out: &Path, force: bool) -> std::io::Result<()> {
+    if force {
+        return fs::rename(tmp, out);
+    }
+    match fs::hard_link(tmp, out) {
+        Ok(()) => fs::remove_file(tmp),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if fs::symlink_metadata(out).is_ok() => Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the output appeared while merging",
+        )),
+        // File systems without hard links.
+        Err(_) => fs::rename(tmp, out),
+    }
+}
+
+pub(crate) fn write(
+    opts: &MergeOptions,
+    plan: Plan,
+    prepared: Prepared,
+    prog: &Progress,
+) -> Result<MergeReport, MergeError> {
     let Plan {
         inputs,
         target,
+        runs,
         skip,
-        db_marks,
+        special,
         out_counts,
         functions,
         module_aux,
         mut report,
     } = plan;
+    let Prepared {
+        tmp,
+        file,
+        mut guard,
+    } = prepared;
     let out = &opts.output;
-    if opts.inputs.iter().any(|i| same_file(i, out)) {
-        return Err(io(
-            format!("output {} is one of the inputs", out.display()),
-            &report,
-        ));
-    }
-    if out.exists() && !opts.force {
-        return Err(io(
-            format!("output {} exists; use --force to replace it", out.display()),
-            &report,
-        ));
-    }
-    let gzip = out.extension().is_some_and(|e| e == "gz");
-    let tmp = temp_path(out, "");
-    let mut guard = TempGuard(Some(tmp.clone()));
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| io(format!("cannot create {}: {e}", tmp.display()), &report))?;
-    let werr = |e: crate::Error, r: &MergeReport| io(format!("writing {}: {e}", tmp.display()), r);
+    let t0 = Instant::now();
+    let werr = |e: crate::Error, r: &MergeReport| write_error(e, &tmp, r);
+    // 1. Write.
+    let total: u64 = runs
+        .iter()
+        .flatten()
+        .map(|r| (r.end - r.start) as u64)
+        .sum();
+    prog.phase("writing", total);
     let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
         .map_err(|e| werr(e, &report))?;
     w.allow = opts.allow;
     let ctime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let used: u64 = inputs.iter().map(|i| i.len() as u64).sum();
-    w.standard_aux(producer_version(target), ctime, used)
-        .map_err(|e| werr(e, &report))?;
+    w.standard_aux(
+        &producer_version(target, &report.inputs),
+        ctime,
+        used_mem(&report.inputs),
+    )
+    .map_err(|e| werr(e, &report))?;
     for (id, when, p) in module_aux.iter().filter(|m| m.1 == 1) {
         w.module_aux(*id, *when, p).map_err(|e| werr(e, &report))?;
     }
     for f in &functions {
         w.function(f).map_err(|e| werr(e, &report))?;
     }
-    let opts_skip = Options {
-        level: Level::Skip,
-        verify_checksum: false,
-        ..Options::default()
+    let mut c = Copier {
+        w,
+        opts,
+        target,
+        reencoded: 0,
     };
+    let mut bounds: Vec<(usize, u64)> = Vec::new();
     for (&db, &(keys, expires)) in &out_counts {
         if keys == 0 {
             continue;
         }
-        w.select_db(db).map_err(|e| werr(e, &report))?;
-        w.resize_db(keys, expires).map_err(|e| werr(e, &report))?;
+        c.w.select_db(db).map_err(|e| werr(e, &report))?;
+        c.w.resize_db(keys, expires).map_err(|e| werr(e, &report))?;
         for (i, data) in inputs.iter().enumerate() {
             let lineage = crate::format::Header::parse(data)
                 .map(|h| h.lineage)
                 .unwrap_or(Lineage::Redis);
-            let mut dec = Decoder::new(data, opts_skip).map_err(|e| werr(e, &report))?;
-            loop {
-                let start = dec.offset();
-                let Some(item) = dec.next() else { break };
-                let Item::Key(k) = item.map_err(|e| werr(e, &report))? else {
-                    continue;
-                };
-                let out_db = if opts.flatten_dbs {
-                    0
-                } else {
-                    db_at(&db_marks[i], start)
-                };
-                if out_db != db || skip.binary_search(&loc(i, start)).is_ok() {
-                    continue;
-                }
-                let key = k.key.to_bytes().map_err(|e| werr(e, &report))?;
-                if filtered(opts, &key, k.expire_ms).is_some() {
-                    continue;
-                }
-                let meta = KeyMeta {
-                    expire_ms: k.expire_ms,
-                    idle: k.idle,
-                    freq: k.freq,
-                };
-                if target.can_read(k.value.rdb_type(), lineage) {
-                    w.key_verbatim(&k, data, meta)
-                        .map_err(|e| werr(e, &report))?;
-                    report.verbatim_keys += 1;
-                } else {
-                    let v = OwnedValue::from_value(&k.value).map_err(|e| MergeError::Refused {
-                        reason: format!("input {}: {}", i + 1, e.with_key(&key)),
-                        report: Box::new(report.clone()),
-                    })?;
-                    w.key(&key, &v, meta).map_err(|e| MergeError::Refused {
-                        reason: format!("input {}: {e}", i + 1),
-                        report: Box::new(report.clone()),
-                    })?;
-                    report.reencoded_keys += 1;
-                }
+            for run in runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
+                bounds.push((c.w.written() as usize, db));
+                let mut t = Ticker::new(prog, run.start);
+                c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
+                    .map_err(|e| werr(e, &report))?;
+                t.flush(run.end);
             }
         }
     }
     for (id, when, p) in module_aux.iter().filter(|m| m.1 != 1) {
-        w.module_aux(*id, *when, p).map_err(|e| werr(e, &report))?;
+        c.w.module_aux(*id, *when, p)
+            .map_err(|e| werr(e, &report))?;
     }
-    report.losses = w.losses;
-    let buf = w.finish().map_err(|e| werr(e, &report))?;
+    report.losses = c.w.losses;
+    report.reencoded_keys = c.reencoded;
+    report.verbatim_keys = report.output_keys().saturating_sub(c.reencoded);
+    let buf = c.w.finish().map_err(|e| werr(e, &report))?;
     let file = buf
         .into_inner()
-        .map_err(|e| io(format!("writing {}: {}", tmp.display(), e.error()), &report))?;
+        .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), &report))?;
+    prog.finish();
+    report.phases.push(("writing", t0.elapsed().as_secs_f64()));
+    let t1 = Instant::now();
     file.sync_all()
-        .map_err(|e| io(format!("fsync {}: {e}", tmp.display()), &report))?;
+        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
     drop(file);
-    // Verify the written file before publishing it.
+    report.phases.push(("fsync", t1.elapsed().as_secs_f64()));
+    drop(inputs);
+    // 2. Verify.
     let mut dbs = out_counts.clone();
     dbs.retain(|_, c| c.0 > 0);
     let mut verified = false;
     if opts.verify {
-        let written = Input::open(&tmp)
-            .map_err(|e| io(format!("re-reading {}: {e}", tmp.display()), &report))?;
-        let r = inspect(&written, Options::default(), opts.import_at).map_err(|e| {
-            MergeError::Refused {
-                reason: format!("the written file failed verification: {e}"),
-                report: Box::new(report.clone()),
-            }
+        let t2 = Instant::now();
+        // Records copied byte for byte come from fully verified inputs:
+        // their structure is enough. Re-encoded ones are checked fully.
+        let level = if report.reencoded_keys > 0 {
+            Level::Full
+        } else {
+            Level::Skip
+        };
+        // A file that does not read back as planned is a failed write
+        // (exit 2), not a property of the inputs.
+        let got = verify_written(&tmp, &bounds, level, prog).map_err(|e| {
+            io_error(
+                format!(
+                    "the written file {} failed verification: {e}",
+                    tmp.display()
+                ),
+                &report,
+            )
         })?;
-        let got: std::collections::BTreeMap<u64, (u64, u64)> = r
-            .dbs
-            .iter()
-            .filter(|(_, d)| d.keys > 0)
-            .map(|(db, d)| (*db, (d.keys, d.expires)))
-            .collect();
         if got != dbs {
-            return Err(MergeError::Refused {
-                reason: format!(
+            return Err(io_error(
+                format!(
                     "the written file holds {got:?} (db: keys, expires), the plan said {dbs:?}"
                 ),
-                report: Box::new(report),
-            });
+                &report,
+            ));
         }
-        dbs = got;
         verified = true;
+        report
+            .phases
+            .push(("verifying output", t2.elapsed().as_secs_f64()));
     }
+    // 3. Compress.
+    let gzip = out.extension().is_some_and(|e| e == "gz");
     let final_tmp = if gzip {
+        let t3 = Instant::now();
         let gz = temp_path(out, ".gz");
-        let mut gguard = TempGuard(Some(gz.clone()));
-        gzip_file(&tmp, &gz)
-            .map_err(|e| io(format!("compressing to {}: {e}", gz.display()), &report))?;
-        gguard.0 = None;
-        let _ = fs::remove_file(&tmp);
+        let mut gz_guard = TempGuard(Some(gz.clone()));
+        let rdb = Input::open(&tmp)
+            .map_err(|e| io_error(format!("re-reading {}: {e}", tmp.display()), &report))?;
+        prog.phase("compressing", rdb.len() as u64);
+        gzip_file(&rdb, &gz, prog)
+            .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
+        prog.finish();
+        if opts.verify {
+            match check_gzip(&gz, &rdb) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(io_error(
+                        format!("{} does not decompress to the verified file", gz.display()),
+                        &report,
+                    ))
+                }
+                Err(e) => {
+                    return Err(io_error(
+                        format!("re-reading {}: {e}", gz.display()),
+                        &report,
+                    ))
+                }
+            }
+        }
+        drop(rdb);
+        gz_guard.0 = None;
         guard.0 = Some(gz.clone());
+        let _ = fs::remove_file(&tmp);
+        report
+            .phases
+            .push(("compressing", t3.elapsed().as_secs_f64()));
         gz
     } else {
         tmp.clone()
     };
+    // 4. Publish.
     let bytes = fs::metadata(&final_tmp).map(|m| m.len()).unwrap_or(0);
-    fs::rename(&final_tmp, out).map_err(|e| {
-        io(
-            format!("renaming {} to {}: {e}", final_tmp.display(), out.display()),
-            &report,
-        )
+    publish(&final_tmp, out, opts.force).map_err(|e| {
+        let reason = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "output {} exists (it appeared while merging); use --force to replace it",
+                out.display()
+            )
+        } else {
+            format!("moving {} to {}: {e}", final_tmp.display(), out.display())
+        };
+        io_error(reason, &report)
     })?;
     guard.0 = None;
-    if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Ok(d) = File::open(out_dir(out)) {
+        let _ = d.sync_all();
     }
+    report.status = "written";
     report.output = Some(OutputSummary {
         path: out.display().to_string(),
         target,
@@ -249,16 +633,4 @@ pub(crate) fn write(opts: &MergeOptions, plan: Plan) -> Result<MergeReport, Merg
         gzip,
     });
     Ok(report)
-}
-
-fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let mut input = File::open(src)?;
-    let f = OpenOptions::new().write(true).create_new(true).open(dst)?;
-    let mut enc = flate2::write::GzEncoder::new(
-        BufWriter::with_capacity(1 << 20, f),
-        flate2::Compression::fast(),
-    );
-    std::io::copy(&mut input, &mut enc)?;
-    let f = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()
 }

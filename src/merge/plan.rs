@@ -1,63 +1,109 @@
-//! Planning a merge: decode and verify every input, count, find keys present
-//! in several inputs (by 64-bit fingerprints of borrowed keys, 16 bytes per
-//! key), resolve them, and de-duplicate functions and module aux data.
+//! Planning a merge: decode and verify every input (in parallel), count,
+//! find keys present in several inputs, resolve them, and de-duplicate
+//! function libraries and module aux data.
+//!
+//! Memory per key is 16 bytes: a 64-bit fingerprint of the key bytes and
+//! output database, and the record's location (input index and byte
+//! offset). Each input's list is sorted on its own and the lists are merged
+//! to find equal fingerprints; only those records are read again (from the
+//! memory-mapped input) and compared byte for byte, so fingerprint
+//! collisions never merge different keys.
+//!
+//! The write pass copies whole runs of records; what it needs from the
+//! plan is, per input, the runs of consecutive key records and the sorted
+//! offsets of the records that are not copied as they are (left out, or
+//! rewritten for the target).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::progress::{Progress, Ticker};
 use super::report::{InputSummary, MergeReport};
-use super::{dynomite, MergeError, MergeOptions, Policy};
-use crate::decode::{Decoder, Item, KeyRecord, Kind, Level, Options};
-use crate::encode::{OwnedValue, Target};
-use crate::format::{rdb_type, Lineage};
-use crate::inspect::{inspect, library_name};
-use crate::Input;
+use super::{dynomite, io_error, refused, MergeError, MergeOptions, Policy};
+use crate::decode::{encoding_name, fingerprint, Decoder, Item, KeyRecord, Kind, Level, Options};
+use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
+use crate::format::{rdb_type, Header, Lineage, ModuleId};
+use crate::inspect::{library_name, DbStats, ModuleAuxInfo, Report};
+use crate::{Input, Limits};
 
-/// Bits of a location used for the record offset; the input index is above.
+/// Conflicts and duplicates listed in the report at most (all are counted).
+pub const MAX_LISTED: usize = 1000;
+/// Longest key name accepted (Redis Enterprise's limit: 64 KiB).
+pub const MAX_KEY_LEN: usize = 64 * 1024;
+/// Largest value accepted: 512 MiB, Redis's bulk-length limit. For strings
+/// the uncompressed length counts, for other types the serialized size
+/// (what a `RESTORE` payload would carry).
+pub const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
+
+/// Bits of a location used for the byte offset; the input index is above.
 const OFFSET_BITS: u32 = 48;
-/// Conflicts listed in the report at most (all are counted).
-pub(crate) const MAX_LISTED: usize = 1000;
-/// Largest key Redis Enterprise accepts.
-const MAX_KEY: usize = 64 * 1024;
-/// Largest string value Redis accepts.
-const MAX_VALUE: usize = 512 * 1024 * 1024;
+/// Mixes the output database into a key fingerprint.
+const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// One input's copy of a conflicting key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictCopy {
-    /// Input index.
+    /// Input index (0-based).
     pub input: usize,
-    /// Value type name.
+    /// Value type name (`string`, `hash`, ...).
     pub kind: &'static str,
-    /// Encoding name.
+    /// Encoding name (`listpack`, `quicklist2`, ...).
     pub encoding: &'static str,
-    /// Encoded size of the record in bytes.
+    /// Encoded size of the type byte, key and value in bytes.
     pub bytes: u64,
     /// Absolute expiry (unix ms).
     pub expire_ms: Option<i64>,
 }
 
-/// A key present in several inputs with different contents.
+/// A key present in several inputs with different contents (type, value or
+/// expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     /// Output database.
     pub db: u64,
-    /// The key (lossy text, for the report).
+    /// The key (lossy UTF-8, for the report).
     pub key: String,
     /// The copies, in input order.
     pub copies: Vec<ConflictCopy>,
-    /// Input whose copy was kept, if the policy resolved it.
+    /// Input whose copy was kept, if the policy resolved the conflict.
     pub kept: Option<usize>,
+    /// With [`Policy::Owner`]: the input that owns the key by token.
+    pub owner: Option<usize>,
+}
+
+/// A key present in several inputs with identical contents; one copy is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// Output database.
+    pub db: u64,
+    /// The key (lossy UTF-8, for the report).
+    pub key: String,
+    /// Inputs holding a copy (0-based, in input order); the first one's is kept.
+    pub inputs: Vec<usize>,
+}
+
+/// A run of consecutive key records of one database in one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub start: usize,
+    pub end: usize,
+    pub db: u64,
 }
 
 pub(crate) struct Plan {
     pub inputs: Vec<Input>,
     pub target: Target,
-    /// Sorted locations of key records to leave out.
-    pub skip: Vec<u64>,
-    /// Per input: (position after SELECTDB, db).
-    pub db_marks: Vec<Vec<(usize, u64)>>,
-    /// Output counts per db: (keys, expires).
+    /// Per input: runs of key records, in file order.
+    pub runs: Vec<Vec<Run>>,
+    /// Per input: sorted offsets of records left out as duplicates or
+    /// conflict losers.
+    pub skip: Vec<Vec<usize>>,
+    /// Per input: sorted offsets of records that are filtered out or must
+    /// be rewritten for the target.
+    pub special: Vec<Vec<usize>>,
+    /// Output keys and expires per database.
     pub out_counts: BTreeMap<u64, (u64, u64)>,
     /// Function library sources to write, in order.
     pub functions: Vec<Vec<u8>>,
@@ -77,53 +123,62 @@ fn unloc(l: u64) -> (usize, usize) {
     )
 }
 
-/// Whether a record is left out before conflict detection (metadata, expired).
-pub(crate) fn filtered(
-    opts: &MergeOptions,
-    key: &[u8],
-    expire: Option<i64>,
-) -> Option<&'static str> {
+/// Why a record is left out before duplicate detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Filter {
+    Dynomite,
+    Expired,
+}
+
+/// Whether a record is left out before duplicate detection.
+pub(crate) fn filtered(opts: &MergeOptions, key: &[u8], expire: Option<i64>) -> Option<Filter> {
     if opts.drop_dynomite_metadata && dynomite::is_metadata_key(key) {
-        return Some("dynomite");
+        return Some(Filter::Dynomite);
     }
-    if let (Some(t), Some(e)) = (opts.drop_expired_at, expire) {
-        if e < t {
-            return Some("expired");
-        }
+    match (opts.drop_expired_at, expire) {
+        (Some(t), Some(e)) if e < t => Some(Filter::Expired),
+        _ => None,
     }
-    None
 }
 
-/// The db a record belongs to: the last SELECTDB before it.
-pub(crate) fn db_at(marks: &[(usize, u64)], offset: usize) -> u64 {
-    match marks.partition_point(|m| m.0 <= offset) {
+/// The output database of a record of database `db`.
+pub(crate) fn out_db(opts: &MergeOptions, db: u64) -> u64 {
+    if opts.flatten_dbs {
+        0
+    } else {
+        db
+    }
+}
+
+/// The database of the run holding `offset`.
+pub(crate) fn run_db(runs: &[Run], offset: usize) -> u64 {
+    match runs.partition_point(|r| r.start <= offset) {
         0 => 0,
-        i => marks[i - 1].1,
+        i => runs[i - 1].db,
     }
 }
 
-fn refused(reason: String, report: MergeReport) -> MergeError {
-    MergeError::Refused {
-        reason,
-        report: Box::new(report),
-    }
-}
-
-fn skip_opts() -> Options {
+/// Options for re-reading records already verified.
+pub(crate) fn skip_opts() -> Options {
     Options {
         level: Level::Skip,
         verify_checksum: false,
-        ..Options::default()
+        limits: scan_limits(),
     }
 }
 
-/// Loads the key record starting at `offset` of input `i`.
-fn record_at<'a>(
-    data: &'a [u8],
-    marks: &[(usize, u64)],
-    offset: usize,
-) -> crate::Result<KeyRecord<'a>> {
-    let mut d = Decoder::resume(data, offset, db_at(marks, offset), skip_opts())?;
+/// Limits for the inputs: strings over 512 MiB are reported by the merge
+/// itself (with the key), not as decoding errors.
+fn scan_limits() -> Limits {
+    Limits {
+        max_string_len: 1 << 40,
+        ..Limits::default()
+    }
+}
+
+/// Reads the key record starting at `offset` (a record boundary).
+pub(crate) fn record_at(data: &[u8], offset: usize, db: u64) -> crate::Result<KeyRecord<'_>> {
+    let mut d = Decoder::resume(data, offset, db, skip_opts())?;
     match d.next() {
         Some(Ok(Item::Key(k))) => Ok(k),
         Some(Err(e)) => Err(e),
@@ -132,6 +187,19 @@ fn record_at<'a>(
             offset as u64,
         )),
     }
+}
+
+/// Whether a record can be copied byte for byte (prefix opcodes included)
+/// into a file for `target`.
+pub(crate) fn copyable(k: &KeyRecord<'_>, target: Target, src: Lineage) -> bool {
+    target.can_read(k.value.rdb_type(), src)
+        && (k.expire_ms.is_none() || target.version >= 3)
+        && ((k.idle.is_none() && k.freq.is_none()) || target.version >= 9)
+        && (k.key_meta.is_none() || key_meta_ok(target))
+}
+
+fn key_meta_ok(target: Target) -> bool {
+    target.lineage == Lineage::Redis && target.version >= 13
 }
 
 /// A value normalised for comparison (order-insensitive where the type is).
@@ -146,8 +214,9 @@ fn normalised(v: &crate::decode::Value<'_>) -> crate::Result<OwnedValue> {
     Ok(o)
 }
 
+/// Same type, value and expiry (and module key metadata).
 fn same_value(a: &KeyRecord<'_>, ad: &[u8], b: &KeyRecord<'_>, bd: &[u8]) -> crate::Result<bool> {
-    if a.expire_ms != b.expire_ms || a.value.kind() != b.value.kind() {
+    if a.expire_ms != b.expire_ms || a.value.kind() != b.value.kind() || a.key_meta != b.key_meta {
         return Ok(false);
     }
     if ad[a.body_span.clone()] == bd[b.body_span.clone()] {
@@ -156,35 +225,64 @@ fn same_value(a: &KeyRecord<'_>, ad: &[u8], b: &KeyRecord<'_>, bd: &[u8]) -> cra
     Ok(normalised(&a.value)? == normalised(&b.value)?)
 }
 
-fn default_target(summaries: &[InputSummary]) -> Result<Target, String> {
-    let redis: Vec<u32> = summaries
-        .iter()
-        .filter(|s| s.report.header.lineage == Lineage::Redis)
-        .map(|s| s.report.header.version)
-        .collect();
-    let valkey: Vec<u32> = summaries
-        .iter()
-        .filter(|s| s.report.header.lineage == Lineage::Valkey)
-        .map(|s| s.report.header.version)
-        .collect();
-    match (redis.iter().max(), valkey.iter().max()) {
-        (Some(_), Some(_)) => Err(
-            "the inputs mix Redis-format and Valkey 80+ files; choose the output format with --target"
-                .into(),
-        ),
-        (Some(&v), None) => {
-            let all_valkey = summaries.iter().all(|s| {
-                s.report
-                    .aux
-                    .iter()
-                    .any(|(k, _)| k == "valkey-ver")
-            });
-            Ok(Target {
-                valkey: all_valkey,
-                ..Target::redis(v)
-            })
+/// Header and the aux fields before the first database of a file.
+fn preamble(data: &[u8]) -> crate::Result<(Header, Vec<(String, String)>)> {
+    let mut dec = Decoder::new(data, skip_opts())?;
+    let header = dec.header();
+    let mut aux = Vec::new();
+    for item in dec.by_ref() {
+        match item? {
+            Item::Aux { key, value } => aux.push((
+                String::from_utf8_lossy(&key.to_bytes()?).into_owned(),
+                String::from_utf8_lossy(&value.to_bytes()?).into_owned(),
+            )),
+            Item::SelectDb(_) | Item::Key(_) | Item::Eof { .. } => break,
+            _ => {}
         }
-        (None, Some(&v)) => Ok(Target {
+    }
+    Ok((header, aux))
+}
+
+fn made_by_valkey(aux: &[(String, String)]) -> bool {
+    aux.iter().any(|(k, _)| k == "valkey-ver")
+}
+
+/// The default target: the newest input version when all inputs share a
+/// lineage. Valkey 7.2-8.1 files (`REDIS0011` written by Valkey) go with
+/// Valkey 80+ files; Redis files and Valkey 80+ files need an explicit target.
+fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, String> {
+    let redis = pre.iter().filter(|p| p.0.lineage == Lineage::Redis);
+    let redis_max = redis.clone().map(|p| p.0.version).max();
+    let all_redis_from_valkey = redis
+        .clone()
+        .all(|p| made_by_valkey(&p.1) && p.0.version <= 11);
+    let valkey_max = pre
+        .iter()
+        .filter(|p| p.0.lineage == Lineage::Valkey)
+        .map(|p| p.0.version)
+        .max();
+    match (redis_max, valkey_max) {
+        (Some(_), Some(v)) if all_redis_from_valkey => Ok(Target {
+            lineage: Lineage::Valkey,
+            version: v,
+            valkey: true,
+        }),
+        (Some(r), Some(v)) => Err(format!(
+            "the inputs mix Redis-format files (newest REDIS{r:04}) and Valkey 80+ files (VALKEY{v:03}); choose the output format with --target (e.g. {} or valkey-9.1)",
+            match r {
+                12 => "redis-7.4",
+                13 => "redis-8.6",
+                14 => "redis-8.8",
+                11 => "redis-7.2",
+                10 => "redis-7.0",
+                _ => "redis-6.2",
+            }
+        )),
+        (Some(v), None) => Ok(Target {
+            valkey: all_redis_from_valkey,
+            ..Target::redis(v)
+        }),
+        (None, Some(v)) => Ok(Target {
             lineage: Lineage::Valkey,
             version: v,
             valkey: true,
@@ -193,178 +291,749 @@ fn default_target(summaries: &[InputSummary]) -> Result<Target, String> {
     }
 }
 
-impl Plan {
-    pub(crate) fn build(opts: &MergeOptions) -> Result<Plan, MergeError> {
-        let mut report = MergeReport::new(opts);
-        if opts.inputs.is_empty() {
-            return Err(MergeError::Io {
-                reason: "no input files".into(),
-                report: None,
+/// What one pass over one input found.
+struct Scan {
+    report: Report,
+    /// (fingerprint, location), sorted.
+    fps: Vec<(u64, u64)>,
+    runs: Vec<Run>,
+    special: Vec<usize>,
+    functions: Vec<(String, Vec<u8>)>,
+    module_aux: Vec<(ModuleId, u64, Vec<u8>)>,
+    /// Kept keys and expires per output db (before duplicates).
+    counts: BTreeMap<u64, (u64, u64)>,
+    expired_at_import: u64,
+    nonzero: BTreeMap<u64, u64>,
+    dropped_dynomite: u64,
+    dropped_expired: u64,
+    reencode: u64,
+    problems: Vec<String>,
+    problems_total: u64,
+    /// Keys and bytes per value type byte (folded into the report at the end).
+    tstats: Vec<(u64, u64)>,
+    /// Statistics of the database being read (folded into the report on change).
+    cur: Option<(u64, DbStats)>,
+    /// Kept keys and expires of the output database being read.
+    cur_out: Option<(u64, u64, u64)>,
+}
+
+impl Scan {
+    fn new(size: usize, header: Header) -> Self {
+        Scan {
+            report: Report {
+                size: size as u64,
+                header,
+                aux: Vec::new(),
+                dbs: BTreeMap::new(),
+                types: BTreeMap::new(),
+                functions: Vec::new(),
+                modules: BTreeMap::new(),
+                module_aux: Vec::new(),
+                slot_infos: 0,
+                slot_imports: 0,
+                enterprise_opcodes: BTreeMap::new(),
+                checksum: crate::decode::Checksum::Absent,
+                trailing: 0,
+            },
+            fps: Vec::new(),
+            runs: Vec::new(),
+            special: Vec::new(),
+            functions: Vec::new(),
+            module_aux: Vec::new(),
+            counts: BTreeMap::new(),
+            expired_at_import: 0,
+            nonzero: BTreeMap::new(),
+            dropped_dynomite: 0,
+            dropped_expired: 0,
+            reencode: 0,
+            problems: Vec::new(),
+            problems_total: 0,
+            tstats: vec![(0, 0); 256],
+            cur: None,
+            cur_out: None,
+        }
+    }
+
+    fn fold_db(&mut self) {
+        if let Some((db, d)) = self.cur.take() {
+            let e = self.report.dbs.entry(db).or_default();
+            e.keys += d.keys;
+            e.expires += d.expires;
+            e.expired += d.expired;
+            e.subexpires += d.subexpires;
+        }
+    }
+
+    fn fold_out(&mut self) {
+        if let Some((db, keys, expires)) = self.cur_out.take() {
+            let e = self.counts.entry(db).or_default();
+            e.0 += keys;
+            e.1 += expires;
+        }
+    }
+
+    /// Folds the per-record caches into the report.
+    fn fold(&mut self, lineage: Lineage) {
+        self.fold_db();
+        self.fold_out();
+        for (t, &(keys, bytes)) in self.tstats.iter().enumerate() {
+            if keys > 0 {
+                let t = t as u8;
+                let kind = Kind::of(t, lineage).unwrap_or(Kind::Module);
+                let e = self
+                    .report
+                    .types
+                    .entry((kind, encoding_name(t, lineage)))
+                    .or_default();
+                e.keys += keys;
+                e.bytes += bytes;
+            }
+        }
+    }
+
+    fn problem(&mut self, msg: impl FnOnce() -> String) {
+        self.problems_total += 1;
+        if self.problems.len() < MAX_LISTED {
+            self.problems.push(msg());
+        }
+    }
+}
+
+struct ScanCtx<'a> {
+    opts: &'a MergeOptions,
+    target: Target,
+    input: usize,
+}
+
+fn show_key(key: &[u8]) -> String {
+    let shown = &key[..key.len().min(64)];
+    let mut s = crate::format::escape_bytes(shown);
+    if key.len() > shown.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Records one key record of the scan.
+fn scan_key(
+    cx: &ScanCtx<'_>,
+    s: &mut Scan,
+    lineage: Lineage,
+    start: usize,
+    k: &KeyRecord<'_>,
+) -> crate::Result<()> {
+    let opts = cx.opts;
+    let n = cx.input + 1;
+    let v = k.value;
+    let key: Cow<'_, [u8]> = k.key.to_bytes()?;
+    // Statistics, as `rdbkit info` gives them.
+    if s.cur.as_ref().is_none_or(|c| c.0 != k.db) {
+        s.fold_db();
+        s.cur = Some((k.db, DbStats::default()));
+    }
+    let d = &mut s.cur.as_mut().expect("set above").1;
+    d.keys += 1;
+    if let Some(e) = k.expire_ms {
+        d.expires += 1;
+        if e < opts.import_at {
+            d.expired += 1;
+        }
+    }
+    if matches!(v.rdb_type(), 22..=25) {
+        d.subexpires += 1;
+    }
+    let t = &mut s.tstats[usize::from(v.rdb_type())];
+    t.0 += 1;
+    t.1 += k.body_span.len() as u64;
+    if v.rdb_type() == rdb_type::MODULE_2 {
+        let m = v.module()?;
+        let ms = s.report.modules.entry(m.id.name()).or_default();
+        ms.keys += 1;
+        if !ms.encvers.contains(&m.id.encver()) {
+            ms.encvers.push(m.id.encver());
+        }
+    }
+    // Left out before anything else?
+    if let Some(f) = filtered(opts, &key, k.expire_ms) {
+        match f {
+            Filter::Dynomite => s.dropped_dynomite += 1,
+            Filter::Expired => s.dropped_expired += 1,
+        }
+        s.special.push(start);
+        return Ok(());
+    }
+    if k.db > 0 {
+        *s.nonzero.entry(k.db).or_default() += 1;
+    }
+    let odb = out_db(opts, k.db);
+    // Limits.
+    if key.len() > MAX_KEY_LEN {
+        s.problem(|| {
+            format!(
+                "input {n}: key '{}' is {} bytes long, over the 64 KiB limit",
+                show_key(&key),
+                key.len()
+            )
+        });
+    }
+    let vlen = if v.rdb_type() == rdb_type::STRING {
+        v.string()?.len()
+    } else {
+        v.raw().len()
+    };
+    if vlen > MAX_VALUE_LEN {
+        s.problem(|| {
+            format!(
+                "input {n}: the {} value of key '{}' is {vlen} bytes, over the 512 MiB limit",
+                v.kind().name(),
+                show_key(&key)
+            )
+        });
+    }
+    // Can the target hold the record as it is? If not, check now that it
+    // can be rewritten, so that nothing is written when it cannot.
+    let target = cx.target;
+    if k.key_meta.is_some() && !key_meta_ok(target) {
+        s.problem(|| {
+            format!(
+                "input {n}: key '{}' has module key metadata (KEY_META, Redis 8.6+) that {target} cannot hold",
+                show_key(&key)
+            )
+        });
+    } else if !copyable(k, target, lineage) {
+        s.special.push(start);
+        if !target.can_read(v.rdb_type(), lineage) {
+            s.reencode += 1;
+            let mut losses = Losses::default();
+            let tried = OwnedValue::from_value(&v).and_then(|o| {
+                o.encode_with(target, &EncodeConfig::default(), opts.allow, &mut losses)
+            });
+            if let Err(e) = tried {
+                s.problem(|| format!("input {n}: {}", e.with_key(&key)));
+            }
+        }
+    }
+    s.fps.push((
+        fingerprint(&key) ^ odb.wrapping_mul(DB_MIX),
+        loc(cx.input, start),
+    ));
+    if s.cur_out.is_none_or(|c| c.0 != odb) {
+        s.fold_out();
+        s.cur_out = Some((odb, 0, 0));
+    }
+    let c = s.cur_out.as_mut().expect("set above");
+    c.1 += 1;
+    if let Some(e) = k.expire_ms {
+        c.2 += 1;
+        if e < opts.import_at {
+            s.expired_at_import += 1;
+        }
+    }
+    Ok(())
+}
+
+/// One full pass over an input: every value walked, the CRC compared.
+fn scan_input(cx: &ScanCtx<'_>, data: &[u8], prog: &Progress) -> crate::Result<Scan> {
+    let dec_opts = Options {
+        level: Level::Full,
+        verify_checksum: true,
+        limits: scan_limits(),
+    };
+    let mut dec = Decoder::new(data, dec_opts)?;
+    let header = dec.header();
+    let mut s = Scan::new(data.len(), header);
+    let mut run: Option<Run> = None;
+    let mut cur_db = 0;
+    let mut tick = Ticker::new(prog, 0);
+    loop {
+        let start = dec.offset();
+        let Some(item) = dec.next() else { break };
+        let item = item?;
+        if !matches!(item, Item::Key(_)) {
+            s.runs.extend(run.take());
+        }
+        let mut keys = 0;
+        match item {
+            Item::Key(k) => {
+                keys = 1;
+                match &mut run {
+                    Some(r) => r.end = k.span.end,
+                    None => {
+                        run = Some(Run {
+                            start,
+                            end: k.span.end,
+                            db: k.db,
+                        })
+                    }
+                }
+                scan_key(cx, &mut s, header.lineage, start, &k)?;
+            }
+            Item::Aux { key, value } => {
+                let k = String::from_utf8_lossy(&key.to_bytes()?).into_owned();
+                let v = String::from_utf8_lossy(&value.to_bytes()?).into_owned();
+                if k == "slot-info" {
+                    s.report.slot_infos += 1;
+                }
+                s.report.aux.push((k, v));
+            }
+            Item::SelectDb(db) => {
+                cur_db = db;
+                s.report.dbs.entry(db).or_default();
+            }
+            Item::ResizeDb { keys, expires } => {
+                s.report.dbs.entry(cur_db).or_default().resize_hint = Some((keys, expires));
+                // Every key record takes at least 3 bytes: never trust a
+                // hint beyond what the rest of the file can hold.
+                let room = (data.len() - dec.offset()) as u64 / 3;
+                s.fps.reserve_exact(keys.min(room) as usize);
+            }
+            Item::ModuleAux(m) => {
+                s.report.module_aux.push(ModuleAuxInfo {
+                    module: m.id.name(),
+                    encver: m.id.encver(),
+                    when: m.when,
+                    bytes: m.payload.len(),
+                });
+                s.module_aux.push((m.id, m.when, m.payload.to_vec()));
+            }
+            Item::Function(code) => {
+                let code = code.to_bytes()?.into_owned();
+                let name = library_name(&code).unwrap_or_else(|| "?".into());
+                s.report.functions.push(name.clone());
+                s.functions.push((name, code));
+            }
+            Item::FunctionPreGa { name, .. } => {
+                let name = String::from_utf8_lossy(&name.to_bytes()?).into_owned();
+                s.report.functions.push(name.clone());
+                let n = cx.input + 1;
+                s.problem(|| format!(
+                    "input {n} holds a pre-release (Redis 7.0-rc) function '{name}' that no released server loads"
+                ));
+            }
+            Item::SlotInfo { .. } => s.report.slot_infos += 1,
+            Item::SlotImport { .. } => s.report.slot_imports += 1,
+            Item::Enterprise { opcode, .. } => {
+                *s.report.enterprise_opcodes.entry(opcode).or_default() += 1
+            }
+            Item::Eof {
+                checksum, trailing, ..
+            } => {
+                s.report.checksum = checksum;
+                s.report.trailing = trailing;
+            }
+        }
+        tick.at(dec.offset(), keys);
+    }
+    s.runs.extend(run.take());
+    s.fold(header.lineage);
+    tick.flush(data.len());
+    s.fps.sort_unstable_by_key(|e| e.0);
+    Ok(s)
+}
+
+/// Runs `f` for every index in `0..n` on up to one thread per core.
+fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n)
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        done.push((i, f(i)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(done) => {
+                    for (i, t) in done {
+                        out[i] = Some(t);
+                    }
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// Calls `f` with the locations of every fingerprint found more than once
+/// across the sorted lists.
+fn equal_groups<E>(
+    lists: &[&[(u64, u64)]],
+    mut f: impl FnMut(&[u64]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut pos = vec![0usize; lists.len()];
+    let mut heap: BinaryHeap<Reverse<(u64, usize)>> = lists
+        .iter()
+        .enumerate()
+        .filter_map(|(j, l)| l.first().map(|e| Reverse((e.0, j))))
+        .collect();
+    let mut group: Vec<u64> = Vec::new();
+    let mut cur = None;
+    while let Some(Reverse((fp, j))) = heap.pop() {
+        let l = lists[j];
+        // Everything in list j below the other lists' smallest fingerprint
+        // can be taken without touching the heap.
+        let bound = heap.peek().map_or(u64::MAX, |r| r.0 .0);
+        let mut p = pos[j];
+        let mut first = fp;
+        loop {
+            if cur != Some(first) {
+                if group.len() > 1 {
+                    f(&group)?;
+                }
+                group.clear();
+                cur = Some(first);
+            }
+            while p < l.len() && l[p].0 == first {
+                group.push(l[p].1);
+                p += 1;
+            }
+            if p < l.len() && l[p].0 < bound {
+                first = l[p].0;
+            } else {
+                break;
+            }
+        }
+        pos[j] = p;
+        if p < l.len() {
+            heap.push(Reverse((l[p].0, j)));
+        }
+    }
+    if group.len() > 1 {
+        f(&group)?;
+    }
+    Ok(())
+}
+
+struct Resolver<'a> {
+    opts: &'a MergeOptions,
+    inputs: &'a [Input],
+    runs: &'a [Vec<Run>],
+    skip: Vec<u64>,
+    counts: BTreeMap<u64, (u64, u64)>,
+    expired_at_import: u64,
+}
+
+type Copy<'a> = (Vec<u8>, usize, u64, KeyRecord<'a>);
+
+impl Resolver<'_> {
+    /// Resolves one group of records with the same fingerprint.
+    fn group(&mut self, group: &[u64], report: &mut MergeReport) -> crate::Result<()> {
+        let inputs = self.inputs;
+        let mut recs: Vec<Copy<'_>> = Vec::with_capacity(group.len());
+        for &l in group {
+            let (i, off) = unloc(l);
+            let r = record_at(&inputs[i], off, run_db(&self.runs[i], off))?;
+            let key = r.key.to_bytes()?.into_owned();
+            recs.push((key, i, l, r));
+        }
+        // Split by real key bytes (fingerprint collisions) and output db.
+        let opts = self.opts;
+        recs.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(out_db(opts, a.3.db).cmp(&out_db(opts, b.3.db)))
+                .then(a.2.cmp(&b.2))
+        });
+        let mut s = 0;
+        while s < recs.len() {
+            let mut e = s + 1;
+            while e < recs.len()
+                && recs[e].0 == recs[s].0
+                && out_db(opts, recs[e].3.db) == out_db(opts, recs[s].3.db)
+            {
+                e += 1;
+            }
+            if e - s > 1 {
+                self.key(&recs[s..e], report)?;
+            }
+            s = e;
+        }
+        Ok(())
+    }
+
+    fn drop_copy(&mut self, db: u64, c: &Copy<'_>) {
+        self.skip.push(c.2);
+        let e = self.counts.entry(db).or_default();
+        e.0 -= 1;
+        if let Some(x) = c.3.expire_ms {
+            e.1 -= 1;
+            if x < self.opts.import_at {
+                self.expired_at_import -= 1;
+            }
+        }
+    }
+
+    /// Resolves the copies of one key (in input order).
+    fn key(&mut self, copies: &[Copy<'_>], report: &mut MergeReport) -> crate::Result<()> {
+        let opts = self.opts;
+        let db = out_db(opts, copies[0].3.db);
+        let first = &copies[0];
+        let mut all_same = true;
+        for c in &copies[1..] {
+            if !same_value(&first.3, &self.inputs[first.1], &c.3, &self.inputs[c.1])? {
+                all_same = false;
+                break;
+            }
+        }
+        if all_same {
+            report.duplicates_identical += (copies.len() - 1) as u64;
+            report.duplicate_keys += 1;
+            for c in &copies[1..] {
+                self.drop_copy(db, c);
+            }
+            if report.duplicates.len() < MAX_LISTED {
+                report.duplicates.push(Duplicate {
+                    db,
+                    key: String::from_utf8_lossy(&first.0).into_owned(),
+                    inputs: copies.iter().map(|c| c.1).collect(),
+                });
+            }
+            return Ok(());
+        }
+        report.conflicts_total += 1;
+        let mut owner = None;
+        let kept = match opts.policy {
+            Policy::Error => None,
+            Policy::First => Some(0),
+            Policy::Last => Some(copies.len() - 1),
+            Policy::Owner => {
+                let tokens: Vec<u32> = (0..opts.inputs.len())
+                    .map(|i| opts.tokens.get(i).copied().flatten().unwrap_or(0))
+                    .collect();
+                owner = dynomite::owner_of_key(&first.0, &tokens, opts.hash_tag);
+                owner.and_then(|o| copies.iter().position(|c| c.1 == o))
+            }
+        };
+        match kept {
+            Some(k) => {
+                for (j, c) in copies.iter().enumerate() {
+                    if j != k {
+                        self.drop_copy(db, c);
+                    }
+                }
+            }
+            None => report.conflicts_unresolved += 1,
+        }
+        if report.conflicts.len() < MAX_LISTED {
+            report.conflicts.push(Conflict {
+                db,
+                key: String::from_utf8_lossy(&first.0).into_owned(),
+                copies: copies
+                    .iter()
+                    .map(|c| ConflictCopy {
+                        input: c.1,
+                        kind: c.3.value.kind().name(),
+                        encoding: c.3.value.encoding(),
+                        bytes: c.3.body_span.len() as u64,
+                        expire_ms: c.3.expire_ms,
+                    })
+                    .collect(),
+                kept: kept.map(|k| copies[k].1),
+                owner,
             });
         }
-        // 1. Open, decode and verify every input.
+        Ok(())
+    }
+}
+
+impl Plan {
+    pub(crate) fn build(
+        opts: &MergeOptions,
+        mut report: MergeReport,
+        prog: &Progress,
+    ) -> Result<Plan, MergeError> {
+        // 1. Open every input.
         let mut inputs = Vec::with_capacity(opts.inputs.len());
         for (i, p) in opts.inputs.iter().enumerate() {
-            let input = Input::open(p).map_err(|e| MergeError::Io {
-                reason: format!("cannot open input {}: {}", p.display(), e.kind()),
-                report: None,
-            })?;
-            let r = inspect(&input, Options::default(), opts.import_at).map_err(|e| {
-                refused(
-                    format!("input {} ({}) is invalid: {e}", i + 1, p.display()),
-                    report.clone(),
-                )
-            })?;
-            report.inputs.push(InputSummary {
-                path: p.display().to_string(),
-                report: r,
-            });
-            inputs.push(input);
+            match Input::open(p) {
+                Ok(input) => inputs.push(input),
+                Err(e) => {
+                    let reason = match e.kind() {
+                        crate::ErrorKind::Io(m) => m.clone(),
+                        k => k.to_string(),
+                    };
+                    return Err(io_error(
+                        format!("cannot open input {} ({}): {reason}", i + 1, p.display()),
+                        &report,
+                    ));
+                }
+            }
         }
+        let path = |i: usize| opts.inputs[i].display().to_string();
+        // 2. The target, from the headers and leading aux fields.
+        let mut pre = Vec::with_capacity(inputs.len());
+        let mut early: Vec<Option<String>> = vec![None; inputs.len()];
+        for (i, data) in inputs.iter().enumerate() {
+            match preamble(data) {
+                Ok(p) => pre.push(p),
+                Err(e) => early[i] = Some(e.to_string()),
+            }
+        }
+        let target = if early.iter().all(Option::is_none) {
+            match opts.target {
+                Some(t) => Some(t),
+                None => match default_target(&pre) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        report.problems.push(e.clone());
+                        None
+                    }
+                },
+            }
+        } else {
+            None
+        };
+        report.target = target;
+        // 3. Decode and verify every input, in parallel.
+        let t0 = std::time::Instant::now();
+        let scans: Vec<Result<Scan, String>> = match target {
+            Some(target) => {
+                let total: u64 = inputs.iter().map(|d| d.len() as u64).sum();
+                prog.phase("verifying inputs", total);
+                let r = parallel(inputs.len(), |i| {
+                    let cx = ScanCtx {
+                        opts,
+                        target,
+                        input: i,
+                    };
+                    scan_input(&cx, &inputs[i], prog).map_err(|e| e.to_string())
+                });
+                prog.finish();
+                r
+            }
+            None => early
+                .iter()
+                .map(|e| Err(e.clone().unwrap_or_default()))
+                .collect(),
+        };
+        let mut first_error = None;
+        let mut scans_ok = Vec::with_capacity(scans.len());
+        for (i, s) in scans.into_iter().enumerate() {
+            match s {
+                Ok(s) => {
+                    report.inputs.push(InputSummary {
+                        path: path(i),
+                        size: inputs[i].len() as u64,
+                        report: Some(s.report.clone()),
+                        error: None,
+                    });
+                    scans_ok.push(s);
+                }
+                Err(e) => {
+                    let e = if e.is_empty() { None } else { Some(e) };
+                    if first_error.is_none() {
+                        if let Some(e) = &e {
+                            first_error =
+                                Some(format!("input {} ({}) is invalid: {e}", i + 1, path(i)));
+                        }
+                    }
+                    report.inputs.push(InputSummary {
+                        path: path(i),
+                        size: inputs[i].len() as u64,
+                        report: None,
+                        error: e,
+                    });
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(refused(e, report));
+        }
+        if target.is_none() {
+            let e = report.problems.join("; ");
+            return Err(refused(e, report));
+        }
+        let target = target.unwrap_or_else(|| Target::redis(11));
+        report
+            .phases
+            .push(("verifying inputs", t0.elapsed().as_secs_f64()));
+        let t1 = std::time::Instant::now();
+        // 4. Per-input key counts.
+        let mut problems: Vec<String> = Vec::new();
         if let Some(exp) = &opts.expect_keys {
-            for (i, s) in report.inputs.iter().enumerate() {
+            for (i, s) in scans_ok.iter().enumerate() {
                 let counted = s.report.keys();
                 if exp[i] != counted {
-                    let msg = format!(
+                    problems.push(format!(
                         "input {} ({}): expected {} keys, counted {counted}",
                         i + 1,
-                        s.path,
+                        path(i),
                         exp[i]
-                    );
-                    return Err(refused(msg, report));
+                    ));
                 }
             }
         }
-        let target = match opts.target {
-            Some(t) => t,
-            None => match default_target(&report.inputs) {
-                Ok(t) => t,
-                Err(e) => return Err(refused(e, report)),
-            },
-        };
-        report.target = Some(target);
-        // 2. Scan: fingerprints, counts, functions, module aux.
-        let mut fps: Vec<(u64, u64)> =
-            Vec::with_capacity(report.inputs.iter().map(|s| s.report.keys() as usize).sum());
-        let mut db_marks = vec![Vec::new(); inputs.len()];
-        let mut out_counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        // 5. Counts, functions, module aux, per-input problems.
+        let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         let mut nonzero: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut expired_at_import = 0;
         let mut functions: Vec<(String, Vec<u8>, usize)> = Vec::new();
-        let mut module_aux: BTreeMap<(String, u64), (u64, Vec<u8>, usize)> = BTreeMap::new();
-        let mut aux_order: Vec<(String, u64)> = Vec::new();
-        let mut problems: Vec<String> = Vec::new();
-        for (i, data) in inputs.iter().enumerate() {
-            let mut dec = Decoder::new(data, skip_opts())
-                .map_err(|e| refused(e.to_string(), report.clone()))?;
-            loop {
-                let start = dec.offset();
-                let Some(item) = dec.next() else { break };
-                let item = item.map_err(|e| {
-                    refused(
-                        format!("input {}: {e}", opts.inputs[i].display()),
-                        report.clone(),
-                    )
-                })?;
-                match item {
-                    Item::SelectDb(db) => db_marks[i].push((dec.offset(), db)),
-                    Item::Function(code) => {
-                        let code = code.to_bytes().map_err(|e| refused(e.to_string(), report.clone()))?;
-                        let name = library_name(&code).unwrap_or_else(|| "?".into());
-                        match functions.iter_mut().find(|f| f.0 == name) {
-                            Some(f) if f.1 == *code => report.functions_deduplicated += 1,
-                            Some(f) => match opts.policy {
-                                Policy::First => report.function_conflicts.push(name),
-                                Policy::Last => {
-                                    report.function_conflicts.push(name);
-                                    f.1 = code.into_owned();
-                                    f.2 = i;
-                                }
-                                _ => problems.push(format!(
-                                    "function library '{name}' differs between input {} and input {}",
-                                    f.2 + 1,
-                                    i + 1
-                                )),
-                            },
-                            None => functions.push((name, code.into_owned(), i)),
+        let mut module_aux: Vec<(ModuleId, u64, Vec<u8>, usize)> = Vec::new();
+        for (i, s) in scans_ok.iter_mut().enumerate() {
+            for (db, c) in &s.counts {
+                let e = counts.entry(*db).or_default();
+                e.0 += c.0;
+                e.1 += c.1;
+            }
+            for (db, n) in &s.nonzero {
+                *nonzero.entry(*db).or_default() += n;
+            }
+            expired_at_import += s.expired_at_import;
+            report.dropped_dynomite_metadata += s.dropped_dynomite;
+            report.dropped_expired += s.dropped_expired;
+            report.planned_reencoded += s.reencode;
+            report.problems_total += s.problems_total;
+            problems.append(&mut s.problems);
+            for (name, code) in std::mem::take(&mut s.functions) {
+                match functions.iter_mut().find(|f| f.0 == name) {
+                    Some(f) if f.1 == code => report.functions_deduplicated += 1,
+                    Some(f) => match opts.policy {
+                        Policy::First => report.function_conflicts.push(name),
+                        Policy::Last => {
+                            report.function_conflicts.push(name);
+                            f.1 = code;
+                            f.2 = i;
                         }
-                    }
-                    Item::FunctionPreGa { name, .. } => problems.push(format!(
-                        "input {} holds a pre-release (7.0-rc) function '{}' that no current server loads",
-                        i + 1,
-                        String::from_utf8_lossy(&name.to_bytes().unwrap_or_default())
-                    )),
-                    Item::ModuleAux(m) => {
-                        let k = (m.id.name(), m.when);
-                        match module_aux.get(&k) {
-                            Some((id, p, _)) if *id == m.id.0 && p == m.payload => {
-                                report.module_aux_deduplicated += 1
-                            }
-                            Some((_, _, first)) => problems.push(format!(
-                                "module aux data of {} ({}) differs between input {} and input {}",
-                                k.0,
-                                if k.1 == 1 { "before keys" } else { "after keys" },
-                                first + 1,
-                                i + 1
-                            )),
-                            None => {
-                                aux_order.push(k.clone());
-                                module_aux.insert(k, (m.id.0, m.payload.to_vec(), i));
-                            }
-                        }
-                    }
-                    Item::Key(k) => {
-                        let key: Cow<'_, [u8]> = k.key.to_bytes().map_err(|e| refused(e.to_string(), report.clone()))?;
-                        if let Some(why) = filtered(opts, &key, k.expire_ms) {
-                            match why {
-                                "dynomite" => report.dropped_dynomite_metadata += 1,
-                                _ => report.dropped_expired += 1,
-                            }
-                            continue;
-                        }
-                        if k.db > 0 {
-                            *nonzero.entry(k.db).or_default() += 1;
-                        }
-                        let out_db = if opts.flatten_dbs { 0 } else { k.db };
-                        if key.len() > MAX_KEY && problems.len() < MAX_LISTED {
-                            problems.push(format!(
-                                "input {}: key '{}…' is {} bytes, over the 64 KiB limit",
-                                i + 1,
-                                String::from_utf8_lossy(&key[..64]),
-                                key.len()
-                            ));
-                        }
-                        if k.value.rdb_type() == rdb_type::STRING {
-                            if let Ok(s) = k.value.string() {
-                                if s.len() > MAX_VALUE && problems.len() < MAX_LISTED {
-                                    problems.push(format!(
-                                        "input {}: key '{}' holds a {}-byte string, over the 512 MB limit",
-                                        i + 1,
-                                        String::from_utf8_lossy(&key),
-                                        s.len()
-                                    ));
-                                }
-                            }
-                        }
-                        if k.value.kind() == Kind::Module {
-                            if let Ok(m) = k.value.module() {
-                                report.modules.insert(m.id.name());
-                            }
-                        }
-                        let fp = crate::decode::fingerprint(&key)
-                            ^ out_db.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        fps.push((fp, loc(i, start)));
-                        let c = out_counts.entry(out_db).or_default();
-                        c.0 += 1;
-                        if let Some(e) = k.expire_ms {
-                            c.1 += 1;
-                            if e < opts.import_at {
-                                report.expired_at_import += 1;
-                            }
-                        }
-                    }
-                    _ => {}
+                        _ => problems.push(format!(
+                            "function library '{name}' differs between input {} and input {} (same name, different code)",
+                            f.2 + 1,
+                            i + 1
+                        )),
+                    },
+                    None => functions.push((name, code, i)),
                 }
             }
+            for (id, when, payload) in std::mem::take(&mut s.module_aux) {
+                let same_slot = module_aux
+                    .iter()
+                    .find(|m| m.0.name() == id.name() && m.1 == when);
+                match same_slot {
+                    Some(m) if m.0 == id && m.2 == payload => report.module_aux_deduplicated += 1,
+                    Some(m) => problems.push(format!(
+                        "module aux data of {} ({} keys) differs between input {} and input {}",
+                        id.name(),
+                        if when == 1 { "before" } else { "after" },
+                        m.3 + 1,
+                        i + 1
+                    )),
+                    None => module_aux.push((id, when, payload, i)),
+                }
+            }
+            report.modules.extend(s.report.modules.keys().cloned());
         }
         if !nonzero.is_empty() && !opts.flatten_dbs && !opts.keep_dbs {
             let list: Vec<String> = nonzero
@@ -372,7 +1041,7 @@ impl Plan {
                 .map(|(d, n)| format!("db {d}: {n} keys"))
                 .collect();
             problems.push(format!(
-                "Redis Enterprise has one keyspace but the inputs hold keys in other databases ({}); use --flatten-dbs to move them into db 0 or --keep-dbs for an open-source target",
+                "the inputs hold keys in databases other than 0 ({}) and Redis Enterprise has one keyspace; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target",
                 list.join(", ")
             ));
         }
@@ -382,45 +1051,72 @@ impl Plan {
                 functions.clear();
             } else {
                 problems.push(format!(
-                    "{} function libraries cannot be written to {target} (needs RDB 10+); allow with --drop-functions",
+                    "{} function libraries cannot be written to {target} (needs RDB 10+, Redis 7.0); allow dropping them with --drop-functions",
                     functions.len()
                 ));
             }
         }
         report.functions = functions.iter().map(|f| f.0.clone()).collect();
-        // 3. Keys in several inputs.
-        fps.sort_unstable();
-        let mut skip = Vec::new();
-        let mut g = 0;
-        while g < fps.len() {
-            let mut e = g + 1;
-            while e < fps.len() && fps[e].0 == fps[g].0 {
-                e += 1;
+        report.module_aux = module_aux
+            .iter()
+            .map(|m| (m.0.name(), m.0.encver(), m.1))
+            .collect();
+        // 6. Keys in several inputs.
+        let runs: Vec<Vec<Run>> = scans_ok
+            .iter_mut()
+            .map(|s| std::mem::take(&mut s.runs))
+            .collect();
+        let mut res = Resolver {
+            opts,
+            inputs: &inputs,
+            runs: &runs,
+            skip: Vec::new(),
+            counts,
+            expired_at_import,
+        };
+        {
+            let lists: Vec<&[(u64, u64)]> = scans_ok.iter().map(|s| &s.fps[..]).collect();
+            let r = equal_groups(&lists, |g| res.group(g, &mut report));
+            if let Err(e) = r {
+                return Err(refused(format!("re-reading a duplicated key: {e}"), report));
             }
-            if e - g > 1 {
-                resolve_group(
-                    opts,
-                    &inputs,
-                    &db_marks,
-                    &fps[g..e],
-                    &mut skip,
-                    &mut out_counts,
-                    &mut report,
-                )
-                .map_err(|err| refused(err.to_string(), report.clone()))?;
-            }
-            g = e;
         }
+        let special: Vec<Vec<usize>> = scans_ok
+            .iter_mut()
+            .map(|s| {
+                s.fps = Vec::new();
+                std::mem::take(&mut s.special)
+            })
+            .collect();
+        let Resolver {
+            mut skip,
+            counts,
+            expired_at_import,
+            ..
+        } = res;
         skip.sort_unstable();
-        if report.conflicts_total > 0 && report.conflicts_unresolved > 0 {
-            problems.push(format!(
-                "{} keys differ between inputs (policy {}); see the conflict list",
-                report.conflicts_unresolved,
-                report.policy_name()
-            ));
+        let mut skip_per: Vec<Vec<usize>> = vec![Vec::new(); inputs.len()];
+        for l in skip {
+            let (i, off) = unloc(l);
+            skip_per[i].push(off);
         }
-        let total: u64 = out_counts.values().map(|c| c.0).sum();
-        report.out_counts = out_counts.clone();
+        if report.conflicts_unresolved > 0 {
+            problems.push(match opts.policy {
+                Policy::Owner => format!(
+                    "{} keys differ between inputs and their owning node (by token) holds no copy; see the conflict list",
+                    report.conflicts_unresolved
+                ),
+                _ => format!(
+                    "{} keys differ between inputs (type, value or expiry); see the conflict list, or choose a policy with --on-conflict first|last|owner",
+                    report.conflicts_unresolved
+                ),
+            });
+        }
+        report.out_counts = counts.clone();
+        report.out_counts.retain(|_, c| c.0 > 0);
+        report.phases.push(("planning", t1.elapsed().as_secs_f64()));
+        report.expired_at_import = expired_at_import;
+        let total: u64 = counts.values().map(|c| c.0).sum();
         if let Some(t) = opts.expect_total {
             if t != total {
                 problems.push(format!(
@@ -429,134 +1125,55 @@ impl Plan {
             }
         }
         if !problems.is_empty() {
-            report.problems = problems.clone();
-            return Err(refused(problems.join("; "), report));
+            let mut msg = problems[..problems.len().min(5)].join("; ");
+            if problems.len() > 5 {
+                msg.push_str(&format!(
+                    "; and {} more (see the report)",
+                    problems.len() - 5
+                ));
+            }
+            report.problems.extend(problems);
+            return Err(refused(msg, report));
         }
-        let module_aux = aux_order
-            .into_iter()
-            .filter_map(|k| module_aux.remove(&k).map(|(id, p, _)| (id, k.1, p)))
-            .collect();
         Ok(Plan {
             inputs,
             target,
-            skip,
-            db_marks,
-            out_counts,
+            runs,
+            skip: skip_per,
+            special,
+            out_counts: report.out_counts.clone(),
             functions: functions.into_iter().map(|f| f.1).collect(),
-            module_aux,
+            module_aux: module_aux
+                .into_iter()
+                .map(|(id, when, p, _)| (id.0, when, p))
+                .collect(),
             report,
         })
     }
 }
 
-/// Resolves one group of records with the same fingerprint.
-fn resolve_group(
-    opts: &MergeOptions,
-    inputs: &[Input],
-    marks: &[Vec<(usize, u64)>],
-    group: &[(u64, u64)],
-    skip: &mut Vec<u64>,
-    counts: &mut BTreeMap<u64, (u64, u64)>,
-    report: &mut MergeReport,
-) -> crate::Result<()> {
-    let mut recs = Vec::with_capacity(group.len());
-    for &(_, l) in group {
-        let (i, off) = unloc(l);
-        let r = record_at(&inputs[i], &marks[i], off)?;
-        let key = r.key.to_bytes()?.into_owned();
-        recs.push((key, i, l, r));
-    }
-    // Split by real key bytes (fingerprint collisions) and output db.
-    recs.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
-    let mut s = 0;
-    while s < recs.len() {
-        let mut e = s + 1;
-        let odb = |r: &KeyRecord<'_>| if opts.flatten_dbs { 0 } else { r.db };
-        while e < recs.len() && recs[e].0 == recs[s].0 && odb(&recs[e].3) == odb(&recs[s].3) {
-            e += 1;
-        }
-        if e - s > 1 {
-            resolve_key(opts, inputs, &recs[s..e], skip, counts, report)?;
-        }
-        s = e;
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-type Copy<'a> = (Vec<u8>, usize, u64, KeyRecord<'a>);
+    #[test]
+    fn groups_across_and_within_lists() {
+        let a = [(1, 10), (3, 11), (3, 12), (7, 13)];
+        let b = [(2, 20), (3, 21), (8, 22)];
+        let c = [(7, 30), (9, 31)];
+        let mut got = Vec::new();
+        equal_groups::<()>(&[&a, &b, &c], |g| {
+            let mut g = g.to_vec();
+            g.sort();
+            got.push(g);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![vec![11, 12, 21], vec![13, 30]]);
+    }
 
-fn resolve_key(
-    opts: &MergeOptions,
-    inputs: &[Input],
-    copies: &[Copy<'_>],
-    skip: &mut Vec<u64>,
-    counts: &mut BTreeMap<u64, (u64, u64)>,
-    report: &mut MergeReport,
-) -> crate::Result<()> {
-    let db = if opts.flatten_dbs { 0 } else { copies[0].3.db };
-    let mut drop = |c: &Copy<'_>, skip: &mut Vec<u64>, report: &mut MergeReport| {
-        skip.push(c.2);
-        let e = counts.entry(db).or_default();
-        e.0 -= 1;
-        if let Some(x) = c.3.expire_ms {
-            e.1 -= 1;
-            if x < opts.import_at {
-                report.expired_at_import -= 1;
-            }
-        }
-    };
-    let first = &copies[0];
-    let mut all_same = true;
-    for c in &copies[1..] {
-        if !same_value(&first.3, &inputs[first.1], &c.3, &inputs[c.1])? {
-            all_same = false;
-            break;
-        }
+    #[test]
+    fn locations_round_trip() {
+        assert_eq!(unloc(loc(3, 123_456_789)), (3, 123_456_789));
     }
-    if all_same {
-        report.duplicates_identical += (copies.len() - 1) as u64;
-        for c in &copies[1..] {
-            drop(c, skip, report);
-        }
-        return Ok(());
-    }
-    report.conflicts_total += 1;
-    let kept = match opts.policy {
-        Policy::Error => None,
-        Policy::First => Some(0),
-        Policy::Last => Some(copies.len() - 1),
-        Policy::Owner => {
-            let tokens: Vec<u32> = opts.tokens.iter().map(|t| t.unwrap_or(0)).collect();
-            let h = dynomite::hash(dynomite::hashed_part(&first.0, opts.hash_tag));
-            dynomite::owner(h, &tokens).and_then(|o| copies.iter().position(|c| c.1 == o))
-        }
-    };
-    match kept {
-        Some(k) => {
-            for (j, c) in copies.iter().enumerate() {
-                if j != k {
-                    drop(c, skip, report);
-                }
-            }
-        }
-        None => report.conflicts_unresolved += 1,
-    }
-    if report.conflicts.len() < MAX_LISTED {
-        report.conflicts.push(Conflict {
-            db,
-            key: String::from_utf8_lossy(&first.0).into_owned(),
-            copies: copies
-                .iter()
-                .map(|c| ConflictCopy {
-                    input: c.1,
-                    kind: c.3.value.kind().name(),
-                    encoding: c.3.value.encoding(),
-                    bytes: c.3.body_span.len() as u64,
-                    expire_ms: c.3.expire_ms,
-                })
-                .collect(),
-            kept: kept.map(|k| copies[k].1),
-        });
-    }
-    Ok(())
 }

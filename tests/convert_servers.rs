@@ -1,0 +1,605 @@
+//! `rdbkit convert` end to end.
+//!
+//! * Real servers (from the registry `scripts/install-servers.sh` writes):
+//!   every fixture is converted to every registered server's version, the
+//!   server's check-rdb must accept the result, and the server loaded from
+//!   it must hold the same keys (`INFO keyspace`) and the same `DEBUG
+//!   DIGEST` as the same server loaded from the original file — or, when
+//!   that server cannot read the original, loaded from a RESP replay of it
+//!   (`rdbkit dump --format resp` | `redis-cli --pipe`). A conversion the
+//!   target cannot hold without loss must be refused naming the key (or the
+//!   function libraries), and then succeed with the `--drop-*` flags.
+//! * Without servers: every fixture converted to every target of the issue
+//!   (Redis 6.0 … 8.8, Valkey 7.2 … 9.1, Redis Enterprise, RDB numbers)
+//!   decodes to the same data; an existing output is refused (exit 2)
+//!   unless `--force`; refusals leave neither output nor temporary files.
+
+#[path = "common/servers.rs"]
+mod servers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdbkit::decode::{Decoder, Item, Kind, Level, Options, StreamId};
+use rdbkit::encode::{OwnedValue, Target};
+use rdbkit::format::Header;
+use servers::{
+    check_rdb, key_list, pipe, redis_cli, registry, run, snapshot, KeyInfo, Server, ServerInfo,
+    TempDir,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            if f.path().extension().is_some_and(|e| e == "rdb") {
+                out.push(f.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn short(p: &Path) -> String {
+    let n = p.components().rev().take(2).collect::<Vec<_>>();
+    format!(
+        "{}/{}",
+        n[1].as_os_str().to_string_lossy(),
+        n[0].as_os_str().to_string_lossy()
+    )
+}
+
+/// Runs the rdbkit binary.
+fn rdbkit(args: &[&std::ffi::OsStr]) -> (i32, Vec<u8>, String) {
+    run(Command::new(BIN).args(args), b"", Duration::from_secs(120)).expect("rdbkit runs")
+}
+
+const DROP_ALL: [&str; 3] = [
+    "--drop-field-ttls",
+    "--drop-stream-metadata",
+    "--drop-functions",
+];
+
+/// Converts `input` to `out` for `target`: first without allowing losses;
+/// when refused, the refusal must name a key or the function libraries,
+/// and the conversion is retried allowing every loss. Returns whether
+/// losses were allowed, or the error.
+fn convert(input: &Path, out: &Path, target: &str) -> Result<bool, String> {
+    let base = [
+        "convert".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--target".as_ref(),
+        target.as_ref(),
+    ];
+    let (code, _, err) = rdbkit(&base);
+    match code {
+        0 => return Ok(false),
+        1 => {}
+        c => return Err(format!("convert to {target}: exit {c}: {err}")),
+    }
+    if !(err.contains("(key '") || err.contains("function libraries")) {
+        return Err(format!("refusal names no key: {err}"));
+    }
+    if out.exists() {
+        return Err(format!("a refused conversion left {}", out.display()));
+    }
+    let mut args: Vec<&std::ffi::OsStr> = base.to_vec();
+    args.extend(DROP_ALL.iter().map(std::ffi::OsStr::new));
+    let (code, _, err2) = rdbkit(&args);
+    if code != 0 {
+        return Err(format!(
+            "convert to {target} with --drop-*: exit {code}: {err2}\n(first refusal: {err})"
+        ));
+    }
+    Ok(true)
+}
+
+struct Fixture {
+    path: PathBuf,
+    header: Header,
+    modules: bool,
+    keys: Vec<KeyInfo>,
+}
+
+fn fixture(path: &Path) -> Fixture {
+    let data = std::fs::read(path).unwrap();
+    let header = Header::parse(&data).unwrap();
+    let mut modules = false;
+    for item in Decoder::new(&data, Options::default()).unwrap() {
+        match item.unwrap() {
+            Item::ModuleAux(_) => modules = true,
+            Item::Key(k) => modules |= k.value.kind() == Kind::Module,
+            _ => {}
+        }
+    }
+    Fixture {
+        path: path.to_path_buf(),
+        header,
+        modules,
+        keys: key_list(&data),
+    }
+}
+
+/// Keys in a file, counted by rdbkit (fully decoded and verified).
+fn key_count(path: &Path) -> Result<u64, String> {
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for item in Decoder::new(&data, Options::default()).map_err(|e| e.to_string())? {
+        if let Item::Key(_) = item.map_err(|e| e.to_string())? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+type State = (BTreeMap<u64, (u64, u64)>, String, BTreeMap<String, String>);
+
+/// Starts `srv` on a copy of `file`; returns keyspace and digest.
+fn load_file(srv: &ServerInfo, file: &Path, keys: &[KeyInfo]) -> Result<State, String> {
+    let dir = TempDir::new("load");
+    std::fs::copy(file, dir.path().join("dump.rdb")).map_err(|e| e.to_string())?;
+    let mut s = Server::start(srv, dir.path(), "dump.rdb")?;
+    let st = (s.keyspace()?, s.digest()?, snapshot(&mut s, keys)?);
+    s.stop();
+    Ok(st)
+}
+
+/// Replays the RESP export of `file` into an empty `srv`.
+fn load_resp(
+    srv: &ServerInfo,
+    cli: &Path,
+    file: &Path,
+    keys: &[KeyInfo],
+    lossy: bool,
+) -> Result<State, String> {
+    let target = srv.target_name();
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "dump".as_ref(),
+        file.as_os_str(),
+        "--format".as_ref(),
+        "resp".as_ref(),
+        "--target".as_ref(),
+        target.as_ref(),
+    ];
+    if lossy {
+        args.extend(DROP_ALL.iter().map(std::ffi::OsStr::new));
+    }
+    let (code, resp, err) = rdbkit(&args);
+    if code != 0 {
+        return Err(format!("dump --format resp: exit {code}: {err}"));
+    }
+    let dir = TempDir::new("resp");
+    let mut s = Server::start(srv, dir.path(), "none.rdb")?;
+    pipe(cli, s.port, &resp)?;
+    let st = (s.keyspace()?, s.digest()?, snapshot(&mut s, keys)?);
+    s.stop();
+    Ok(st)
+}
+
+/// One server × fixture check; returns a one-line summary.
+fn check_pair(srv: &ServerInfo, fx: &Fixture, cli: Option<&Path>) -> Result<String, String> {
+    let dir = TempDir::new("conv");
+    let out = dir.path().join("dump.rdb");
+    let target = srv.target_name();
+    let lossy = convert(&fx.path, &out, &target)?;
+    // check-rdb of the target server accepts it, with the same key count.
+    let keys = key_count(&out)?;
+    if srv.check_rdb.is_some() {
+        let chk = check_rdb(srv, &out)?;
+        if !chk.ok {
+            return Err(format!(
+                "check-rdb refused the converted file:\n{}",
+                chk.output
+            ));
+        }
+        if chk.keys != Some(keys) {
+            return Err(format!("check-rdb read {:?} keys, rdbkit {keys}", chk.keys));
+        }
+    }
+    let got =
+        load_file(srv, &out, &fx.keys).map_err(|e| format!("loading the converted file: {e}"))?;
+    let (reference, how) = if srv.can_load(fx.header) {
+        (load_file(srv, &fx.path, &fx.keys)?, "original")
+    } else {
+        let Some(cli) = cli else {
+            return Ok(format!(
+                "{target} {}: converted, loaded (no redis-cli for a reference)",
+                short(&fx.path)
+            ));
+        };
+        (
+            load_resp(srv, cli, &fx.path, &fx.keys, lossy)?,
+            "RESP replay",
+        )
+    };
+    if got.0 != reference.0 {
+        return Err(format!(
+            "keyspace {:?}, {how} gives {:?}",
+            got.0, reference.0
+        ));
+    }
+    if got.1 != reference.1 {
+        return Err(format!(
+            "DEBUG DIGEST {} but {how} gives {}",
+            got.1, reference.1
+        ));
+    }
+    // Without allowed losses, also expiry times, field TTLs, stream
+    // metadata, groups and pending entries, and functions.
+    if !lossy {
+        for (k, v) in &reference.2 {
+            let g = got.2.get(k).map(String::as_str).unwrap_or("<missing>");
+            if g != v {
+                return Err(format!(
+                    "{k}:
+converted:
+{g}
+{how}:
+{v}"
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{target:<11} {:<28} {} keys, digest = {how}{}",
+        short(&fx.path),
+        keys,
+        if lossy { " (losses allowed)" } else { "" }
+    ))
+}
+
+#[test]
+fn converted_files_load_in_every_server() {
+    let test = "converted_files_load_in_every_server";
+    let Some(reg) = registry(test) else { return };
+    let cli = redis_cli(test);
+    let fixtures: Vec<Fixture> = fixtures().iter().map(|p| fixture(p)).collect();
+    let mut jobs = Vec::new();
+    for srv in &reg {
+        for fx in &fixtures {
+            if fx.modules && !srv.has_modules() {
+                eprintln!(
+                    "{test}: {} {}: skipped: the fixture needs modules the server does not load",
+                    srv.name,
+                    short(&fx.path)
+                );
+                continue;
+            }
+            jobs.push((srv, fx));
+        }
+    }
+    let queue = Mutex::new(jobs.into_iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| loop {
+                let Some((srv, fx)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let r = check_pair(srv, fx, cli.as_deref());
+                results
+                    .lock()
+                    .unwrap()
+                    .push((srv.name.clone(), short(&fx.path), r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut failures = Vec::new();
+    for (srv, fx, r) in &results {
+        match r {
+            Ok(line) => eprintln!("ok   {line}"),
+            Err(e) => {
+                eprintln!("FAIL {srv} {fx}: {e}");
+                failures.push(format!("{srv} {fx}: {e}"));
+            }
+        }
+    }
+    eprintln!(
+        "{} server × fixture pairs, {} failed",
+        results.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ------------------------------------------------------------ no servers
+
+/// A value normalised for comparison, as it must read back from a file of
+/// stream version `sv` (what older stream types cannot carry is derived
+/// on load the way servers derive it).
+fn norm(v: OwnedValue, sv: u8, lossy: bool) -> OwnedValue {
+    let mut v = v;
+    match &mut v {
+        OwnedValue::Set(s) => s.sort(),
+        OwnedValue::Hash(h) => {
+            h.sort_by(|a, b| a.field.cmp(&b.field));
+            if lossy {
+                for f in h.iter_mut() {
+                    f.expire_ms = None;
+                }
+            }
+        }
+        OwnedValue::ZSet(z) => {
+            for (_, s) in z.iter_mut() {
+                if *s == 0.0 {
+                    *s = 0.0;
+                }
+            }
+            z.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        OwnedValue::Stream(s) => {
+            let n = s.entries.len() as u64;
+            let first = s.entries.first().map(|e| e.0).unwrap_or_default();
+            if sv < 2 || lossy {
+                s.first_id = None;
+                s.max_deleted_id = None;
+                s.entries_added = None;
+                for g in &mut s.groups {
+                    g.entries_read = None;
+                }
+            } else {
+                s.first_id = Some(s.first_id.unwrap_or(first));
+                s.entries_added = Some(s.entries_added.unwrap_or(n));
+                s.max_deleted_id = Some(s.max_deleted_id.unwrap_or(StreamId::default()));
+            }
+            for c in s.groups.iter_mut().flat_map(|g| &mut g.consumers) {
+                c.active_time_ms = if sv >= 3 && !lossy {
+                    Some(c.active_time_ms.unwrap_or(c.seen_time_ms))
+                } else {
+                    None
+                };
+            }
+            s.idmp = None;
+        }
+        _ => {}
+    }
+    v
+}
+
+type Content = BTreeMap<(u64, Vec<u8>), (OwnedValue, Option<i64>)>;
+
+fn content(path: &Path, sv: u8, lossy: bool) -> (Content, Vec<String>) {
+    let data = std::fs::read(path).unwrap();
+    let opts = Options {
+        level: Level::Deep,
+        ..Options::default()
+    };
+    let mut out = BTreeMap::new();
+    let mut functions = Vec::new();
+    for item in Decoder::new(&data, opts).unwrap() {
+        match item.unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+            Item::Key(k) => {
+                let v = OwnedValue::from_value(&k.value).unwrap();
+                out.insert(
+                    (k.db, k.key.to_bytes().unwrap().into_owned()),
+                    (norm(v, sv, lossy), k.expire_ms),
+                );
+            }
+            Item::Function(code) => {
+                functions.push(String::from_utf8_lossy(&code.to_bytes().unwrap()).into_owned())
+            }
+            _ => {}
+        }
+    }
+    (out, functions)
+}
+
+/// The targets named in the issue, as names and as numbers.
+const TARGETS: &[&str] = &[
+    "redis-6.0",
+    "redis-6.2",
+    "redis-7.0",
+    "redis-7.2",
+    "redis-7.4",
+    "redis-8.0",
+    "redis-8.2",
+    "redis-8.4",
+    "redis-8.6",
+    "redis-8.8",
+    "valkey-7.2",
+    "valkey-8.0",
+    "valkey-8.1",
+    "valkey-9.0",
+    "valkey-9.1",
+    "redis-enterprise-6.2",
+    "redis-enterprise-7.4",
+    "redis-enterprise-8.2",
+    "9",
+    "10",
+    "11",
+    "12",
+    "13",
+    "14",
+    "80",
+];
+
+#[test]
+fn every_fixture_converts_to_every_target() {
+    let files: Vec<PathBuf> = fixtures()
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n == "all-types.rdb"
+                || n == "modules.rdb"
+                || (n == "lfu.rdb" && short(p).starts_with("redis-7.4"))
+        })
+        .collect();
+    if files.is_empty() {
+        eprintln!("every_fixture_converts_to_every_target: SKIPPED: no fixtures");
+        return;
+    }
+    let jobs: Vec<(&PathBuf, &str)> = files
+        .iter()
+        .flat_map(|f| TARGETS.iter().map(move |t| (f, *t)))
+        .collect();
+    let queue = Mutex::new(jobs.into_iter());
+    let failures = Mutex::new(Vec::new());
+    let count = Mutex::new((0, 0));
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| loop {
+                let Some((file, target)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let dir = TempDir::new("every");
+                let out = dir.path().join("out.rdb");
+                let r = (|| -> Result<bool, String> {
+                    let t = Target::parse(target)?;
+                    let lossy = match convert(file, &out, target) {
+                        Ok(l) => l,
+                        Err(e) if t.version < 8 && e.contains("module") => return Ok(false),
+                        Err(e) => return Err(e),
+                    };
+                    let data = std::fs::read(&out).map_err(|e| e.to_string())?;
+                    let h = Header::parse(&data).map_err(|e| e.to_string())?;
+                    if h != t.header() {
+                        return Err(format!("header {h:?}, expected {:?}", t.header()));
+                    }
+                    let sv = t.stream_type().map_or(0, rdbkit::decode::stream_version_of);
+                    let (a, fa) = content(file, sv, lossy);
+                    let (b, fb) = content(&out, sv, lossy);
+                    if a.len() != b.len() {
+                        return Err(format!("{} keys in, {} out", a.len(), b.len()));
+                    }
+                    for (k, v) in &a {
+                        let w = b.get(k).ok_or_else(|| format!("key {k:?} missing"))?;
+                        let exp = |e: Option<i64>| {
+                            if t.version < 3 {
+                                e.map(|e| (e + 999).div_euclid(1000) * 1000)
+                            } else {
+                                e
+                            }
+                        };
+                        if v.0 != w.0 || exp(v.1) != w.1 {
+                            return Err(format!(
+                                "key {:?} differs:\n in  {:?}\n out {:?}",
+                                k, v, w
+                            ));
+                        }
+                    }
+                    if t.has_functions() && fa != fb {
+                        return Err(format!("functions {fa:?} became {fb:?}"));
+                    }
+                    Ok(lossy)
+                })();
+                let mut c = count.lock().unwrap();
+                match r {
+                    Ok(l) => {
+                        c.0 += 1;
+                        c.1 += usize::from(l);
+                    }
+                    Err(e) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{} -> {target}: {e}", short(file))),
+                }
+            });
+        }
+    });
+    let (n, lossy) = *count.lock().unwrap();
+    eprintln!("{n} conversions verified ({lossy} needed --drop-* flags)");
+    let f = failures.into_inner().unwrap();
+    assert!(f.is_empty(), "{}", f.join("\n"));
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let Some(input) = fixtures()
+        .into_iter()
+        .find(|p| short(p) == "redis-7.0/all-types.rdb")
+    else {
+        return;
+    };
+    let dir = TempDir::new("force");
+    let out = dir.path().join("out.rdb");
+    std::fs::write(&out, b"precious").unwrap();
+    let args = |force: bool| {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "convert".into(),
+            input.clone().into(),
+            "-o".into(),
+            out.clone().into(),
+            "--target".into(),
+            "redis-7.4".into(),
+        ];
+        if force {
+            a.push("--force".into());
+        }
+        a
+    };
+    let a = args(false);
+    let (code, _, err) = rdbkit(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let a = args(true);
+    let (code, _, err) = rdbkit(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    let h = Header::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(h.version, 12);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[test]
+fn refused_conversion_names_the_key_and_leaves_nothing() {
+    let Some(input) = fixtures()
+        .into_iter()
+        .find(|p| short(p) == "redis-7.4/all-types.rdb")
+    else {
+        return;
+    };
+    let dir = TempDir::new("refuse");
+    let out = dir.path().join("out.rdb");
+    let (code, _, err) = rdbkit(&[
+        "convert".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--target".as_ref(),
+        "redis-7.2".as_ref(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("(key 'hfe:"), "{err}");
+    assert!(err.contains("--drop-field-ttls"), "{err}");
+    assert!(!out.exists());
+    assert!(leftovers(dir.path()).is_empty());
+    // Functions into a target without them.
+    let (code, _, err) = rdbkit(&[
+        "convert".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--target".as_ref(),
+        "redis-6.2".as_ref(),
+        "--drop-field-ttls".as_ref(),
+        "--drop-stream-metadata".as_ref(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--drop-functions"), "{err}");
+    assert!(!out.exists());
+    assert!(leftovers(dir.path()).is_empty());
+}

@@ -1,0 +1,360 @@
+//! `rdbkit merge` failing cleanly: the right exit code (1 refused for data
+//! reasons, 2 usage or I/O), a clear message, no partial output and no
+//! temporary file left behind.
+//!
+//! * output directory not writable: a read-only tmpfs mounted for the test
+//!   (root can write anywhere else); without mount permission, an output
+//!   path under `/proc` (simulated).
+//! * disk full: a 64 KiB tmpfs; without mount permission, a file-size
+//!   limit (`ulimit -f`, with SIGXFSZ ignored) makes the write fail the same
+//!   way (simulated).
+//! * an input truncated in the middle of a value, a flipped byte, a missing
+//!   input, an existing output, an output that is an input, bad counts.
+
+mod merge_helpers;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use merge_helpers::*;
+use rdbkit::decode::{Decoder, Item, Options};
+
+const IN1: &str = "examples/dump1.rdb";
+const IN2: &str = "examples/dump2.rdb";
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &Path, opts: &str) -> Option<Mount> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn merge_to(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["merge", IN1, IN2, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    rdbkit(&args)
+}
+
+#[test]
+fn output_directory_not_writable() {
+    let s = Scratch::new("merge-ro");
+    let dir = s.path("ro");
+    let report = s.path("report.json");
+    let m = Mount::tmpfs(&dir, "ro,size=1m");
+    let (out, simulated) = match &m {
+        Some(_) => (dir.join("x.rdb"), false),
+        None => {
+            eprintln!("output_directory_not_writable: mount not permitted; simulating with a path under /proc");
+            (PathBuf::from("/proc/rdbkit-merge-test/x.rdb"), true)
+        }
+    };
+    let o = merge_to(
+        &out,
+        &[
+            "--drop-dynomite-metadata",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot create the output in"), "{err}");
+    if !simulated {
+        assert!(err.contains("Read-only file system"), "{err}");
+        assert_clean(&dir, "x.rdb");
+    }
+    // Refused before reading the inputs, and the report says so.
+    let r = read_json(&report);
+    assert_eq!(r["status"], "failed");
+    assert!(r["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot create the output"));
+    assert_eq!(r["inputs"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn disk_full() {
+    let s = Scratch::new("merge-full");
+    let dir = s.path("small");
+    let report = s.path("report.json");
+    // The merged example is ~147 KB; the file system holds 64 KiB.
+    let m = Mount::tmpfs(&dir, "size=64k");
+    let out = dir.join("x.rdb");
+    let o = match &m {
+        Some(_) => merge_to(
+            &out,
+            &[
+                "--drop-dynomite-metadata",
+                "--report",
+                report.to_str().unwrap(),
+            ],
+        ),
+        None => {
+            eprintln!("disk_full: mount not permitted; simulating with a 32 KiB file-size limit");
+            std::fs::create_dir_all(&dir).unwrap();
+            let script = format!(
+                "trap '' XFSZ; ulimit -f 64; exec '{}' merge {IN1} {IN2} -o '{}' --drop-dynomite-metadata --report '{}'",
+                env!("CARGO_BIN_EXE_rdbkit"),
+                out.display(),
+                report.display()
+            );
+            Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(repo())
+                .output()
+                .unwrap()
+        }
+    };
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing "), "{err}");
+    if m.is_some() {
+        assert!(err.contains("No space left on device"), "{err}");
+    }
+    assert_clean(&dir, "x.rdb");
+    assert_eq!(
+        listing(&dir),
+        Vec::<String>::new(),
+        "the space is given back"
+    );
+    let r = read_json(&report);
+    assert_eq!(r["status"], "failed");
+    assert!(r["output"].is_null());
+    assert_eq!(
+        r["inputs"].as_array().unwrap().len(),
+        2,
+        "inputs were read and summarised"
+    );
+}
+
+/// Offset and key of a large record of `file`, to cut it in the middle.
+fn big_record(file: &str) -> (usize, usize, String) {
+    let data = std::fs::read(repo().join(file)).unwrap();
+    let mut best = (0, 0, String::new());
+    for item in Decoder::new(&data, Options::default()).unwrap() {
+        if let Item::Key(k) = item.unwrap() {
+            if k.span.len() > best.1 - best.0 {
+                let key = String::from_utf8_lossy(&k.key.to_bytes().unwrap()).into_owned();
+                best = (k.span.start, k.span.end, key);
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn input_truncated_mid_value() {
+    let s = Scratch::new("merge-trunc");
+    let (start, end, key) = big_record(IN2);
+    let data = std::fs::read(repo().join(IN2)).unwrap();
+    let cut = s.path("cut.rdb");
+    std::fs::write(&cut, &data[..(start + end) / 2]).unwrap();
+    let out = s.path("x.rdb");
+    let report = s.path("r.json");
+    let o = rdbkit(&[
+        "merge",
+        IN1,
+        cut.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let msg = err.lines().find(|l| l.starts_with("rdbkit: ")).unwrap();
+    assert!(
+        msg.contains(&format!("input 2 ({}) is invalid", cut.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("unexpected end of input"), "{msg}");
+    assert!(msg.contains("at byte offset"), "{msg}");
+    assert!(msg.contains(&format!("(key '{key}')")), "{msg}");
+    assert_clean(&s.0, "x.rdb");
+    let r = read_json(&report);
+    assert_eq!(r["status"], "refused");
+    assert_eq!(r["inputs"][1]["decoded"], false);
+    assert!(r["inputs"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unexpected end of input"));
+    assert_eq!(
+        r["inputs"][0]["keys"], 1278,
+        "the valid input is summarised"
+    );
+}
+
+#[test]
+fn input_with_a_flipped_byte() {
+    let s = Scratch::new("merge-flip");
+    let (start, end, _) = big_record(IN1);
+    let mut data = std::fs::read(repo().join(IN1)).unwrap();
+    // Inside a value: only the CRC can tell.
+    data[(start + end) / 2] ^= 0x01;
+    let bad = s.path("bad.rdb");
+    std::fs::write(&bad, &data).unwrap();
+    let out = s.path("x.rdb");
+    let o = rdbkit(&[
+        "merge",
+        bad.to_str().unwrap(),
+        IN2,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("input 1 ("), "{err}");
+    assert!(
+        err.contains("checksum mismatch") || err.contains("corrupt"),
+        "{err}"
+    );
+    assert!(err.contains("at byte offset"), "{err}");
+    assert_clean(&s.0, "x.rdb");
+}
+
+#[test]
+fn missing_input_is_an_io_error() {
+    let s = Scratch::new("merge-missing");
+    let out = s.path("x.rdb");
+    let o = rdbkit(&[
+        "merge",
+        IN1,
+        "examples/nope.rdb",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot open input 2 (examples/nope.rdb)"),
+        "{err}"
+    );
+    assert_clean(&s.0, "x.rdb");
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let s = Scratch::new("merge-exists");
+    let out = s.path("x.rdb");
+    std::fs::write(&out, b"precious").unwrap();
+    let report = s.path("r.json");
+    let o = merge_to(
+        &out,
+        &[
+            "--drop-dynomite-metadata",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("exists; use --force to replace it"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    assert_eq!(read_json(&report)["status"], "failed");
+    let o = merge_to(&out, &["--drop-dynomite-metadata", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_ne!(std::fs::read(&out).unwrap(), b"precious");
+    assert_eq!(listing(&s.0), vec!["r.json", "x.rdb"]);
+}
+
+#[test]
+fn output_that_is_an_input_is_refused_even_with_force() {
+    let s = Scratch::new("merge-self");
+    let a = s.path("a.rdb");
+    std::fs::copy(repo().join(IN1), &a).unwrap();
+    let before = std::fs::read(&a).unwrap();
+    let link = s.path("link.rdb");
+    std::fs::hard_link(&a, &link).unwrap();
+    for out in [&a, &link] {
+        let o = rdbkit(&[
+            "merge",
+            a.to_str().unwrap(),
+            IN2,
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("is input 1"), "{err}");
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+    assert_eq!(listing(&s.0), vec!["a.rdb", "link.rdb"]);
+}
+
+#[test]
+fn output_directory_missing() {
+    let s = Scratch::new("merge-nodir");
+    let out = s.path("no/such/dir/x.rdb");
+    let o = merge_to(&out, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+}
+
+#[test]
+fn expected_counts() {
+    let s = Scratch::new("merge-expect");
+    let out = s.path("x.rdb");
+    let o = merge_to(
+        &out,
+        &["--drop-dynomite-metadata", "--expect-keys", "1278,1000"],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("input 2 (examples/dump2.rdb): expected 1000 keys, counted 1327"),
+        "{err}"
+    );
+    let o = merge_to(
+        &out,
+        &["--drop-dynomite-metadata", "--expect-total", "2554"],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("expected 2554 keys in the output, the merge gives 2553"),
+        "{err}"
+    );
+    // Usage errors: exit 2.
+    let o = merge_to(&out, &["--expect-keys", "1278"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = merge_to(&out, &["--on-conflict", "owner", "--token", "dump1.rdb=5"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--token"), "{err}");
+    assert_clean(&s.0, "x.rdb");
+}
+
+#[test]
+fn gzip_output_round_trips() {
+    let s = Scratch::new("merge-gz");
+    let out = s.path("x.rdb.gz");
+    let o = merge_to(&out, &["--drop-dynomite-metadata"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains(", gzip)"), "{err}");
+    let gz = std::fs::read(&out).unwrap();
+    assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+    let mut rdb = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut rdb).unwrap();
+    let r = rdbkit::inspect::inspect(&rdb, Options::default(), 0).unwrap();
+    assert_eq!(r.keys(), 2553);
+    assert_eq!(listing(&s.0), vec!["x.rdb.gz"]);
+}

@@ -1,0 +1,425 @@
+//! The merge library over the small real-server fixtures of
+//! `tests/fixtures/merge/` (made by `scripts/make-merge-fixtures.py`) and a
+//! few files built with the encoder (limits): databases, function
+//! libraries, module aux data, cluster slot info, expiry, targets, limits.
+
+mod merge_helpers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use merge_helpers::*;
+use rdbkit::decode::{Checksum, Decoder, Item, Options};
+use rdbkit::encode::{write_len, write_str, KeyMeta, OwnedValue, RdbWriter, StrOpts, Target};
+use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+
+fn fx(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/merge").join(name)
+}
+
+fn opts(inputs: &[&str], out: &Path) -> MergeOptions {
+    MergeOptions::new(inputs.iter().map(|n| fx(n)).collect(), out.to_path_buf())
+}
+
+fn refused(r: Result<MergeReport, MergeError>) -> (String, MergeReport) {
+    match r {
+        Err(e @ MergeError::Refused { .. }) => {
+            let rep = e.report().unwrap().clone();
+            assert_eq!(rep.status, "refused");
+            (e.to_string(), rep)
+        }
+        Err(e) => panic!("expected a refusal, got an I/O error: {e}"),
+        Ok(_) => panic!("expected a refusal, the merge succeeded"),
+    }
+}
+
+/// What a written file holds.
+#[derive(Default, Debug)]
+struct Content {
+    aux: Vec<(String, String)>,
+    keys: BTreeMap<(u64, String), (String, Option<i64>)>,
+    resize: BTreeMap<u64, (u64, u64)>,
+    functions: Vec<String>,
+    slot_infos: usize,
+    checksum_ok: bool,
+    version: u32,
+}
+
+fn content(path: &Path) -> Content {
+    let data = std::fs::read(path).unwrap();
+    let mut c = Content::default();
+    let mut db = 0;
+    let dec = Decoder::new(&data, Options::default()).unwrap();
+    c.version = dec.header().version;
+    for item in dec {
+        match item.unwrap() {
+            Item::Aux { key, value } => c.aux.push((
+                String::from_utf8_lossy(&key.to_bytes().unwrap()).into_owned(),
+                String::from_utf8_lossy(&value.to_bytes().unwrap()).into_owned(),
+            )),
+            Item::SelectDb(d) => db = d,
+            Item::ResizeDb { keys, expires } => {
+                c.resize.insert(db, (keys, expires));
+            }
+            Item::Function(code) => c
+                .functions
+                .push(String::from_utf8_lossy(&code.to_bytes().unwrap()).into_owned()),
+            Item::SlotInfo { .. } => c.slot_infos += 1,
+            Item::Key(k) => {
+                let v = match k.value.string() {
+                    Ok(s) => String::from_utf8_lossy(&s.to_bytes().unwrap()).into_owned(),
+                    Err(_) => k.value.kind().name().to_string(),
+                };
+                let key = String::from_utf8_lossy(&k.key.to_bytes().unwrap()).into_owned();
+                assert!(
+                    c.keys.insert((k.db, key), (v, k.expire_ms)).is_none(),
+                    "duplicate key"
+                );
+            }
+            Item::Eof { checksum, .. } => c.checksum_ok = matches!(checksum, Checksum::Verified(_)),
+            _ => {}
+        }
+    }
+    // RESIZEDB carries the true counts.
+    for (db, (keys, expires)) in &c.resize {
+        let n = c.keys.keys().filter(|(d, _)| d == db).count() as u64;
+        let e = c
+            .keys
+            .iter()
+            .filter(|((d, _), v)| d == db && v.1.is_some())
+            .count() as u64;
+        assert_eq!((*keys, *expires), (n, e), "RESIZEDB of db {db}");
+    }
+    c
+}
+
+fn aux_names(c: &Content) -> Vec<&str> {
+    c.aux.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+#[test]
+fn databases_other_than_0_are_refused_by_default() {
+    let s = Scratch::new("mfx-db");
+    let out = s.path("o.rdb");
+    let (msg, rep) = refused(merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)));
+    assert!(
+        msg.contains("databases other than 0 (db 3: 5 keys)"),
+        "{msg}"
+    );
+    assert!(msg.contains("--flatten-dbs"), "{msg}");
+    assert!(!out.exists());
+    assert_eq!(listing(&s.0), Vec::<String>::new());
+    assert_eq!(rep.inputs[0].report.as_ref().unwrap().dbs[&3].keys, 3);
+}
+
+#[test]
+fn keep_dbs() {
+    let s = Scratch::new("mfx-keep");
+    let out = s.path("o.rdb");
+    let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
+    o.keep_dbs = true;
+    let r = merge(&o).unwrap();
+    // `dup` in db 0 and `db3:same` in db 3 are identical on both nodes.
+    assert_eq!(r.duplicate_keys, 2);
+    assert_eq!(r.conflicts_total, 0);
+    let c = content(&out);
+    assert_eq!(c.resize, BTreeMap::from([(0, (3, 0)), (3, (4, 0))]));
+    assert_eq!(c.keys[&(3, "dup".to_string())].0, "in db 3");
+    assert_eq!(c.keys[&(0, "dup".to_string())].0, "in db 0");
+}
+
+#[test]
+fn flatten_dbs_makes_cross_db_collisions_conflicts() {
+    let s = Scratch::new("mfx-flat");
+    let out = s.path("o.rdb");
+    let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
+    o.flatten_dbs = true;
+    let (msg, rep) = refused(merge(&o));
+    assert!(msg.contains("1 keys differ between inputs"), "{msg}");
+    assert_eq!(rep.conflicts[0].key, "dup");
+    assert_eq!(rep.conflicts[0].copies.len(), 3);
+    assert!(!out.exists());
+    o.policy = Policy::First;
+    let r = merge(&o).unwrap();
+    assert_eq!(r.conflicts_total, 1);
+    assert_eq!(r.conflicts[0].kept, Some(0));
+    let c = content(&out);
+    assert_eq!(c.resize, BTreeMap::from([(0, (6, 0))]));
+    assert_eq!(c.keys[&(0, "dup".to_string())].0, "in db 0");
+    assert_eq!(c.keys[&(0, "db3:same".to_string())].0, "identical");
+}
+
+#[test]
+fn function_libraries() {
+    let s = Scratch::new("mfx-fn");
+    let out = s.path("o.rdb");
+    let (msg, rep) = refused(merge(&opts(&["funcs-a.rdb", "funcs-b.rdb"], &out)));
+    assert!(
+        msg.contains("function library 'differs' differs between input 1 and input 2"),
+        "{msg}"
+    );
+    assert_eq!(rep.functions_deduplicated, 1, "'same' is identical");
+    for (policy, tag) in [(Policy::First, "a"), (Policy::Last, "b")] {
+        let mut o = opts(&["funcs-a.rdb", "funcs-b.rdb"], &out);
+        o.policy = policy;
+        o.force = true;
+        let r = merge(&o).unwrap();
+        assert_eq!(r.function_conflicts, vec!["differs"]);
+        let c = content(&out);
+        assert_eq!(c.functions.len(), 2);
+        assert!(c.functions.iter().any(|f| f.starts_with("#!lua name=same")));
+        let d = c
+            .functions
+            .iter()
+            .find(|f| f.starts_with("#!lua name=differs"))
+            .unwrap();
+        assert!(d.contains(&format!("differs_{tag}")), "{policy:?}: {d}");
+    }
+}
+
+#[test]
+fn differing_module_aux_is_an_error() {
+    let s = Scratch::new("mfx-aux");
+    let out = s.path("o.rdb");
+    let mut o = opts(&["search-a.rdb", "search-b.rdb"], &out);
+    o.policy = Policy::Last; // a policy for keys does not apply to aux data
+    let (msg, rep) = refused(merge(&o));
+    assert!(msg.contains("module aux data of"), "{msg}");
+    assert!(msg.contains("differs between input 1 and input 2"), "{msg}");
+    assert!(!rep.inputs[0].report.as_ref().unwrap().module_aux.is_empty());
+    // The same file twice (as two nodes with disjoint keys would be): one copy.
+    let mut o = opts(&["search-a.rdb", "search-a.rdb"], &out);
+    o.policy = Policy::First;
+    let r = merge(&o).unwrap();
+    let n = r.inputs[0].report.as_ref().unwrap().module_aux.len();
+    assert!(n > 0);
+    assert_eq!(r.module_aux_deduplicated, n as u64);
+    assert_eq!(r.module_aux.len(), n);
+    assert_eq!(r.duplicate_keys, 1, "doc:a:1 is in both");
+}
+
+#[test]
+fn cluster_slot_info_is_dropped_and_aux_is_fresh() {
+    let s = Scratch::new("mfx-slots");
+    let out = s.path("o.rdb");
+    let r = merge(&opts(&["cluster-redis-a.rdb", "cluster-redis-b.rdb"], &out)).unwrap();
+    assert!(r
+        .inputs
+        .iter()
+        .all(|i| i.report.as_ref().unwrap().slot_infos > 0));
+    let c = content(&out);
+    assert_eq!(c.slot_infos, 0);
+    assert_eq!(c.keys.len(), 42);
+    assert_eq!(c.version, 12);
+    assert!(c.checksum_ok);
+    assert_eq!(
+        aux_names(&c),
+        ["redis-ver", "redis-bits", "ctime", "used-mem"]
+    );
+    assert_eq!(c.aux[0].1, "7.4.1", "producer of the target's format");
+
+    let out = s.path("v.rdb");
+    let r = merge(&opts(
+        &["cluster-valkey-a.rdb", "cluster-valkey-b.rdb"],
+        &out,
+    ))
+    .unwrap();
+    assert!(r
+        .inputs
+        .iter()
+        .all(|i| i.report.as_ref().unwrap().slot_infos > 0));
+    let c = content(&out);
+    assert_eq!(
+        aux_names(&c),
+        ["valkey-ver", "redis-bits", "ctime", "used-mem"]
+    );
+    assert_eq!(c.aux[0].1, "8.1.8");
+    assert_eq!(c.version, 11);
+    assert_eq!(c.keys.len(), 42);
+}
+
+#[test]
+fn expiry() {
+    let s = Scratch::new("mfx-exp");
+    let out = s.path("o.rdb");
+    let ins = ["expiring-a.rdb", "expiring-b.rdb"];
+    // Kept, counted as already expired at import time.
+    let r = merge(&opts(&ins, &out)).unwrap();
+    assert_eq!(r.output_keys(), 18);
+    assert_eq!(r.expired_at_import, 6);
+    assert_eq!(r.expected_dbsize_after_import(), 12);
+    assert_eq!(r.to_json()["expected_dbsize_after_import"], 12);
+    assert_eq!(r.inputs[0].report.as_ref().unwrap().expired(), 3);
+    // Importing in 2100 (after some TTLs end).
+    let mut o = opts(&ins, &out);
+    o.force = true;
+    o.import_at = T2100 + 3;
+    let r = merge(&o).unwrap();
+    assert_eq!(r.expired_at_import, 6 + 2 * 3);
+    // Dropped.
+    let mut o = opts(&ins, &out);
+    o.force = true;
+    o.drop_expired_at = Some(rdbkit::inspect::now_ms());
+    let r = merge(&o).unwrap();
+    assert_eq!(r.dropped_expired, 6);
+    assert_eq!(r.output_keys(), 12);
+    assert_eq!(r.expired_at_import, 0);
+    let c = content(&out);
+    assert!(c.keys.keys().all(|(_, k)| !k.contains(":old:")));
+}
+
+#[test]
+fn default_targets() {
+    let s = Scratch::new("mfx-target");
+    // Valkey 8.1 (REDIS0011 written by Valkey) with Valkey 9.1: VALKEY080.
+    let out = s.path("v.rdb");
+    let r = merge(&opts(&["cluster-valkey-a.rdb", "valkey9-a.rdb"], &out)).unwrap();
+    assert_eq!(r.target.unwrap().to_string(), "VALKEY080");
+    assert_eq!(r.reencoded_keys, 0);
+    // Redis 7.4 with Valkey 9.1: needs --target.
+    let out = s.path("m.rdb");
+    let (msg, _) = refused(merge(&opts(
+        &["cluster-redis-a.rdb", "valkey9-a.rdb"],
+        &out,
+    )));
+    assert!(
+        msg.contains("choose the output format with --target"),
+        "{msg}"
+    );
+    assert!(!out.exists());
+    let mut o = opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out);
+    o.target = Some(Target::parse("valkey-9.1").unwrap());
+    let r = merge(&o).unwrap();
+    assert_eq!(r.output_keys(), 21 + 7);
+    // Towards Redis 7.4: Valkey's hash with field TTLs (type 22) is rewritten.
+    let out = s.path("r.rdb");
+    let mut o = opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out);
+    o.target = Some(Target::parse("redis-7.4").unwrap());
+    let r = merge(&o).unwrap();
+    assert_eq!(r.reencoded_keys, 1, "{:?}", r.to_json()["keys_reencoded"]);
+    let c = content(&out);
+    assert_eq!(c.version, 12);
+    assert_eq!(c.keys[&(0, "a:hfe".to_string())].0, "hash");
+}
+
+/// A one-key file written with the encoder.
+fn one_key_file(path: &Path, key: &[u8], value_bytes: Option<&[u8]>) {
+    let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+    w.select_db(0).unwrap();
+    w.resize_db(1, 0).unwrap();
+    match value_bytes {
+        None => w
+            .key(key, &OwnedValue::String(b"v".to_vec()), KeyMeta::default())
+            .unwrap(),
+        Some(v) => {
+            let mut rec = vec![0u8]; // STRING
+            write_str(&mut rec, key, StrOpts::default());
+            rec.extend_from_slice(v);
+            w.raw(&rec).unwrap();
+        }
+    }
+    std::fs::write(path, w.finish().unwrap()).unwrap();
+}
+
+#[test]
+fn key_over_64_kib_is_refused() {
+    let s = Scratch::new("mfx-key");
+    let big = s.path("big.rdb");
+    let key = vec![b'k'; 64 * 1024 + 1];
+    one_key_file(&big, &key, None);
+    let ok = s.path("ok.rdb");
+    one_key_file(&ok, &vec![b'k'; 64 * 1024], None);
+    let out = s.path("o.rdb");
+    let o = MergeOptions::new(vec![ok.clone(), big.clone()], out.clone());
+    let (msg, rep) = refused(merge(&o));
+    assert!(msg.contains("input 2: key 'kkkk"), "{msg}");
+    assert!(
+        msg.contains("65537 bytes long, over the 64 KiB limit"),
+        "{msg}"
+    );
+    assert_eq!(rep.problems_total, 1);
+    assert!(!out.exists());
+}
+
+#[test]
+fn value_over_512_mib_is_refused() {
+    // A 512 MiB + 17 byte string of 'a', LZF-compressed to ~6 MB: one
+    // literal and back-references of 264 bytes at distance 1.
+    let ulen: u64 = 1 + 264 * 2_033_602;
+    assert!(ulen > 512 << 20);
+    let mut lzf = vec![0x00, b'a'];
+    for _ in 0..2_033_602 {
+        lzf.extend_from_slice(&[0xE0, 0xFF, 0x00]);
+    }
+    let mut v = vec![0xC3];
+    write_len(&mut v, lzf.len() as u64);
+    write_len(&mut v, ulen);
+    v.extend_from_slice(&lzf);
+    let s = Scratch::new("mfx-val");
+    let big = s.path("big.rdb");
+    one_key_file(&big, b"huge", Some(&v));
+    let ok = s.path("ok.rdb");
+    one_key_file(&ok, b"small", None);
+    let out = s.path("o.rdb");
+    let (msg, _) = refused(merge(&MergeOptions::new(vec![ok, big], out.clone())));
+    assert!(
+        msg.contains(&format!(
+            "input 2: the string value of key 'huge' is {ulen} bytes, over the 512 MiB limit"
+        )),
+        "{msg}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn option_errors_are_not_refusals() {
+    let s = Scratch::new("mfx-opts");
+    let out = s.path("o.rdb");
+    let mut o = opts(&["funcs-a.rdb", "funcs-b.rdb"], &out);
+    o.policy = Policy::Owner;
+    o.tokens = vec![Some(1), None];
+    let e = merge(&o).unwrap_err();
+    assert!(!e.is_refusal());
+    assert!(e.to_string().contains("missing for input 2"), "{e}");
+    let mut o = opts(&["funcs-a.rdb", "funcs-b.rdb"], &out);
+    o.expect_keys = Some(vec![1]);
+    assert!(!merge(&o).unwrap_err().is_refusal());
+    let o = MergeOptions::new(vec![], out.clone());
+    assert!(!merge(&o).unwrap_err().is_refusal());
+    assert_eq!(listing(&s.0), Vec::<String>::new());
+}
+
+#[test]
+fn report_json_shape() {
+    let s = Scratch::new("mfx-json");
+    let out = s.path("o.rdb");
+    let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
+    o.flatten_dbs = true;
+    o.progress = true; // stderr is not a terminal here: nothing is drawn
+    let (_, rep) = refused(merge(&o));
+    let j = rep.to_json();
+    assert_eq!(j["status"], "refused");
+    assert_eq!(j["policy"], "error");
+    assert_eq!(j["options"]["flatten_dbs"], true);
+    let i = &j["inputs"][0];
+    for field in [
+        "path",
+        "size",
+        "version",
+        "producer",
+        "dbs",
+        "types",
+        "functions",
+        "modules",
+        "checksum",
+    ] {
+        assert!(!i[field].is_null(), "input field {field}");
+    }
+    assert_eq!(i["dbs"]["3"]["keys"], 3);
+    assert_eq!(j["conflicts"]["count"], 1);
+    assert_eq!(j["conflicts"]["list"][0]["copies"][1]["input"], 1);
+    assert_eq!(j["duplicates"]["keys"], 1);
+    assert_eq!(j["duplicates"]["list"][0]["key"], "db3:same");
+    assert!(j["output"].is_null());
+    assert!(j["error"].as_str().unwrap().contains("keys differ"));
+}
