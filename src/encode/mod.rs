@@ -10,7 +10,6 @@
 
 mod blob;
 mod double;
-mod lzf;
 mod primitives;
 mod target;
 mod value;
@@ -21,7 +20,6 @@ mod tests;
 
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use double::{format_g17, format_shortest, score_text, text_double};
-pub use lzf::lzf_compress;
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};
 pub use target::Target;
 pub use value::{

@@ -1,6 +1,6 @@
 //! Encoding primitives: lengths, strings (integer and LZF forms), doubles.
 
-use super::lzf::lzf_compress;
+use crate::format::lzf::compress_bounded as lzf_compress;
 use crate::format::parse_canonical_int;
 
 /// Appends an RDB length in the shortest form.
