@@ -8,34 +8,14 @@ use rdbkit::decode::{Level, Options};
 use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, Target};
 use rdbkit::inspect::inspect;
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+use common::Rng;
 
-    fn text(&mut self, n: usize) -> Vec<u8> {
-        const W: &[&str] = &[
-            "alpha", "bravo", "user", "session", "price", "status", "zulu",
-        ];
-        let mut v = Vec::with_capacity(n + 8);
-        while v.len() < n {
-            v.extend_from_slice(W[(self.next() % W.len() as u64) as usize].as_bytes());
-            v.push(b' ');
-        }
-        v.truncate(n);
-        v
-    }
-
-    fn noise(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+/// The words of the compressible strings.
+const WORDS: &[&str] = &[
+    "alpha", "bravo", "user", "session", "price", "status", "zulu",
+];
 
 fn mixed_dump(target: Target) -> Vec<u8> {
     let mut r = Rng(0x2545_F491_4F6C_DD1D);
@@ -44,7 +24,11 @@ fn mixed_dump(target: Target) -> Vec<u8> {
     w.select_db(0).unwrap();
     for i in 0..20_000u64 {
         let n = 10 + (r.next() % 2000) as usize;
-        let v = if i % 2 == 0 { r.text(n) } else { r.noise(n) };
+        let v = if i % 2 == 0 {
+            r.text(WORDS, n)
+        } else {
+            r.noise(n)
+        };
         let meta = KeyMeta {
             expire_ms: (i % 3 == 0).then_some(10_000_000_000),
             ..KeyMeta::default()
@@ -60,7 +44,7 @@ fn mixed_dump(target: Target) -> Vec<u8> {
                 let n = 10 + (r.next() % 60) as usize;
                 HashEntry {
                     field: format!("field:{f}").into_bytes(),
-                    value: r.text(n),
+                    value: r.text(WORDS, n),
                     expire_ms: None,
                 }
             })
@@ -71,7 +55,7 @@ fn mixed_dump(target: Target) -> Vec<u8> {
             KeyMeta::default(),
         )
         .unwrap();
-        let list = (0..n).map(|_| r.text(20)).collect();
+        let list = (0..n).map(|_| r.text(WORDS, 20)).collect();
         w.key(
             format!("l:{i}").as_bytes(),
             &OwnedValue::List(list),

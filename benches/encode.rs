@@ -10,27 +10,12 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use rdbkit::decode::{Decoder, Item, Level, Options, StreamId};
 use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, StreamValue, Target};
 
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn word(&mut self, n: usize) -> Vec<u8> {
-        (0..n)
-            .map(|_| b"abcdefghij"[(self.next() % 10) as usize])
-            .collect()
-    }
-    fn noise(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use common::{write_dump, Record, Rng};
 
 /// About 10 MB of mixed keys.
-fn dataset() -> Vec<(Vec<u8>, OwnedValue, KeyMeta)> {
+fn dataset() -> Vec<Record> {
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::new();
     for i in 0..20_000u64 {
@@ -133,16 +118,8 @@ fn dataset() -> Vec<(Vec<u8>, OwnedValue, KeyMeta)> {
     out
 }
 
-fn write_all(target: Target, data: &[(Vec<u8>, OwnedValue, KeyMeta)]) -> Vec<u8> {
-    let mut w = RdbWriter::new(Vec::with_capacity(16 << 20), target).unwrap();
-    w.standard_aux("7.4.1", 0, 0).unwrap();
-    w.select_db(0).unwrap();
-    let expires = data.iter().filter(|k| k.2.expire_ms.is_some()).count() as u64;
-    w.resize_db(data.len() as u64, expires).unwrap();
-    for (k, v, m) in data {
-        w.key(k, v, *m).unwrap();
-    }
-    w.finish().unwrap()
+fn write_all(target: Target, data: &[Record]) -> Vec<u8> {
+    write_dump(Vec::with_capacity(16 << 20), target, "7.4.1", data)
 }
 
 /// What `convert` does for a same-version target, minus file I/O.

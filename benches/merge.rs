@@ -17,8 +17,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput};
-use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, Target};
+use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, Target};
 use rdbkit::merge::{merge, MergeOptions};
+
+mod common;
+
+use common::{write_dump, Record, Rng};
 
 /// Counts live heap bytes and their peak.
 struct Counting;
@@ -86,32 +90,13 @@ fn heap_of_one_merge(opts: &MergeOptions) -> (usize, u64) {
     (peak, keys)
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn text(&mut self, n: usize) -> Vec<u8> {
-        const W: &[&str] = &["alpha", "bravo", "user", "session", "price", "status"];
-        let mut v = Vec::with_capacity(n + 8);
-        while v.len() < n {
-            v.extend_from_slice(W[(self.next() % W.len() as u64) as usize].as_bytes());
-            v.push(b' ');
-        }
-        v.truncate(n);
-        v
-    }
-}
+/// The words of the generated strings.
+const WORDS: &[&str] = &["alpha", "bravo", "user", "session", "price", "status"];
 
 /// A dump of one node: keys prefixed `prefix`.
 fn make_input(path: &Path, prefix: &str, n: usize) {
     let mut rng = Rng(0x9E37_79B9 ^ prefix.len() as u64 ^ u64::from(prefix.as_bytes()[0]));
-    let mut recs: Vec<(Vec<u8>, OwnedValue, KeyMeta)> = Vec::with_capacity(n);
+    let mut recs: Vec<Record> = Vec::with_capacity(n);
     for i in 0..n {
         let key =
             format!("{prefix}:{}:{i}", ["user", "session", "cart", "idx"][i % 4]).into_bytes();
@@ -124,12 +109,12 @@ fn make_input(path: &Path, prefix: &str, n: usize) {
                 (0..8)
                     .map(|f| HashEntry {
                         field: format!("f{f}").into_bytes(),
-                        value: rng.text(12),
+                        value: rng.text(WORDS, 12),
                         expire_ms: None,
                     })
                     .collect(),
             ),
-            1 => OwnedValue::List((0..10).map(|_| rng.text(16)).collect()),
+            1 => OwnedValue::List((0..10).map(|_| rng.text(WORDS, 16)).collect()),
             2 => OwnedValue::Set(
                 (0..10)
                     .map(|j| format!("{}", j * 7 + i).into_bytes())
@@ -144,24 +129,17 @@ fn make_input(path: &Path, prefix: &str, n: usize) {
                 (0..600)
                     .map(|f| HashEntry {
                         field: format!("field-{f}").into_bytes(),
-                        value: rng.text(20),
+                        value: rng.text(WORDS, 20),
                         expire_ms: None,
                     })
                     .collect(),
             ),
-            _ => OwnedValue::String(rng.text(120)),
+            _ => OwnedValue::String(rng.text(WORDS, 120)),
         };
         recs.push((key, v, meta));
     }
-    let expires = recs.iter().filter(|r| r.2.expire_ms.is_some()).count() as u64;
-    let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
-    w.standard_aux("7.2.4", 0, 0).unwrap();
-    w.select_db(0).unwrap();
-    w.resize_db(n as u64, expires).unwrap();
-    for (k, v, m) in &recs {
-        w.key(k, v, *m).unwrap();
-    }
-    std::fs::write(path, w.finish().unwrap()).unwrap();
+    let data = write_dump(Vec::new(), Target::redis(11), "7.2.4", &recs);
+    std::fs::write(path, data).unwrap();
 }
 
 fn bench(c: &mut Criterion) {

@@ -18,47 +18,21 @@
 mod servers;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use rdbkit::decode::{Decoder, Item, Kind, Level, Options, StreamId};
+use rdbkit::decode::{Decoder, Item, Level, Options, StreamId};
 use rdbkit::encode::{OwnedValue, Target};
 use rdbkit::format::Header;
 use servers::{
-    check_rdb, key_list, pipe, redis_cli, registry, run, snapshot, KeyInfo, Server, ServerInfo,
-    TempDir,
+    check_pairs, check_rdb, compare_states, fixture, fixtures, load_file, load_resp, rdbkit_timed,
+    redis_cli, registry, resp_export, short, Fixture, ServerInfo, TempDir,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
-
-fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "rdb") {
-                out.push(f.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn short(p: &Path) -> String {
-    let n = p.components().rev().take(2).collect::<Vec<_>>();
-    format!(
-        "{}/{}",
-        n[1].as_os_str().to_string_lossy(),
-        n[0].as_os_str().to_string_lossy()
-    )
-}
-
 /// Runs the rdbkit binary.
-fn rdbkit(args: &[&std::ffi::OsStr]) -> (i32, Vec<u8>, String) {
-    run(Command::new(BIN).args(args), b"", Duration::from_secs(120)).expect("rdbkit runs")
+fn rdbkit(args: &[&OsStr]) -> (i32, Vec<u8>, String) {
+    rdbkit_timed(args).expect("rdbkit runs")
 }
 
 const DROP_ALL: [&str; 3] = [
@@ -67,12 +41,9 @@ const DROP_ALL: [&str; 3] = [
     "--drop-functions",
 ];
 
-/// Converts `input` to `out` for `target`: first without allowing losses;
-/// when refused, the refusal must name a key or the function libraries,
-/// and the conversion is retried allowing every loss. Returns whether
-/// losses were allowed, or the error.
-fn convert(input: &Path, out: &Path, target: &str) -> Result<bool, String> {
-    let base = [
+/// `rdbkit convert input -o out --target target` + `extra`.
+fn convert_cmd(input: &Path, out: &Path, target: &str, extra: &[&str]) -> (i32, Vec<u8>, String) {
+    let mut args: Vec<&OsStr> = vec![
         "convert".as_ref(),
         input.as_os_str(),
         "-o".as_ref(),
@@ -80,7 +51,16 @@ fn convert(input: &Path, out: &Path, target: &str) -> Result<bool, String> {
         "--target".as_ref(),
         target.as_ref(),
     ];
-    let (code, _, err) = rdbkit(&base);
+    args.extend(extra.iter().map(OsStr::new));
+    rdbkit(&args)
+}
+
+/// Converts `input` to `out` for `target`: first without allowing losses;
+/// when refused, the refusal must name a key or the function libraries,
+/// and the conversion is retried allowing every loss. Returns whether
+/// losses were allowed, or the error.
+fn convert(input: &Path, out: &Path, target: &str) -> Result<bool, String> {
+    let (code, _, err) = convert_cmd(input, out, target, &[]);
     match code {
         0 => return Ok(false),
         1 => {}
@@ -92,41 +72,13 @@ fn convert(input: &Path, out: &Path, target: &str) -> Result<bool, String> {
     if out.exists() {
         return Err(format!("a refused conversion left {}", out.display()));
     }
-    let mut args: Vec<&std::ffi::OsStr> = base.to_vec();
-    args.extend(DROP_ALL.iter().map(std::ffi::OsStr::new));
-    let (code, _, err2) = rdbkit(&args);
+    let (code, _, err2) = convert_cmd(input, out, target, &DROP_ALL);
     if code != 0 {
         return Err(format!(
             "convert to {target} with --drop-*: exit {code}: {err2}\n(first refusal: {err})"
         ));
     }
     Ok(true)
-}
-
-struct Fixture {
-    path: PathBuf,
-    header: Header,
-    modules: bool,
-    keys: Vec<KeyInfo>,
-}
-
-fn fixture(path: &Path) -> Fixture {
-    let data = std::fs::read(path).unwrap();
-    let header = Header::parse(&data).unwrap();
-    let mut modules = false;
-    for item in Decoder::new(&data, Options::default()).unwrap() {
-        match item.unwrap() {
-            Item::ModuleAux(_) => modules = true,
-            Item::Key(k) => modules |= k.value.kind() == Kind::Module,
-            _ => {}
-        }
-    }
-    Fixture {
-        path: path.to_path_buf(),
-        header,
-        modules,
-        keys: key_list(&data),
-    }
 }
 
 /// Keys in a file, counted by rdbkit (fully decoded and verified).
@@ -141,54 +93,10 @@ fn key_count(path: &Path) -> Result<u64, String> {
     Ok(n)
 }
 
-type State = (BTreeMap<u64, (u64, u64)>, String, BTreeMap<String, String>);
-
-/// Starts `srv` on a copy of `file`; returns keyspace and digest.
-fn load_file(srv: &ServerInfo, file: &Path, keys: &[KeyInfo]) -> Result<State, String> {
-    let dir = TempDir::new("load");
-    std::fs::copy(file, dir.path().join("dump.rdb")).map_err(|e| e.to_string())?;
-    let mut s = Server::start(srv, dir.path(), "dump.rdb")?;
-    let st = (s.keyspace()?, s.digest()?, snapshot(&mut s, keys)?);
-    s.stop();
-    Ok(st)
-}
-
-/// Replays the RESP export of `file` into an empty `srv`.
-fn load_resp(
-    srv: &ServerInfo,
-    cli: &Path,
-    file: &Path,
-    keys: &[KeyInfo],
-    lossy: bool,
-) -> Result<State, String> {
-    let target = srv.target_name();
-    let mut args: Vec<&std::ffi::OsStr> = vec![
-        "dump".as_ref(),
-        file.as_os_str(),
-        "--format".as_ref(),
-        "resp".as_ref(),
-        "--target".as_ref(),
-        target.as_ref(),
-    ];
-    if lossy {
-        args.extend(DROP_ALL.iter().map(std::ffi::OsStr::new));
-    }
-    let (code, resp, err) = rdbkit(&args);
-    if code != 0 {
-        return Err(format!("dump --format resp: exit {code}: {err}"));
-    }
-    let dir = TempDir::new("resp");
-    let mut s = Server::start(srv, dir.path(), "none.rdb")?;
-    pipe(cli, s.port, &resp)?;
-    let st = (s.keyspace()?, s.digest()?, snapshot(&mut s, keys)?);
-    s.stop();
-    Ok(st)
-}
-
 /// One server × fixture check; returns a one-line summary.
 fn check_pair(srv: &ServerInfo, fx: &Fixture, cli: Option<&Path>) -> Result<String, String> {
     let dir = TempDir::new("conv");
-    let out = dir.path().join("dump.rdb");
+    let out = dir.join("dump.rdb");
     let target = srv.target_name();
     let lossy = convert(&fx.path, &out, &target)?;
     // check-rdb of the target server accepts it, with the same key count.
@@ -216,39 +124,13 @@ fn check_pair(srv: &ServerInfo, fx: &Fixture, cli: Option<&Path>) -> Result<Stri
                 short(&fx.path)
             ));
         };
-        (
-            load_resp(srv, cli, &fx.path, &fx.keys, lossy)?,
-            "RESP replay",
-        )
+        let extra: &[&str] = if lossy { &DROP_ALL } else { &[] };
+        let resp = resp_export(&fx.path, &target, extra)?;
+        (load_resp(srv, cli, &resp, &fx.keys)?, "RESP replay")
     };
-    if got.0 != reference.0 {
-        return Err(format!(
-            "keyspace {:?}, {how} gives {:?}",
-            got.0, reference.0
-        ));
-    }
-    if got.1 != reference.1 {
-        return Err(format!(
-            "DEBUG DIGEST {} but {how} gives {}",
-            got.1, reference.1
-        ));
-    }
     // Without allowed losses, also expiry times, field TTLs, stream
     // metadata, groups and pending entries, and functions.
-    if !lossy {
-        for (k, v) in &reference.2 {
-            let g = got.2.get(k).map(String::as_str).unwrap_or("<missing>");
-            if g != v {
-                return Err(format!(
-                    "{k}:
-converted:
-{g}
-{how}:
-{v}"
-                ));
-            }
-        }
-    }
+    compare_states(&got, &reference, "converted", how, !lossy)?;
     Ok(format!(
         "{target:<11} {:<28} {} keys, digest = {how}{}",
         short(&fx.path),
@@ -277,39 +159,7 @@ fn converted_files_load_in_every_server() {
             jobs.push((srv, fx));
         }
     }
-    let queue = Mutex::new(jobs.into_iter());
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|sc| {
-        for _ in 0..4 {
-            sc.spawn(|| loop {
-                let Some((srv, fx)) = queue.lock().unwrap().next() else {
-                    break;
-                };
-                let r = check_pair(srv, fx, cli.as_deref());
-                results
-                    .lock()
-                    .unwrap()
-                    .push((srv.name.clone(), short(&fx.path), r));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let mut failures = Vec::new();
-    for (srv, fx, r) in &results {
-        match r {
-            Ok(line) => eprintln!("ok   {line}"),
-            Err(e) => {
-                eprintln!("FAIL {srv} {fx}: {e}");
-                failures.push(format!("{srv} {fx}: {e}"));
-            }
-        }
-    }
-    eprintln!(
-        "{} server × fixture pairs, {} failed",
-        results.len(),
-        failures.len()
-    );
+    let (_, failures) = check_pairs(jobs, |srv, fx| check_pair(srv, fx, cli.as_deref()));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -453,7 +303,7 @@ fn every_fixture_converts_to_every_target() {
                     break;
                 };
                 let dir = TempDir::new("every");
-                let out = dir.path().join("out.rdb");
+                let out = dir.join("out.rdb");
                 let r = (|| -> Result<bool, String> {
                     let t = Target::parse(target)?;
                     let lossy = match convert(file, &out, target) {
@@ -531,29 +381,13 @@ fn existing_output_needs_force() {
         return;
     };
     let dir = TempDir::new("force");
-    let out = dir.path().join("out.rdb");
+    let out = dir.join("out.rdb");
     std::fs::write(&out, b"precious").unwrap();
-    let args = |force: bool| {
-        let mut a: Vec<std::ffi::OsString> = vec![
-            "convert".into(),
-            input.clone().into(),
-            "-o".into(),
-            out.clone().into(),
-            "--target".into(),
-            "redis-7.4".into(),
-        ];
-        if force {
-            a.push("--force".into());
-        }
-        a
-    };
-    let a = args(false);
-    let (code, _, err) = rdbkit(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    let (code, _, err) = convert_cmd(&input, &out, "redis-7.4", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-    let a = args(true);
-    let (code, _, err) = rdbkit(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    let (code, _, err) = convert_cmd(&input, &out, "redis-7.4", &["--force"]);
     assert_eq!(code, 0, "{err}");
     let h = Header::parse(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(h.version, 12);
@@ -573,31 +407,20 @@ fn refused_conversion_names_the_key_and_leaves_nothing() {
         return;
     };
     let dir = TempDir::new("refuse");
-    let out = dir.path().join("out.rdb");
-    let (code, _, err) = rdbkit(&[
-        "convert".as_ref(),
-        input.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--target".as_ref(),
-        "redis-7.2".as_ref(),
-    ]);
+    let out = dir.join("out.rdb");
+    let (code, _, err) = convert_cmd(&input, &out, "redis-7.2", &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("(key 'hfe:"), "{err}");
     assert!(err.contains("--drop-field-ttls"), "{err}");
     assert!(!out.exists());
     assert!(leftovers(dir.path()).is_empty());
     // Functions into a target without them.
-    let (code, _, err) = rdbkit(&[
-        "convert".as_ref(),
-        input.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--target".as_ref(),
-        "redis-6.2".as_ref(),
-        "--drop-field-ttls".as_ref(),
-        "--drop-stream-metadata".as_ref(),
-    ]);
+    let (code, _, err) = convert_cmd(
+        &input,
+        &out,
+        "redis-6.2",
+        &["--drop-field-ttls", "--drop-stream-metadata"],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--drop-functions"), "{err}");
     assert!(!out.exists());

@@ -5,11 +5,12 @@
 //! and a real Redis 7.0 loads it with that DBSIZE (skipped with a printed
 //! reason when the server is absent).
 
-mod merge_helpers;
+#[path = "common/servers.rs"]
+mod servers;
 
-use merge_helpers::*;
 use rdbkit::decode::{Decoder, Item, Options};
 use rdbkit::merge::dynomite;
+use servers::*;
 
 /// One row of the README's table.
 struct Node {
@@ -56,25 +57,22 @@ fn readme_main_command() {
     for n in &nodes {
         assert_eq!(n.dbsize, n.data_keys + n.field_meta + n.top_meta);
     }
-    let dir = Scratch::new("merge-examples");
-    let out = dir.path("x.rdb");
-    let report = dir.path("x.json");
+    let dir = TempDir::new("merge-examples");
+    let out = dir.join("x.rdb");
+    let report = dir.join("x.json");
     let expect = format!("{},{}", nodes[0].dbsize, nodes[1].dbsize);
     // The command of the brief / README, with the output in a scratch dir.
-    let o = rdbkit(&[
-        "merge",
-        "examples/dump1.rdb",
-        "examples/dump2.rdb",
-        "-o",
-        out.to_str().unwrap(),
-        "--drop-dynomite-metadata",
-        "--expect-keys",
-        &expect,
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    let o = merge_examples(
+        &out,
+        &[
+            "--drop-dynomite-metadata",
+            "--expect-keys",
+            &expect,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    let err = assert_exit(&o, 0);
     let data: u64 = nodes.iter().map(|n| n.data_keys).sum();
     let meta: u64 = nodes.iter().map(|n| n.field_meta + n.top_meta).sum();
     let sum: u64 = nodes.iter().map(|n| n.dbsize).sum();
@@ -140,19 +138,11 @@ fn readme_main_command() {
 /// default, resolved by token ownership with `--on-conflict owner`.
 #[test]
 fn metadata_keys_conflict_unless_dropped() {
-    let dir = Scratch::new("merge-examples-meta");
-    let out = dir.path("x.rdb");
-    let report = dir.path("x.json");
-    let o = rdbkit(&[
-        "merge",
-        "examples/dump1.rdb",
-        "examples/dump2.rdb",
-        "-o",
-        out.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let dir = TempDir::new("merge-examples-meta");
+    let out = dir.join("x.rdb");
+    let report = dir.join("x.json");
+    let o = merge_examples(&out, &["--report", report.to_str().unwrap()]);
+    assert_exit(&o, 1);
     assert!(!out.exists());
     let r = read_json(&report);
     let mut keys: Vec<String> = r["conflicts"]["list"]
@@ -166,22 +156,20 @@ fn metadata_keys_conflict_unless_dropped() {
     let nodes = readme_nodes();
     let t1 = format!("dump1.rdb={}", nodes[0].token);
     let t2 = format!("dump2.rdb={}", nodes[1].token);
-    let o = rdbkit(&[
-        "merge",
-        "examples/dump1.rdb",
-        "examples/dump2.rdb",
-        "-o",
-        out.to_str().unwrap(),
-        "--on-conflict",
-        "owner",
-        "--token",
-        &t1,
-        "--token",
-        &t2,
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = merge_examples(
+        &out,
+        &[
+            "--on-conflict",
+            "owner",
+            "--token",
+            &t1,
+            "--token",
+            &t2,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
     let r = read_json(&report);
     let tokens = [nodes[0].token, nodes[1].token];
     for c in r["conflicts"]["list"].as_array().unwrap() {
@@ -239,18 +227,10 @@ fn placement_matches_the_example_split() {
 /// util-linux `script`, when installed) it shows the phases.
 #[test]
 fn progress_bar_only_on_a_terminal() {
-    let dir = Scratch::new("merge-progress");
-    let out = dir.path("x.rdb");
-    let o = rdbkit(&[
-        "merge",
-        "examples/dump1.rdb",
-        "examples/dump2.rdb",
-        "-o",
-        out.to_str().unwrap(),
-        "--drop-dynomite-metadata",
-        "--progress",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = TempDir::new("merge-progress");
+    let out = dir.join("x.rdb");
+    let o = merge_examples(&out, &["--drop-dynomite-metadata", "--progress"]);
+    assert_exit(&o, 0);
     let err = stderr(&o);
     assert!(
         !err.contains("verifying inputs") && !err.contains('\r'),
@@ -264,7 +244,7 @@ fn progress_bar_only_on_a_terminal() {
         eprintln!("progress_bar_only_on_a_terminal: pty part SKIPPED: no util-linux `script`");
         return;
     }
-    let out2 = dir.path("y.rdb");
+    let out2 = dir.join("y.rdb");
     let cmd = format!(
         "'{}' merge examples/dump1.rdb examples/dump2.rdb -o '{}' --drop-dynomite-metadata",
         env!("CARGO_BIN_EXE_rdbkit"),
@@ -286,19 +266,10 @@ fn progress_bar_only_on_a_terminal() {
 
 #[test]
 fn no_verify_says_so() {
-    let dir = Scratch::new("merge-noverify");
-    let out = dir.path("x.rdb");
-    let o = rdbkit(&[
-        "merge",
-        "examples/dump1.rdb",
-        "examples/dump2.rdb",
-        "-o",
-        out.to_str().unwrap(),
-        "--drop-dynomite-metadata",
-        "--no-verify",
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    let dir = TempDir::new("merge-noverify");
+    let out = dir.join("x.rdb");
+    let o = merge_examples(&out, &["--drop-dynomite-metadata", "--no-verify"]);
+    let err = assert_exit(&o, 0);
     assert!(err.contains("NOT verified (--no-verify)"), "{err}");
     let data = std::fs::read(&out).unwrap();
     let r = rdbkit::inspect::inspect(&data, Options::default(), 0).unwrap();

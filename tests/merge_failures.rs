@@ -11,13 +11,14 @@
 //! * an input truncated in the middle of a value, a flipped byte, a missing
 //!   input, an existing output, an output that is an input, bad counts.
 
-mod merge_helpers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use merge_helpers::*;
 use rdbkit::decode::{Decoder, Item, Options};
+use servers::*;
 
 const IN1: &str = "examples/dump1.rdb";
 const IN2: &str = "examples/dump2.rdb";
@@ -44,17 +45,23 @@ impl Drop for Mount {
     }
 }
 
-fn merge_to(out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["merge", IN1, IN2, "-o", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    rdbkit(&args)
+/// The example merge (Dynomite metadata dropped) with a `--report` file.
+fn merge_reporting(out: &Path, report: &Path) -> std::process::Output {
+    merge_examples(
+        out,
+        &[
+            "--drop-dynomite-metadata",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
 }
 
 #[test]
 fn output_directory_not_writable() {
-    let s = Scratch::new("merge-ro");
-    let dir = s.path("ro");
-    let report = s.path("report.json");
+    let s = TempDir::new("merge-ro");
+    let dir = s.join("ro");
+    let report = s.join("report.json");
     let m = Mount::tmpfs(&dir, "ro,size=1m");
     let (out, simulated) = match &m {
         Some(_) => (dir.join("x.rdb"), false),
@@ -63,16 +70,8 @@ fn output_directory_not_writable() {
             (PathBuf::from("/proc/rdbkit-merge-test/x.rdb"), true)
         }
     };
-    let o = merge_to(
-        &out,
-        &[
-            "--drop-dynomite-metadata",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let o = merge_reporting(&out, &report);
+    let err = assert_exit(&o, 2);
     assert!(err.contains("cannot create the output in"), "{err}");
     if !simulated {
         assert!(err.contains("Read-only file system"), "{err}");
@@ -90,21 +89,14 @@ fn output_directory_not_writable() {
 
 #[test]
 fn disk_full() {
-    let s = Scratch::new("merge-full");
-    let dir = s.path("small");
-    let report = s.path("report.json");
+    let s = TempDir::new("merge-full");
+    let dir = s.join("small");
+    let report = s.join("report.json");
     // The merged example is ~147 KB; the file system holds 64 KiB.
     let m = Mount::tmpfs(&dir, "size=64k");
     let out = dir.join("x.rdb");
     let o = match &m {
-        Some(_) => merge_to(
-            &out,
-            &[
-                "--drop-dynomite-metadata",
-                "--report",
-                report.to_str().unwrap(),
-            ],
-        ),
+        Some(_) => merge_reporting(&out, &report),
         None => {
             eprintln!("disk_full: mount not permitted; simulating with a 32 KiB file-size limit");
             std::fs::create_dir_all(&dir).unwrap();
@@ -121,8 +113,7 @@ fn disk_full() {
                 .unwrap()
         }
     };
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = assert_exit(&o, 2);
     assert!(err.contains("writing "), "{err}");
     if m.is_some() {
         assert!(err.contains("No space left on device"), "{err}");
@@ -160,13 +151,13 @@ fn big_record(file: &str) -> (usize, usize, String) {
 
 #[test]
 fn input_truncated_mid_value() {
-    let s = Scratch::new("merge-trunc");
+    let s = TempDir::new("merge-trunc");
     let (start, end, key) = big_record(IN2);
     let data = std::fs::read(repo().join(IN2)).unwrap();
-    let cut = s.path("cut.rdb");
+    let cut = s.join("cut.rdb");
     std::fs::write(&cut, &data[..(start + end) / 2]).unwrap();
-    let out = s.path("x.rdb");
-    let report = s.path("r.json");
+    let out = s.join("x.rdb");
+    let report = s.join("r.json");
     let o = rdbkit(&[
         "merge",
         IN1,
@@ -176,8 +167,7 @@ fn input_truncated_mid_value() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1);
     let msg = err.lines().find(|l| l.starts_with("rdbkit: ")).unwrap();
     assert!(
         msg.contains(&format!("input 2 ({}) is invalid", cut.display())),
@@ -202,14 +192,14 @@ fn input_truncated_mid_value() {
 
 #[test]
 fn input_with_a_flipped_byte() {
-    let s = Scratch::new("merge-flip");
+    let s = TempDir::new("merge-flip");
     let (start, end, _) = big_record(IN1);
     let mut data = std::fs::read(repo().join(IN1)).unwrap();
     // Inside a value: only the CRC can tell.
     data[(start + end) / 2] ^= 0x01;
-    let bad = s.path("bad.rdb");
+    let bad = s.join("bad.rdb");
     std::fs::write(&bad, &data).unwrap();
-    let out = s.path("x.rdb");
+    let out = s.join("x.rdb");
     let o = rdbkit(&[
         "merge",
         bad.to_str().unwrap(),
@@ -217,8 +207,7 @@ fn input_with_a_flipped_byte() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1);
     assert!(err.contains("input 1 ("), "{err}");
     assert!(
         err.contains("checksum mismatch") || err.contains("corrupt"),
@@ -230,8 +219,8 @@ fn input_with_a_flipped_byte() {
 
 #[test]
 fn missing_input_is_an_io_error() {
-    let s = Scratch::new("merge-missing");
-    let out = s.path("x.rdb");
+    let s = TempDir::new("merge-missing");
+    let out = s.join("x.rdb");
     let o = rdbkit(&[
         "merge",
         IN1,
@@ -239,8 +228,7 @@ fn missing_input_is_an_io_error() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = assert_exit(&o, 2);
     assert!(
         err.contains("cannot open input 2 (examples/nope.rdb)"),
         "{err}"
@@ -250,36 +238,28 @@ fn missing_input_is_an_io_error() {
 
 #[test]
 fn existing_output_needs_force() {
-    let s = Scratch::new("merge-exists");
-    let out = s.path("x.rdb");
+    let s = TempDir::new("merge-exists");
+    let out = s.join("x.rdb");
     std::fs::write(&out, b"precious").unwrap();
-    let report = s.path("r.json");
-    let o = merge_to(
-        &out,
-        &[
-            "--drop-dynomite-metadata",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let report = s.join("r.json");
+    let o = merge_reporting(&out, &report);
+    let err = assert_exit(&o, 2);
     assert!(err.contains("exists; use --force to replace it"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     assert_eq!(read_json(&report)["status"], "failed");
-    let o = merge_to(&out, &["--drop-dynomite-metadata", "--force"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = merge_examples(&out, &["--drop-dynomite-metadata", "--force"]);
+    assert_exit(&o, 0);
     assert_ne!(std::fs::read(&out).unwrap(), b"precious");
     assert_eq!(listing(&s.0), vec!["r.json", "x.rdb"]);
 }
 
 #[test]
 fn output_that_is_an_input_is_refused_even_with_force() {
-    let s = Scratch::new("merge-self");
-    let a = s.path("a.rdb");
+    let s = TempDir::new("merge-self");
+    let a = s.join("a.rdb");
     std::fs::copy(repo().join(IN1), &a).unwrap();
     let before = std::fs::read(&a).unwrap();
-    let link = s.path("link.rdb");
+    let link = s.join("link.rdb");
     std::fs::hard_link(&a, &link).unwrap();
     for out in [&a, &link] {
         let o = rdbkit(&[
@@ -290,8 +270,7 @@ fn output_that_is_an_input_is_refused_even_with_force() {
             out.to_str().unwrap(),
             "--force",
         ]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{err}");
+        let err = assert_exit(&o, 2);
         assert!(err.contains("is input 1"), "{err}");
     }
     assert_eq!(std::fs::read(&a).unwrap(), before);
@@ -300,55 +279,50 @@ fn output_that_is_an_input_is_refused_even_with_force() {
 
 #[test]
 fn output_directory_missing() {
-    let s = Scratch::new("merge-nodir");
-    let out = s.path("no/such/dir/x.rdb");
-    let o = merge_to(&out, &[]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let s = TempDir::new("merge-nodir");
+    let out = s.join("no/such/dir/x.rdb");
+    let o = merge_examples(&out, &[]);
+    let err = assert_exit(&o, 2);
     assert!(err.contains("No such file or directory"), "{err}");
 }
 
 #[test]
 fn expected_counts() {
-    let s = Scratch::new("merge-expect");
-    let out = s.path("x.rdb");
-    let o = merge_to(
+    let s = TempDir::new("merge-expect");
+    let out = s.join("x.rdb");
+    let o = merge_examples(
         &out,
         &["--drop-dynomite-metadata", "--expect-keys", "1278,1000"],
     );
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1);
     assert!(
         err.contains("input 2 (examples/dump2.rdb): expected 1000 keys, counted 1327"),
         "{err}"
     );
-    let o = merge_to(
+    let o = merge_examples(
         &out,
         &["--drop-dynomite-metadata", "--expect-total", "2554"],
     );
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1);
     assert!(
         err.contains("expected 2554 keys in the output, the merge gives 2553"),
         "{err}"
     );
     // Usage errors: exit 2.
-    let o = merge_to(&out, &["--expect-keys", "1278"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = merge_to(&out, &["--on-conflict", "owner", "--token", "dump1.rdb=5"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let o = merge_examples(&out, &["--expect-keys", "1278"]);
+    assert_exit(&o, 2);
+    let o = merge_examples(&out, &["--on-conflict", "owner", "--token", "dump1.rdb=5"]);
+    let err = assert_exit(&o, 2);
     assert!(err.contains("--token"), "{err}");
     assert_clean(&s.0, "x.rdb");
 }
 
 #[test]
 fn gzip_output_round_trips() {
-    let s = Scratch::new("merge-gz");
-    let out = s.path("x.rdb.gz");
-    let o = merge_to(&out, &["--drop-dynomite-metadata"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    let s = TempDir::new("merge-gz");
+    let out = s.join("x.rdb.gz");
+    let o = merge_examples(&out, &["--drop-dynomite-metadata"]);
+    let err = assert_exit(&o, 0);
     assert!(err.contains(", gzip)"), "{err}");
     let gz = std::fs::read(&out).unwrap();
     assert_eq!(&gz[..2], &[0x1f, 0x8b]);

@@ -3,15 +3,16 @@
 //! few files built with the encoder (limits): databases, function
 //! libraries, module aux data, cluster slot info, expiry, targets, limits.
 
-mod merge_helpers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use merge_helpers::*;
 use rdbkit::decode::{Checksum, Decoder, Item, Options};
 use rdbkit::encode::{write_len, write_str, KeyMeta, OwnedValue, RdbWriter, StrOpts, Target};
 use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+use servers::*;
 
 fn fx(name: &str) -> PathBuf {
     repo().join("tests/fixtures/merge").join(name)
@@ -99,8 +100,8 @@ fn aux_names(c: &Content) -> Vec<&str> {
 
 #[test]
 fn databases_other_than_0_are_refused_by_default() {
-    let s = Scratch::new("mfx-db");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-db");
+    let out = s.join("o.rdb");
     let (msg, rep) = refused(merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)));
     assert!(
         msg.contains("databases other than 0 (db 3: 5 keys)"),
@@ -114,8 +115,8 @@ fn databases_other_than_0_are_refused_by_default() {
 
 #[test]
 fn keep_dbs() {
-    let s = Scratch::new("mfx-keep");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-keep");
+    let out = s.join("o.rdb");
     let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
     o.keep_dbs = true;
     let r = merge(&o).unwrap();
@@ -130,8 +131,8 @@ fn keep_dbs() {
 
 #[test]
 fn flatten_dbs_makes_cross_db_collisions_conflicts() {
-    let s = Scratch::new("mfx-flat");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-flat");
+    let out = s.join("o.rdb");
     let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
     o.flatten_dbs = true;
     let (msg, rep) = refused(merge(&o));
@@ -151,8 +152,8 @@ fn flatten_dbs_makes_cross_db_collisions_conflicts() {
 
 #[test]
 fn function_libraries() {
-    let s = Scratch::new("mfx-fn");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-fn");
+    let out = s.join("o.rdb");
     let (msg, rep) = refused(merge(&opts(&["funcs-a.rdb", "funcs-b.rdb"], &out)));
     assert!(
         msg.contains("function library 'differs' differs between input 1 and input 2"),
@@ -179,8 +180,8 @@ fn function_libraries() {
 
 #[test]
 fn differing_module_aux_is_an_error() {
-    let s = Scratch::new("mfx-aux");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-aux");
+    let out = s.join("o.rdb");
     let mut o = opts(&["search-a.rdb", "search-b.rdb"], &out);
     o.policy = Policy::Last; // a policy for keys does not apply to aux data
     let (msg, rep) = refused(merge(&o));
@@ -200,8 +201,8 @@ fn differing_module_aux_is_an_error() {
 
 #[test]
 fn cluster_slot_info_is_dropped_and_aux_is_fresh() {
-    let s = Scratch::new("mfx-slots");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-slots");
+    let out = s.join("o.rdb");
     let r = merge(&opts(&["cluster-redis-a.rdb", "cluster-redis-b.rdb"], &out)).unwrap();
     assert!(r
         .inputs
@@ -218,7 +219,7 @@ fn cluster_slot_info_is_dropped_and_aux_is_fresh() {
     );
     assert_eq!(c.aux[0].1, "7.4.1", "producer of the target's format");
 
-    let out = s.path("v.rdb");
+    let out = s.join("v.rdb");
     let r = merge(&opts(
         &["cluster-valkey-a.rdb", "cluster-valkey-b.rdb"],
         &out,
@@ -240,8 +241,8 @@ fn cluster_slot_info_is_dropped_and_aux_is_fresh() {
 
 #[test]
 fn expiry() {
-    let s = Scratch::new("mfx-exp");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-exp");
+    let out = s.join("o.rdb");
     let ins = ["expiring-a.rdb", "expiring-b.rdb"];
     // Kept, counted as already expired at import time.
     let r = merge(&opts(&ins, &out)).unwrap();
@@ -270,14 +271,14 @@ fn expiry() {
 
 #[test]
 fn default_targets() {
-    let s = Scratch::new("mfx-target");
+    let s = TempDir::new("mfx-target");
     // Valkey 8.1 (REDIS0011 written by Valkey) with Valkey 9.1: VALKEY080.
-    let out = s.path("v.rdb");
+    let out = s.join("v.rdb");
     let r = merge(&opts(&["cluster-valkey-a.rdb", "valkey9-a.rdb"], &out)).unwrap();
     assert_eq!(r.target.unwrap().to_string(), "VALKEY080");
     assert_eq!(r.reencoded_keys, 0);
     // Redis 7.4 with Valkey 9.1: needs --target.
-    let out = s.path("m.rdb");
+    let out = s.join("m.rdb");
     let (msg, _) = refused(merge(&opts(
         &["cluster-redis-a.rdb", "valkey9-a.rdb"],
         &out,
@@ -292,7 +293,7 @@ fn default_targets() {
     let r = merge(&o).unwrap();
     assert_eq!(r.output_keys(), 21 + 7);
     // Towards Redis 7.4: Valkey's hash with field TTLs (type 22) is rewritten.
-    let out = s.path("r.rdb");
+    let out = s.join("r.rdb");
     let mut o = opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out);
     o.target = Some(Target::parse("redis-7.4").unwrap());
     let r = merge(&o).unwrap();
@@ -323,13 +324,13 @@ fn one_key_file(path: &Path, key: &[u8], value_bytes: Option<&[u8]>) {
 
 #[test]
 fn key_over_64_kib_is_refused() {
-    let s = Scratch::new("mfx-key");
-    let big = s.path("big.rdb");
+    let s = TempDir::new("mfx-key");
+    let big = s.join("big.rdb");
     let key = vec![b'k'; 64 * 1024 + 1];
     one_key_file(&big, &key, None);
-    let ok = s.path("ok.rdb");
+    let ok = s.join("ok.rdb");
     one_key_file(&ok, &vec![b'k'; 64 * 1024], None);
-    let out = s.path("o.rdb");
+    let out = s.join("o.rdb");
     let o = MergeOptions::new(vec![ok.clone(), big.clone()], out.clone());
     let (msg, rep) = refused(merge(&o));
     assert!(msg.contains("input 2: key 'kkkk"), "{msg}");
@@ -355,12 +356,12 @@ fn value_over_512_mib_is_refused() {
     write_len(&mut v, lzf.len() as u64);
     write_len(&mut v, ulen);
     v.extend_from_slice(&lzf);
-    let s = Scratch::new("mfx-val");
-    let big = s.path("big.rdb");
+    let s = TempDir::new("mfx-val");
+    let big = s.join("big.rdb");
     one_key_file(&big, b"huge", Some(&v));
-    let ok = s.path("ok.rdb");
+    let ok = s.join("ok.rdb");
     one_key_file(&ok, b"small", None);
-    let out = s.path("o.rdb");
+    let out = s.join("o.rdb");
     let (msg, _) = refused(merge(&MergeOptions::new(vec![ok, big], out.clone())));
     assert!(
         msg.contains(&format!(
@@ -373,8 +374,8 @@ fn value_over_512_mib_is_refused() {
 
 #[test]
 fn option_errors_are_not_refusals() {
-    let s = Scratch::new("mfx-opts");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-opts");
+    let out = s.join("o.rdb");
     let mut o = opts(&["funcs-a.rdb", "funcs-b.rdb"], &out);
     o.policy = Policy::Owner;
     o.tokens = vec![Some(1), None];
@@ -391,8 +392,8 @@ fn option_errors_are_not_refusals() {
 
 #[test]
 fn report_json_shape() {
-    let s = Scratch::new("mfx-json");
-    let out = s.path("o.rdb");
+    let s = TempDir::new("mfx-json");
+    let out = s.join("o.rdb");
     let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
     o.flatten_dbs = true;
     o.progress = true; // stderr is not a terminal here: nothing is drawn

@@ -30,12 +30,13 @@
 //! nothing written, the report lists the conflicts), `first`, `last` and
 //! `owner` keep exactly the expected copies, checked with real GETs.
 
-mod merge_helpers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use std::path::{Path, PathBuf};
 
-use merge_helpers::*;
 use rdbkit::merge::dynomite;
+use servers::*;
 
 const LIB: &str = "#!lua name=mergelib\n\
 redis.register_function('merge_echo', function(keys, args) return args[1] end)\n\
@@ -259,7 +260,7 @@ fn search_docs(s: &mut Server) -> i64 {
             r.chunks(2)
                 .find(|p| p.len() == 2 && p[0].text() == name)
                 .map(|p| match &p[1] {
-                    Resp::Int(i) => *i,
+                    Reply::Int(i) => *i,
                     other => other.text().parse::<f64>().map_or(-1, |f| f as i64),
                 })
         };
@@ -314,15 +315,15 @@ fn end_to_end(test: &str, name: &str, n: usize) {
     let Some(info) = server(test, name) else {
         return;
     };
-    let dir = Scratch::new(&format!("merge-{name}"));
+    let dir = TempDir::new(&format!("merge-{name}"));
     let mut nodes = make_nodes(&info, &dir.0, n);
     let mut reference = reference(&info, &dir.0, &mut nodes);
     let total: i64 = nodes.sizes.iter().sum();
     assert_eq!(reference.dbsize(), total);
-    let out_dir = dir.path("out");
+    let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("merged.rdb");
-    let report = dir.path("report.json");
+    let report = dir.join("report.json");
     let expect: Vec<String> = nodes.sizes.iter().map(i64::to_string).collect();
     let mut args: Vec<String> = vec!["merge".into()];
     args.extend(nodes.dumps.iter().map(|p| p.display().to_string()));
@@ -423,20 +424,20 @@ fn mixed_6_2_and_7_0_default_target() {
     let Some(new) = server(t, "redis-7.0") else {
         return;
     };
-    let dir = Scratch::new("merge-mixed");
-    let mut n1 = Server::start(&old, &dir.path("n1"), "n1.rdb", &[]).unwrap();
+    let dir = TempDir::new("merge-mixed");
+    let mut n1 = Server::start(&old, &dir.join("n1"), "n1.rdb", &[]).unwrap();
     populate(&mut n1, "n1");
     let p1 = n1.save();
     let s1 = n1.dbsize();
-    let mut n2 = Server::start(&new, &dir.path("n2"), "n2.rdb", &[]).unwrap();
+    let mut n2 = Server::start(&new, &dir.join("n2"), "n2.rdb", &[]).unwrap();
     populate(&mut n2, "n2");
     let p2 = n2.save();
     let s2 = n2.dbsize();
-    std::fs::create_dir_all(dir.path("ref")).unwrap();
-    std::fs::copy(&p1, dir.path("ref/ref.rdb")).unwrap();
-    let mut r = Server::start(&new, &dir.path("ref"), "ref.rdb", &[]).unwrap();
+    std::fs::create_dir_all(dir.join("ref")).unwrap();
+    std::fs::copy(&p1, dir.join("ref/ref.rdb")).unwrap();
+    let mut r = Server::start(&new, &dir.join("ref"), "ref.rdb", &[]).unwrap();
     r.restore_from(&mut n2);
-    let out = dir.path("merged.rdb");
+    let out = dir.join("merged.rdb");
     let o = rdbkit(&[
         "merge",
         p1.to_str().unwrap(),
@@ -479,7 +480,7 @@ fn conflict_keys() -> Vec<String> {
 }
 
 struct Overlap {
-    _dir: Scratch,
+    _dir: TempDir,
     dumps: [PathBuf; 2],
     /// Unique keys over both nodes.
     unique: i64,
@@ -489,7 +490,7 @@ struct Overlap {
 /// Two Redis 7.0 nodes: own keys, identical shared keys (one stored in
 /// different encodings), and conflicting keys (value, type, TTL).
 fn overlap(info: &ServerInfo) -> Overlap {
-    let dir = Scratch::new("merge-overlap");
+    let dir = TempDir::new("merge-overlap");
     let conflicts = conflict_keys();
     let mut dumps = Vec::new();
     for n in 1..=2 {
@@ -501,7 +502,7 @@ fn overlap(info: &ServerInfo) -> Overlap {
             &[]
         };
         let mut s =
-            Server::start(info, &dir.path(&format!("n{n}")), &format!("n{n}.rdb"), cfg).unwrap();
+            Server::start(info, &dir.join(&format!("n{n}")), &format!("n{n}.rdb"), cfg).unwrap();
         for i in 0..50 {
             s.cmd(&["SET", &format!("own{n}:{i}"), "x"]);
         }
@@ -558,9 +559,9 @@ fn expected_copy(key_idx: usize, node: usize) -> (String, String, i64) {
             "list".into(),
             format!(
                 "{:?}",
-                Resp::Array(Some(vec![
-                    Resp::Bulk(Some(b"a".to_vec())),
-                    Resp::Bulk(Some(b"list".to_vec()))
+                Reply::Array(Some(vec![
+                    Reply::Bulk(Some(b"a".to_vec())),
+                    Reply::Bulk(Some(b"list".to_vec()))
                 ]))
             ),
             -1,
@@ -585,9 +586,9 @@ fn overlapping_nodes_default_refuses_and_lists_conflicts() {
         return;
     };
     let ov = overlap(&info);
-    let out_dir = Scratch::new("merge-overlap-out");
-    let out = out_dir.path("merged.rdb");
-    let report = out_dir.path("report.json");
+    let out_dir = TempDir::new("merge-overlap-out");
+    let out = out_dir.join("merged.rdb");
+    let report = out_dir.join("report.json");
     let o = rdbkit(&[
         "merge",
         ov.dumps[0].to_str().unwrap(),
@@ -597,8 +598,7 @@ fn overlapping_nodes_default_refuses_and_lists_conflicts() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1);
     assert!(err.contains("4 keys differ between inputs"), "{err}");
     for k in &ov.conflicts {
         assert!(err.contains(k.as_str()), "{k} listed on stderr:\n{err}");
@@ -637,9 +637,9 @@ fn resolve_and_check(policy: &str) {
         return;
     };
     let ov = overlap(&info);
-    let out_dir = Scratch::new(&format!("merge-overlap-{policy}"));
-    let out = out_dir.path("merged.rdb");
-    let report = out_dir.path("report.json");
+    let out_dir = TempDir::new(&format!("merge-overlap-{policy}"));
+    let out = out_dir.join("merged.rdb");
+    let report = out_dir.join("report.json");
     let t1 = format!("{}={}", ov.dumps[0].display(), TOKENS[0]);
     let t2 = format!("{}={}", ov.dumps[1].display(), TOKENS[1]);
     let mut args = vec![
@@ -721,7 +721,7 @@ fn snapshot(s: &mut Server) -> std::collections::BTreeMap<Vec<u8>, String> {
             v.sort();
             v
         };
-        let texts = |r: Resp| r.array().iter().map(Resp::text).collect::<Vec<_>>();
+        let texts = |r: Reply| r.array().iter().map(Reply::text).collect::<Vec<_>>();
         let v = match t.as_str() {
             "string" => s.cmd_b(&[b"GET", &k]).text(),
             "list" => format!("{:?}", texts(s.cmd_b(&[b"LRANGE", &k, b"0", b"-1"]))),
@@ -782,11 +782,11 @@ fn redis_7_4_down_to_7_0() {
     let Some(old) = server(t, "redis-7.0") else {
         return;
     };
-    let dir = Scratch::new("merge-down");
+    let dir = TempDir::new("merge-down");
     let mut nodes = make_nodes(&new, &dir.0, 2);
     let mut reference = reference(&new, &dir.0, &mut nodes);
-    let out = dir.path("merged.rdb");
-    let report = dir.path("report.json");
+    let out = dir.join("merged.rdb");
+    let report = dir.join("report.json");
     let base = [
         "merge",
         nodes.dumps[0].to_str().unwrap(),
@@ -800,7 +800,7 @@ fn redis_7_4_down_to_7_0() {
     ];
     // Losing field TTLs needs consent: refused, nothing written.
     let o = rdbkit(&base);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_exit(&o, 1);
     assert!(stderr(&o).contains("field"), "{}", stderr(&o));
     assert!(!out.exists());
     let mut args = base.to_vec();

@@ -18,110 +18,21 @@
 #[path = "common/servers.rs"]
 mod servers;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use rdbkit::decode::{Decoder, Item, Kind, Options};
-use rdbkit::format::Header;
+use rdbkit::decode::Options;
 use servers::{
-    key_list, pipe, redis_cli, registry, run, snapshot, KeyInfo, Reply, Server, ServerInfo, TempDir,
+    check_pairs, compare_states, fixture, fixtures, load_file, load_resp, redis_cli, registry,
+    resp_export, short, Fixture, Reply, Server, ServerInfo, TempDir, T2100,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
-
-fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "rdb") {
-                out.push(f.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn short(p: &Path) -> String {
-    let n: Vec<_> = p.components().rev().take(2).collect();
-    format!(
-        "{}/{}",
-        n[1].as_os_str().to_string_lossy(),
-        n[0].as_os_str().to_string_lossy()
-    )
-}
-
-struct Fixture {
-    path: PathBuf,
-    header: Header,
-    modules: bool,
-    /// Every key.
-    keys: Vec<KeyInfo>,
-}
-
-fn fixture(path: &Path) -> Fixture {
-    let data = std::fs::read(path).unwrap();
-    let header = Header::parse(&data).unwrap();
-    let keys = key_list(&data);
-    let modules = keys.iter().any(|k| k.kind == Kind::Module)
-        || Decoder::new(&data, Options::default())
-            .unwrap()
-            .any(|i| matches!(i, Ok(Item::ModuleAux(_))));
-    Fixture {
-        path: path.to_path_buf(),
-        header,
-        modules,
-        keys,
-    }
-}
-
-type State = (BTreeMap<u64, (u64, u64)>, String, BTreeMap<String, String>);
-
-fn state(s: &mut Server, fx: &Fixture) -> Result<State, String> {
-    Ok((s.keyspace()?, s.digest()?, snapshot(s, &fx.keys)?))
-}
 
 fn check_pair(srv: &ServerInfo, fx: &Fixture, cli: &Path) -> Result<String, String> {
     // The server loading the original.
-    let dir = TempDir::new("orig");
-    std::fs::copy(&fx.path, dir.path().join("dump.rdb")).map_err(|e| e.to_string())?;
-    let mut s = Server::start(srv, dir.path(), "dump.rdb")?;
-    let want = state(&mut s, fx)?;
-    s.stop();
+    let want = load_file(srv, &fx.path, &fx.keys)?;
     // An empty server fed the RESP export.
-    let target = srv.target_name();
-    let (code, resp, err) = run(
-        Command::new(BIN)
-            .arg("dump")
-            .arg(&fx.path)
-            .args(["--format", "resp", "--target", &target]),
-        b"",
-        Duration::from_secs(120),
-    )?;
-    if code != 0 {
-        return Err(format!("dump --format resp: exit {code}: {err}"));
-    }
-    let dir = TempDir::new("replay");
-    let mut s = Server::start(srv, dir.path(), "none.rdb")?;
-    pipe(cli, s.port, &resp)?;
-    let got = state(&mut s, fx)?;
-    s.stop();
-    if got.0 != want.0 {
-        return Err(format!("keyspace {:?}, original {:?}", got.0, want.0));
-    }
-    if got.1 != want.1 {
-        return Err(format!("DEBUG DIGEST {}, original {}", got.1, want.1));
-    }
-    for (k, v) in &want.2 {
-        let g = got.2.get(k).map(String::as_str).unwrap_or("<missing>");
-        if g != v {
-            return Err(format!("{k}:\nreplay:\n{g}\noriginal:\n{v}"));
-        }
-    }
+    let resp = resp_export(&fx.path, &srv.target_name(), &[])?;
+    let got = load_resp(srv, cli, &resp, &fx.keys)?;
+    compare_states(&got, &want, "replay", "original", true)?;
     Ok(format!(
         "{:<16} {:<28} {} commands' bytes, {} checks",
         srv.name,
@@ -154,40 +65,8 @@ fn resp_replay_matches_loading_the_file() {
             jobs.push((srv, fx));
         }
     }
-    let queue = Mutex::new(jobs.into_iter());
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|sc| {
-        for _ in 0..4 {
-            sc.spawn(|| loop {
-                let Some((srv, fx)) = queue.lock().unwrap().next() else {
-                    break;
-                };
-                let r = check_pair(srv, fx, &cli);
-                results
-                    .lock()
-                    .unwrap()
-                    .push((srv.name.clone(), short(&fx.path), r));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let mut failures = Vec::new();
-    for (srv, fx, r) in &results {
-        match r {
-            Ok(line) => eprintln!("ok   {line}"),
-            Err(e) => {
-                eprintln!("FAIL {srv} {fx}: {e}");
-                failures.push(format!("{srv} {fx}: {e}"));
-            }
-        }
-    }
-    eprintln!(
-        "{} server × fixture pairs, {} failed",
-        results.len(),
-        failures.len()
-    );
-    assert!(!results.is_empty(), "no server loads any fixture");
+    let (pairs, failures) = check_pairs(jobs, |srv, fx| check_pair(srv, fx, &cli));
+    assert!(pairs != 0, "no server loads any fixture");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -269,7 +148,6 @@ fn dump_payload_matches_dump_and_restore() {
     // Hash field TTLs (Redis 7.4: types 25 and 24, Valkey 9: HASH_2). TTLs
     // are set in ascending order so that Redis's cached min-expire hint is
     // the true minimum (it is not updated when a smaller TTL comes later).
-    let t2100 = 4_102_444_800_000i64;
     let mut hfe: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut hset = vec![b"HSET".to_vec(), b"hfe:big".to_vec()];
     for i in 0..600 {
@@ -284,10 +162,10 @@ fn dump_payload_matches_dump_and_restore() {
             .collect(),
     );
     for (k, ms, fields) in [
-        ("hfe:big", t2100 + 7, &["f9", "f300"][..]),
-        ("hfe:big", t2100 + 100, &["f5", "f6", "f599"][..]),
-        ("hfe:small", t2100 + 10, &["c"][..]),
-        ("hfe:small", t2100 + 50, &["a"][..]),
+        ("hfe:big", T2100 + 7, &["f9", "f300"][..]),
+        ("hfe:big", T2100 + 100, &["f5", "f6", "f599"][..]),
+        ("hfe:small", T2100 + 10, &["c"][..]),
+        ("hfe:small", T2100 + 50, &["a"][..]),
     ] {
         let mut c = vec![
             b"HPEXPIREAT".to_vec(),
@@ -318,25 +196,20 @@ fn dump_payload_matches_dump_and_restore() {
     let mut checked = 0;
     for srv in &reg {
         let dir = TempDir::new("dump");
-        let mut s = match Server::start(srv, dir.path(), "none.rdb") {
+        let mut s = match Server::start(srv, dir.path(), "none.rdb", &[]) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
         };
         for c in &setup {
-            let r = s.cmd(c).unwrap();
+            let r = s.request(c).unwrap();
             assert!(!matches!(r, Reply::Error(_)), "{}: {r:?}", srv.name);
         }
-        let (maj, min, _) = srv.version_tuple();
-        let with_hfe = if srv.is_valkey() {
-            maj >= 9
-        } else {
-            (maj, min) >= (7, 4)
-        };
+        let with_hfe = srv.has_field_ttls();
         let mut all_keys: Vec<&[u8]> = keys.to_vec();
         if with_hfe {
             for c in &hfe {
                 let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
-                let r = s.cmd(&args).unwrap();
+                let r = s.request(&args).unwrap();
                 assert!(!matches!(r, Reply::Error(_)), "{}: {r:?}", srv.name);
             }
             all_keys.extend([&b"hfe:big"[..], b"hfe:small"]);
@@ -345,7 +218,7 @@ fn dump_payload_matches_dump_and_restore() {
             .unwrap()
             .target();
         for key in all_keys {
-            let Reply::Bulk(Some(dump)) = s.cmd(&[b"DUMP", key]).unwrap() else {
+            let Reply::Bulk(Some(dump)) = s.request(&[b"DUMP", key]).unwrap() else {
                 panic!("{}: DUMP failed", srv.name)
             };
             let p = decode_payload(&dump, Options::default()).unwrap();
@@ -386,9 +259,9 @@ fn dump_payload_matches_dump_and_restore() {
             );
             let mut copy = key.to_vec();
             copy.extend_from_slice(b":copy");
-            let r = s.cmd(&[b"RESTORE", &copy, b"0", &ours]).unwrap();
+            let r = s.request(&[b"RESTORE", &copy, b"0", &ours]).unwrap();
             assert_eq!(r, Reply::Status("OK".into()), "{}", srv.name);
-            let Reply::Bulk(Some(again)) = s.cmd(&[b"DUMP", &copy]).unwrap() else {
+            let Reply::Bulk(Some(again)) = s.request(&[b"DUMP", &copy]).unwrap() else {
                 panic!()
             };
             // Hashtable-encoded values may come back in another order.

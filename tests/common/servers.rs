@@ -1,23 +1,32 @@
 //! Real Redis / Valkey servers for integration tests: the registry written
 //! by `scripts/install-servers.sh`, a tiny binary-safe RESP2 client, and a
 //! server process bound to 127.0.0.1 on its own port with its own working
-//! directory, stopped by PID. Every wait is bounded.
+//! directory, stopped by PID. Every wait is bounded. Also the scratch
+//! directories and `rdbkit` runs these tests share, and the
+//! fixture-versus-server comparison of `convert_servers.rs` and
+//! `resp_servers.rs`.
 //!
-//! Test files include it with `#[path = "common/servers.rs"] mod servers;`.
+//! Test files include it with `#[path = "common/servers.rs"] mod servers;`
+//! (not through `tests/common/mod.rs`, the corpus tests' helpers).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer PING after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Far-future absolute expiry (2100-01-01) so fixtures never go stale.
+pub const T2100: i64 = 4_102_444_800_000;
 
 /// One registered server.
 #[derive(Debug, Clone)]
@@ -55,6 +64,27 @@ impl ServerInfo {
         )
     }
 
+    /// `(major, minor)`.
+    pub fn vt(&self) -> (u32, u32) {
+        let (maj, min, _) = self.version_tuple();
+        (maj, min)
+    }
+
+    /// Has Redis functions, `PEXPIRETIME` and `DEBUG` behind
+    /// `--enable-debug-command` (7.0+, all Valkey).
+    pub fn has_functions(&self) -> bool {
+        self.is_valkey() || self.vt() >= (7, 0)
+    }
+
+    /// Has hash field TTLs (Redis 7.4+, Valkey 9+).
+    pub fn has_field_ttls(&self) -> bool {
+        if self.is_valkey() {
+            self.vt() >= (9, 0)
+        } else {
+            self.vt() >= (7, 4)
+        }
+    }
+
     /// Whether modules are loaded.
     pub fn has_modules(&self) -> bool {
         !self.module_args.is_empty()
@@ -62,7 +92,7 @@ impl ServerInfo {
 
     /// The `--target` name for this server (`redis-stack-7.4` → `redis-7.4`).
     pub fn target_name(&self) -> String {
-        let (maj, min, _) = self.version_tuple();
+        let (maj, min) = self.vt();
         if self.is_valkey() {
             format!("valkey-{maj}.{min}")
         } else {
@@ -161,7 +191,17 @@ pub fn redis_cli(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// A directory removed when dropped.
+/// The registered server `name`, or `None` after printing why the caller
+/// skips.
+pub fn server(test: &str, name: &str) -> Option<ServerInfo> {
+    let found = registry(test)?.into_iter().find(|s| s.name == name);
+    if found.is_none() {
+        eprintln!("{test}: SKIPPED: server {name} is not installed");
+    }
+    found
+}
+
+/// A fresh scratch directory, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(pub PathBuf);
 
@@ -180,6 +220,11 @@ impl TempDir {
     /// The path.
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 
@@ -205,8 +250,40 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Text of a status or bulk reply.
+    /// The integer; panics on any other reply.
+    pub fn int(&self) -> i64 {
+        match self {
+            Reply::Int(i) => *i,
+            other => panic!("expected an integer, got {other:?}"),
+        }
+    }
+
+    /// The bytes of a bulk (nil as `None`) or status reply; panics on any
+    /// other reply.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Reply::Bulk(b) => b.clone(),
+            Reply::Status(s) => Some(s.clone().into_bytes()),
+            other => panic!("expected a bulk string, got {other:?}"),
+        }
+    }
+
+    /// Text of a bulk (nil as "") or status reply; panics on any other reply.
     pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes().unwrap_or_default()).into_owned()
+    }
+
+    /// The elements of an array reply; panics on any other reply.
+    pub fn array(&self) -> Vec<Reply> {
+        match self {
+            Reply::Array(Some(a)) => a.clone(),
+            other => panic!("expected an array, got {other:?}"),
+        }
+    }
+
+    /// Text of any reply, never panicking: status, error, bulk and integer
+    /// as they read, anything else in debug form.
+    pub fn lossy_text(&self) -> String {
         match self {
             Reply::Status(s) | Reply::Error(s) => s.clone(),
             Reply::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
@@ -216,7 +293,22 @@ impl Reply {
     }
 }
 
-/// A connection.
+/// A command as owned byte vectors (for pipelines).
+pub fn c(args: &[&str]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.as_bytes().to_vec()).collect()
+}
+
+/// Appends `args` to `buf` as a RESP2 command.
+fn encode(args: &[&[u8]], buf: &mut Vec<u8>) {
+    buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A blocking connection.
 pub struct Client {
     r: BufReader<TcpStream>,
     w: TcpStream,
@@ -237,16 +329,32 @@ impl Client {
         })
     }
 
-    /// Sends a command and reads its reply.
+    /// Sends a command and reads its reply (an error reply is a
+    /// [`Reply::Error`]).
     pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Reply> {
-        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            buf.extend_from_slice(a);
-            buf.extend_from_slice(b"\r\n");
-        }
+        let mut buf = Vec::new();
+        encode(args, &mut buf);
         self.w.write_all(&buf)?;
         self.read()
+    }
+
+    /// Sends many commands at once; all replies must be non-errors.
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
+        let mut buf = Vec::new();
+        for c in cmds {
+            let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+            encode(&args, &mut buf);
+        }
+        self.w.write_all(&buf).expect("send pipeline");
+        cmds.iter()
+            .map(|c| {
+                let r = self.read().expect("read reply");
+                if let Reply::Error(e) = &r {
+                    panic!("{:?}: {e}", String::from_utf8_lossy(&c[0]));
+                }
+                r
+            })
+            .collect()
     }
 
     fn line(&mut self) -> std::io::Result<String> {
@@ -306,24 +414,35 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A running server.
+/// A running server, stopped (by its own PID) when dropped.
 pub struct Server {
     /// Its registry entry.
     pub info: ServerInfo,
     /// Its port.
     pub port: u16,
-    child: Child,
-    client: Client,
+    /// Its working directory (`--dir`).
+    pub dir: PathBuf,
+    /// The RDB file it loads and saves (`--dbfilename`).
+    pub dbfilename: String,
+    child: Option<Child>,
+    client: Option<Client>,
     log: PathBuf,
 }
 
 impl Server {
-    /// Starts `info` with `dir` as its working directory and `dbfilename`
-    /// as the RDB it loads at startup (when present). Fails with the log's
-    /// tail when the server exits (for example because it refuses the RDB)
-    /// or does not answer PING in time.
-    pub fn start(info: &ServerInfo, dir: &Path, dbfilename: &str) -> Result<Server, String> {
-        let log = dir.join("server.log");
+    /// Starts `info` with `dir` (created if needed) as its working
+    /// directory and `dbfilename` as the RDB it loads at startup (when
+    /// present); extra `--name value` config pairs go in `config`. Fails
+    /// with the log's tail when the server exits (for example because it
+    /// refuses the RDB) or does not answer PING in time.
+    pub fn start(
+        info: &ServerInfo,
+        dir: &Path,
+        dbfilename: &str,
+        config: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let log = dir.join(format!("{dbfilename}.server.log"));
         for _attempt in 0..5 {
             let port = free_port();
             let mut c = Command::new(&info.server);
@@ -335,11 +454,13 @@ impl Server {
                 .args(["--dbfilename", dbfilename])
                 .arg("--logfile")
                 .arg(&log);
-            let (maj, _, _) = info.version_tuple();
-            if info.is_valkey() || maj >= 7 {
+            if info.has_functions() {
                 c.args(["--enable-debug-command", "yes"]);
             }
             c.args(&info.module_args);
+            for (k, v) in config {
+                c.arg(format!("--{k}")).arg(v);
+            }
             c.current_dir(dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -361,8 +482,10 @@ impl Server {
                             return Ok(Server {
                                 info: info.clone(),
                                 port,
-                                child,
-                                client: cl,
+                                dir: dir.to_path_buf(),
+                                dbfilename: dbfilename.to_string(),
+                                child: Some(child),
+                                client: Some(cl),
                                 log,
                             });
                         }
@@ -383,29 +506,87 @@ impl Server {
         Err(format!("{}: no free port", info.name))
     }
 
-    /// Runs a command.
-    pub fn cmd(&mut self, args: &[&[u8]]) -> Result<Reply, String> {
-        self.client.cmd(args).map_err(|e| {
-            format!(
-                "{}: {:?}: {e}",
-                self.info.name,
-                String::from_utf8_lossy(args[0])
-            )
-        })
+    fn client(&mut self) -> &mut Client {
+        self.client.as_mut().expect("connected")
     }
 
-    /// `DEBUG DIGEST`.
-    pub fn digest(&mut self) -> Result<String, String> {
-        match self.cmd(&[b"DEBUG", b"DIGEST"])? {
+    /// Runs a command; an error reply is `Ok(Reply::Error(_))`, a lost
+    /// connection `Err`.
+    pub fn request(&mut self, args: &[&[u8]]) -> Result<Reply, String> {
+        let name = &self.info.name;
+        let r = self.client.as_mut().map(|c| c.cmd(args));
+        match r {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(format!(
+                "{name}: {:?}: {e}",
+                String::from_utf8_lossy(args[0])
+            )),
+            None => Err(format!("{name}: not connected")),
+        }
+    }
+
+    /// Runs a command; an error reply panics.
+    pub fn cmd(&mut self, args: &[&str]) -> Reply {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.cmd_b(&a)
+    }
+
+    /// Runs a command with binary arguments; an error reply panics.
+    pub fn cmd_b(&mut self, args: &[&[u8]]) -> Reply {
+        match self.request(args).expect("server connection") {
+            Reply::Error(e) => panic!(
+                "{} {:?}: {e}",
+                self.info.name,
+                args.iter()
+                    .map(|a| String::from_utf8_lossy(a))
+                    .collect::<Vec<_>>()
+            ),
+            r => r,
+        }
+    }
+
+    /// Runs a command; returns the reply or the error text.
+    pub fn try_cmd(&mut self, args: &[&str]) -> Result<Reply, String> {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        match self.request(&a).expect("server connection") {
+            Reply::Error(e) => Err(e),
+            r => Ok(r),
+        }
+    }
+
+    /// Sends many commands at once; all replies must be non-errors.
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
+        self.client().pipeline(cmds)
+    }
+
+    /// `SAVE` and the path of the file written.
+    pub fn save(&mut self) -> PathBuf {
+        self.cmd(&["SAVE"]);
+        self.dir.join(&self.dbfilename)
+    }
+
+    /// `DBSIZE`.
+    pub fn dbsize(&mut self) -> i64 {
+        self.cmd(&["DBSIZE"]).int()
+    }
+
+    /// `DEBUG DIGEST` (40 hex digits; all zeros for an empty dataset).
+    pub fn try_digest(&mut self) -> Result<String, String> {
+        match self.request(&[b"DEBUG", b"DIGEST"])? {
             Reply::Status(s) => Ok(s),
             Reply::Bulk(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
             other => Err(format!("{}: DEBUG DIGEST: {other:?}", self.info.name)),
         }
     }
 
+    /// [`Server::try_digest`], panicking on failure.
+    pub fn digest(&mut self) -> String {
+        self.try_digest().unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Keys and keys-with-expiry per db (`INFO keyspace`).
     pub fn keyspace(&mut self) -> Result<BTreeMap<u64, (u64, u64)>, String> {
-        let text = self.cmd(&[b"INFO", b"keyspace"])?.text();
+        let text = self.request(&[b"INFO", b"keyspace"])?.lossy_text();
         let mut out = BTreeMap::new();
         for line in text.lines() {
             let Some((db, rest)) = line.split_once(':') else {
@@ -428,6 +609,57 @@ impl Server {
         Ok(out)
     }
 
+    /// Every key (SCAN).
+    pub fn keys(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let r = self.cmd(&["SCAN", &cursor, "COUNT", "1000"]).array();
+            cursor = r[0].text();
+            out.extend(r[1].array().iter().filter_map(Reply::bytes));
+            if cursor == "0" {
+                break;
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Copies every key of `src` into this server with DUMP and RESTORE (the
+    /// payload keeps the value's type, encoding and stream groups). Expiry
+    /// is copied exactly with PEXPIRETIME + `RESTORE ... ABSTTL` (Redis 7.0+,
+    /// Valkey), else as the remaining PTTL (may drift by a millisecond).
+    pub fn restore_from(&mut self, src: &mut Server) -> usize {
+        let abs = src.info.has_functions();
+        let ttl_cmd: &[u8] = if abs { b"PEXPIRETIME" } else { b"PTTL" };
+        let keys = src.keys();
+        for chunk in keys.chunks(200) {
+            let mut cmds = Vec::new();
+            for k in chunk {
+                cmds.push(vec![b"DUMP".to_vec(), k.clone()]);
+                cmds.push(vec![ttl_cmd.to_vec(), k.clone()]);
+            }
+            let r = src.pipeline(&cmds);
+            let mut restore = Vec::new();
+            for (i, k) in chunk.iter().enumerate() {
+                let payload = r[2 * i].bytes().expect("DUMP payload");
+                let ttl = r[2 * i + 1].int().max(0);
+                let mut cmd = vec![
+                    b"RESTORE".to_vec(),
+                    k.clone(),
+                    ttl.to_string().into_bytes(),
+                    payload,
+                ];
+                if abs && ttl > 0 {
+                    cmd.push(b"ABSTTL".to_vec());
+                }
+                restore.push(cmd);
+            }
+            self.pipeline(&restore);
+        }
+        keys.len()
+    }
+
     /// The server log so far (last 3 KB).
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
@@ -439,23 +671,25 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
-        let _ = self.client.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some(mut c) = self.client.take() {
+            let _ = c.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
         }
-        kill(&mut self.child);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kill(&mut child);
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.shutdown();
-        }
+        self.shutdown();
     }
 }
 
@@ -612,7 +846,7 @@ fn pairs(r: &Reply) -> Vec<(String, Reply)> {
         Reply::Array(Some(v)) => v
             .chunks(2)
             .filter(|c| c.len() == 2)
-            .map(|c| (c[0].text(), c[1].clone()))
+            .map(|c| (c[0].lossy_text(), c[1].clone()))
             .collect(),
         _ => Vec::new(),
     }
@@ -687,15 +921,9 @@ fn stream_view(r: &Reply, createconsumer: bool) -> String {
 /// parts of `XINFO STREAM … FULL` commands can recreate, and the function
 /// libraries' code.
 pub fn snapshot(s: &mut Server, keys: &[KeyInfo]) -> Result<BTreeMap<String, String>, String> {
-    let (maj, min, _) = s.info.version_tuple();
-    let valkey = s.info.is_valkey();
-    let v7 = valkey || maj >= 7;
-    let field_ttls = if valkey {
-        maj >= 9
-    } else {
-        (maj, min) >= (7, 4)
-    };
-    let createconsumer = valkey || (maj, min) >= (6, 2);
+    let v7 = s.info.has_functions();
+    let field_ttls = s.info.has_field_ttls();
+    let createconsumer = s.info.is_valkey() || s.info.vt() >= (6, 2);
     let mut out = BTreeMap::new();
     let mut db = u64::MAX;
     for KeyInfo {
@@ -706,18 +934,18 @@ pub fn snapshot(s: &mut Server, keys: &[KeyInfo]) -> Result<BTreeMap<String, Str
     } in keys
     {
         if *kdb != db {
-            s.cmd(&[b"SELECT", kdb.to_string().as_bytes()])?;
+            s.request(&[b"SELECT", kdb.to_string().as_bytes()])?;
             db = *kdb;
         }
         let name = format!("db{kdb} {}", String::from_utf8_lossy(key));
         if v7 {
             out.insert(
                 format!("{name} pexpiretime"),
-                format!("{:?}", s.cmd(&[b"PEXPIRETIME", key])?),
+                format!("{:?}", s.request(&[b"PEXPIRETIME", key])?),
             );
         }
         if *kind == rdbkit::decode::Kind::Stream {
-            let r = s.cmd(&[b"XINFO", b"STREAM", key, b"FULL"])?;
+            let r = s.request(&[b"XINFO", b"STREAM", key, b"FULL"])?;
             out.insert(format!("{name} stream"), stream_view(&r, createconsumer));
         }
         if field_ttls && !ttl_fields.is_empty() {
@@ -726,12 +954,12 @@ pub fn snapshot(s: &mut Server, keys: &[KeyInfo]) -> Result<BTreeMap<String, Str
             args.extend(ttl_fields.iter().map(Vec::as_slice));
             out.insert(
                 format!("{name} hpexpiretime"),
-                format!("{:?}", s.cmd(&args)?),
+                format!("{:?}", s.request(&args)?),
             );
         }
     }
     if v7 {
-        let r = s.cmd(&[b"FUNCTION", b"LIST", b"WITHCODE"])?;
+        let r = s.request(&[b"FUNCTION", b"LIST", b"WITHCODE"])?;
         let mut libs: Vec<String> = items(Some(&r))
             .iter()
             .map(|l| format!("{:?}", get(&pairs(l), "library_code")))
@@ -740,4 +968,274 @@ pub fn snapshot(s: &mut Server, keys: &[KeyInfo]) -> Result<BTreeMap<String, Str
         out.insert("functions".into(), libs.join("\n"));
     }
     Ok(out)
+}
+
+// ------------------------------------------------------- the rdbkit CLI
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the `rdbkit` binary with `args` in the repository root.
+pub fn rdbkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdbkit"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rdbkit")
+}
+
+/// Runs the `rdbkit` binary with `args` and a time limit; returns (exit
+/// code, stdout, stderr).
+pub fn rdbkit_timed(args: &[&OsStr]) -> Result<(i32, Vec<u8>, String), String> {
+    run(
+        Command::new(env!("CARGO_BIN_EXE_rdbkit")).args(args),
+        b"",
+        Duration::from_secs(120),
+    )
+}
+
+/// `rdbkit merge examples/dump1.rdb examples/dump2.rdb -o out` + `extra`.
+pub fn merge_examples(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "merge",
+        "examples/dump1.rdb",
+        "examples/dump2.rdb",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    rdbkit(&args)
+}
+
+/// The stderr of a run.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that the run exited with `code` (showing its stderr if not);
+/// returns the stderr.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    err
+}
+
+/// Names in `dir` (sorted).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Asserts that `dir` holds no merge output `out_name` and no temporary file.
+#[track_caller]
+pub fn assert_clean(dir: &Path, out_name: &str) {
+    let names = listing(dir);
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == out_name || n.contains(".rdbkit-")),
+        "{} holds leftovers: {names:?}",
+        dir.display()
+    );
+}
+
+/// Reads a `--report` JSON file.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).expect("report is JSON")
+}
+
+// ------------------------------------- fixtures compared on real servers
+
+/// Every `tests/fixtures/*/*.rdb`, sorted.
+pub fn fixtures() -> Vec<PathBuf> {
+    let root = repo().join("tests/fixtures");
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            if f.path().extension().is_some_and(|e| e == "rdb") {
+                out.push(f.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `dir/file` of a fixture path.
+pub fn short(p: &Path) -> String {
+    let n: Vec<_> = p.components().rev().take(2).collect();
+    format!(
+        "{}/{}",
+        n[1].as_os_str().to_string_lossy(),
+        n[0].as_os_str().to_string_lossy()
+    )
+}
+
+/// A fixture file and what the comparisons need of it.
+pub struct Fixture {
+    /// The file.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: rdbkit::format::Header,
+    /// Whether it holds module values or module aux data.
+    pub modules: bool,
+    /// Every key.
+    pub keys: Vec<KeyInfo>,
+}
+
+/// Reads a fixture.
+pub fn fixture(path: &Path) -> Fixture {
+    use rdbkit::decode::{Decoder, Item, Kind, Options};
+    let data = std::fs::read(path).unwrap();
+    let header = rdbkit::format::Header::parse(&data).unwrap();
+    let keys = key_list(&data);
+    let modules = keys.iter().any(|k| k.kind == Kind::Module)
+        || Decoder::new(&data, Options::default())
+            .unwrap()
+            .any(|i| matches!(i, Ok(Item::ModuleAux(_))));
+    Fixture {
+        path: path.to_path_buf(),
+        header,
+        modules,
+        keys,
+    }
+}
+
+/// What a server holds: `INFO keyspace`, `DEBUG DIGEST` and [`snapshot`].
+pub type State = (BTreeMap<u64, (u64, u64)>, String, BTreeMap<String, String>);
+
+/// The [`State`] of a running server holding `keys`.
+pub fn state(s: &mut Server, keys: &[KeyInfo]) -> Result<State, String> {
+    Ok((s.keyspace()?, s.try_digest()?, snapshot(s, keys)?))
+}
+
+/// Starts `srv` on a copy of `file`; returns its [`State`].
+pub fn load_file(srv: &ServerInfo, file: &Path, keys: &[KeyInfo]) -> Result<State, String> {
+    let dir = TempDir::new("load");
+    std::fs::copy(file, dir.join("dump.rdb")).map_err(|e| e.to_string())?;
+    let mut s = Server::start(srv, dir.path(), "dump.rdb", &[])?;
+    let st = state(&mut s, keys)?;
+    s.stop();
+    Ok(st)
+}
+
+/// `rdbkit dump file --format resp --target target` + `extra`: the commands.
+pub fn resp_export(file: &Path, target: &str, extra: &[&str]) -> Result<Vec<u8>, String> {
+    let mut args: Vec<&OsStr> = vec![
+        "dump".as_ref(),
+        file.as_os_str(),
+        "--format".as_ref(),
+        "resp".as_ref(),
+        "--target".as_ref(),
+        target.as_ref(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let (code, resp, err) = rdbkit_timed(&args)?;
+    if code != 0 {
+        return Err(format!("dump --format resp: exit {code}: {err}"));
+    }
+    Ok(resp)
+}
+
+/// Replays `resp` into an empty `srv` with `redis-cli --pipe`; returns its
+/// [`State`].
+pub fn load_resp(
+    srv: &ServerInfo,
+    cli: &Path,
+    resp: &[u8],
+    keys: &[KeyInfo],
+) -> Result<State, String> {
+    let dir = TempDir::new("resp");
+    let mut s = Server::start(srv, dir.path(), "none.rdb", &[])?;
+    pipe(cli, s.port, resp)?;
+    let st = state(&mut s, keys)?;
+    s.stop();
+    Ok(st)
+}
+
+/// Compares `got` with `want`: keyspace, digest and, when `details`,
+/// every [`snapshot`] entry of `want`. Errors name the two sides.
+pub fn compare_states(
+    got: &State,
+    want: &State,
+    got_name: &str,
+    want_name: &str,
+    details: bool,
+) -> Result<(), String> {
+    if got.0 != want.0 {
+        return Err(format!(
+            "keyspace {:?}, {want_name} gives {:?}",
+            got.0, want.0
+        ));
+    }
+    if got.1 != want.1 {
+        return Err(format!(
+            "DEBUG DIGEST {} but {want_name} gives {}",
+            got.1, want.1
+        ));
+    }
+    if details {
+        for (k, v) in &want.2 {
+            let g = got.2.get(k).map(String::as_str).unwrap_or("<missing>");
+            if g != v {
+                return Err(format!("{k}:\n{got_name}:\n{g}\n{want_name}:\n{v}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `check` over the server × fixture `jobs` on 4 threads, prints one
+/// line per pair (sorted) and a total; returns the number of pairs and the
+/// failures.
+pub fn check_pairs<F>(jobs: Vec<(&ServerInfo, &Fixture)>, check: F) -> (usize, Vec<String>)
+where
+    F: Fn(&ServerInfo, &Fixture) -> Result<String, String> + Sync,
+{
+    let queue = Mutex::new(jobs.into_iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| loop {
+                let Some((srv, fx)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let r = check(srv, fx);
+                results
+                    .lock()
+                    .unwrap()
+                    .push((srv.name.clone(), short(&fx.path), r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut failures = Vec::new();
+    for (srv, fx, r) in &results {
+        match r {
+            Ok(line) => eprintln!("ok   {line}"),
+            Err(e) => {
+                eprintln!("FAIL {srv} {fx}: {e}");
+                failures.push(format!("{srv} {fx}: {e}"));
+            }
+        }
+    }
+    eprintln!(
+        "{} server × fixture pairs, {} failed",
+        results.len(),
+        failures.len()
+    );
+    (results.len(), failures)
 }
