@@ -19,22 +19,29 @@ if [ ! -x "$PEERS/bin/rdb" ]; then
   cargo install -q --root "$PEERS" rdb --version '^0.4' 2>/dev/null \
     || cargo install -q --root "$PEERS" rdb 2>/dev/null || echo "(rdb crate CLI not installable; skipped)" >&2
 fi
-best() { # best wall time of RUNS runs of "$@", output discarded
-  local b=999999 t
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
+best() { # best wall time of RUNS runs of "$@", output discarded; also CPU seconds of that run
+  local b=999999 cpu=0 t u
   for _ in $(seq "$RUNS"); do
-    t=$( { /usr/bin/time -f "%e" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-    b=$(python3 -c "print(min($b, $t))")
+    /usr/bin/time -f "%e %U %S" -o "$TIMES" "$@" >/dev/null 2>&1 || true
+    read -r t u s <"$TIMES"
+    if python3 -c "import sys; sys.exit(0 if $t < $b else 1)"; then
+      b=$t
+      cpu=$(python3 -c "print(round($u + $s, 2))")
+    fi
   done
-  echo "$b"
+  echo "$b $cpu"
 }
-printf "%-22s %-28s %10s %10s\n" file tool seconds MB/s
+printf "%-22s %-28s %10s %10s %10s\n" file tool seconds cpu-s MB/s
 for f in "${files[@]}"; do
   size=$(stat -c %s "$f")
   cat "$f" >/dev/null
   run() {
     local name=$1; shift
-    local t; t=$(best "$@")
-    printf "%-22s %-28s %10s %10.0f\n" "$(basename "$f")" "$name" "$t" "$(python3 -c "print($size/1e6/max($t,1e-3))")"
+    local t cpu
+    read -r t cpu <<<"$(best "$@")"
+    printf "%-22s %-28s %10s %10s %10.0f\n" "$(basename "$f")" "$name" "$t" "$cpu" "$(python3 -c "print($size/1e6/max($t,1e-3))")"
   }
   run "cat" cat "$f"
   run "rdbkit verify" "$RDBKIT" verify "$f"
