@@ -33,7 +33,9 @@ fn all_checks(data: &[u8]) {
     check_payload(data);
     check_roundtrip(data);
     check_convert(data);
-    let mut m = vec![1, data.len() as u8, 0, 0, 0];
+    // Merge the input with itself: policy "first", databases kept.
+    let mut m = vec![1 | 16];
+    m.extend_from_slice(&(data.len() as u32).to_le_bytes());
     m.extend_from_slice(data);
     m.extend_from_slice(data);
     check_merge(&m);
@@ -229,4 +231,32 @@ fn every_value_of_a_fixture_becomes_a_valid_payload() {
         }
     }
     check_payload(&data);
+}
+
+/// The fuzz checks hold on every fixture (a sanity check of the harness:
+/// real files decode at every level, round-trip, convert and merge).
+#[test]
+fn fixtures_pass_every_fuzz_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut n = 0;
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap().path();
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for f in files {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "rdb") {
+                let data = std::fs::read(&f).unwrap();
+                assert!(
+                    inspect(&data, Options::default(), 0).is_ok(),
+                    "{}",
+                    f.display()
+                );
+                all_checks(&data);
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 20, "{n} fixtures");
 }
