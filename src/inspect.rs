@@ -314,8 +314,19 @@ const DB_UNKNOWN: u64 = u64::MAX;
 /// taken as a record boundary.
 const RESYNC_RECORDS: usize = 32;
 
-/// Finds a plausible record boundary at or after `from`: an offset from
-/// which `RESYNC_RECORDS` records (or everything up to EOF) parse.
+/// How far past a candidate the parse must go before a boundary is taken.
+/// A start inside a value can parse as records for a while (LZF literal
+/// runs look like type byte + string), but record streams resynchronise:
+/// once a bogus record ends on a real boundary, the parse follows the real
+/// records. So the boundary is taken late, at the last record start
+/// reached after this many bytes.
+const RESYNC_SPAN: usize = 64 << 10;
+
+/// Finds a plausible record boundary at or after `from`: from a candidate
+/// offset, at least `RESYNC_RECORDS` records (or everything up to EOF) must
+/// parse and the parse must run `RESYNC_SPAN` bytes; the boundary is the
+/// last record start reached. A wrong guess costs only speed: segments are
+/// joined only when they meet exactly.
 fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
     let skip = Options {
         level: Level::Skip,
@@ -323,21 +334,20 @@ fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
         ..opts
     };
     let end = from.saturating_add(4 << 20).min(data.len());
-    (from.max(9)..end).find(|&q| {
-        let Ok(mut d) = Decoder::resume(data, q, 0, skip) else {
-            return false;
-        };
+    (from.max(9)..end).find_map(|q| {
+        let mut d = Decoder::resume(data, q, 0, skip).ok()?;
         let mut n = 0;
         loop {
+            let at = d.offset();
+            if n >= RESYNC_RECORDS && at >= q + RESYNC_SPAN {
+                return Some(at);
+            }
             match d.next() {
-                Some(Ok(Item::Eof { .. })) => return true,
-                Some(Ok(_)) => {
-                    n += 1;
-                    if n >= RESYNC_RECORDS {
-                        return true;
-                    }
-                }
-                _ => return false,
+                // Only the real end of the file: a 0xFF byte inside a value
+                // parses as EOF too.
+                Some(Ok(Item::Eof { .. })) => return (d.offset() == data.len()).then_some(at),
+                Some(Ok(_)) => n += 1,
+                _ => return None,
             }
         }
     })
@@ -367,9 +377,12 @@ fn walk_parallel(
     now_ms: i64,
     threads: usize,
 ) -> Result<Report> {
+    // Twice as many segments as cores: the cost per byte varies along a
+    // file (big LZF strings, small keys, blobs), so smaller pieces balance.
+    let parts = (threads * 2).min(16);
     let mut starts = vec![9usize];
-    for i in 1..threads {
-        let from = data.len() / threads * i;
+    for i in 1..parts {
+        let from = data.len() / parts * i;
         if let Some(b) = resync(data, opts, from) {
             if b > *starts.last().unwrap_or(&0) {
                 starts.push(b);
@@ -385,12 +398,16 @@ fn walk_parallel(
                 let db = if i == 0 { 0 } else { DB_UNKNOWN };
                 s.spawn(move || {
                     let mut rep = empty_report(data, header);
-                    let mut fps = Vec::new();
+                    let mut fps: Vec<u32> = Vec::new();
                     let deep = (opts.level == Level::Deep).then_some(&mut fps);
                     match walk_range(data, start, bound, db, opts, now_ms, &mut rep, deep) {
                         Ok((end, db)) => Segment {
                             result: Ok(rep),
-                            fps,
+                            fps: {
+                                fps.sort_unstable();
+                                fps.shrink_to_fit();
+                                fps
+                            },
                             end,
                             db,
                         },
@@ -418,12 +435,13 @@ fn walk_parallel(
     });
     let mut rep = empty_report(data, header);
     let mut prev_db = 0;
+    // Record-aligned (start, db) of the segments known to be true.
+    let mut true_segments: Vec<(usize, u64)> = vec![(9, 0)];
     let deep = opts.level == Level::Deep;
-    let mut all_fps: Vec<u32> = Vec::with_capacity(segments.iter().map(|s| s.fps.len()).sum());
+    let mut all_fps: Vec<Vec<u32>> = Vec::new();
     for (i, mut seg) in segments.into_iter().enumerate() {
         let mut part = seg.result?;
-        all_fps.append(&mut seg.fps);
-        seg.fps = Vec::new();
+        all_fps.push(std::mem::take(&mut seg.fps));
         if let Some(d) = part.dbs.remove(&DB_UNKNOWN) {
             let e = part.dbs.entry(prev_db).or_default();
             e.keys += d.keys;
@@ -438,9 +456,12 @@ fn walk_parallel(
             seg.db
         };
         if let Some(&next) = starts.get(i + 1) {
-            if seg.end != next {
+            if seg.end == next {
+                true_segments.push((next, prev_db));
+            } else {
                 // The guess was not a record boundary: finish sequentially.
                 let mut tail = empty_report(data, header);
+                let mut tail_fps = Vec::new();
                 walk_range(
                     data,
                     seg.end,
@@ -449,15 +470,17 @@ fn walk_parallel(
                     opts,
                     now_ms,
                     &mut tail,
-                    deep.then_some(&mut all_fps),
+                    deep.then_some(&mut tail_fps),
                 )?;
+                tail_fps.sort_unstable();
+                all_fps.push(tail_fps);
                 rep.absorb(tail);
                 break;
             }
         }
     }
     if deep {
-        crate::decode::check_duplicate_keys(data, all_fps, opts)?;
+        crate::decode::check_duplicate_keys_in(data, all_fps, opts, &true_segments)?;
     }
     Ok(rep)
 }

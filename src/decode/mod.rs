@@ -451,35 +451,101 @@ impl<'a> Decoder<'a> {
 /// (32-bit fingerprints collide now and then; the second pass sorts that out).
 pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options) -> Result<()> {
     fps.sort_unstable();
-    let mut cands: Vec<u32> = fps
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(fps);
+    check_duplicate_keys_in(data, vec![fps], opts, &[(9, 0)])
+}
+
+/// Values that occur more than once across several sorted lists (a k-way
+/// merge, so the lists are never combined into one).
+fn repeated(lists: &[Vec<u32>]) -> Vec<u32> {
+    let mut pos = vec![0usize; lists.len()];
+    let mut out = Vec::new();
+    let mut last: Option<u32> = None;
+    loop {
+        let mut best: Option<(u32, usize)> = None;
+        for (i, l) in lists.iter().enumerate() {
+            if let Some(&v) = l.get(pos[i]) {
+                if best.is_none_or(|b| v < b.0) {
+                    best = Some((v, i));
+                }
+            }
+        }
+        let Some((v, i)) = best else { break };
+        pos[i] += 1;
+        if last == Some(v) && out.last() != Some(&v) {
+            out.push(v);
+        }
+        last = Some(v);
+    }
+    out
+}
+
+/// [`check_duplicate_keys`] over fingerprint lists that are each sorted,
+/// with the confirmation pass split over `segments`: record-aligned
+/// `(start, db)` pairs in file order, each walked by its own thread up to
+/// the next one's start.
+pub(crate) fn check_duplicate_keys_in(
+    data: &[u8],
+    lists: Vec<Vec<u32>>,
+    opts: Options,
+    segments: &[(usize, u64)],
+) -> Result<()> {
+    let cands = repeated(&lists);
+    drop(lists);
     if cands.is_empty() {
         return Ok(());
     }
-    cands.dedup();
+    // A 2^20-bit filter rejects almost every key with one bit test.
+    let mut filter = vec![0u64; 1 << 14];
+    for &c in &cands {
+        filter[(c >> 6) as usize & ((1 << 14) - 1)] |= 1 << (c & 63);
+    }
     let skip = Options {
         level: Level::Skip,
         verify_checksum: false,
         ..opts
     };
-    let mut found: Vec<(u64, Vec<u8>, u64)> = Vec::new();
-    let mut dec = Decoder::new(data, skip)?;
-    loop {
-        let start = dec.offset();
-        let Some(item) = dec.next() else { break };
-        if let Item::Key(k) = item? {
-            let kb = k.key.to_bytes()?;
-            if cands
-                .binary_search(&(walk::fingerprint(&kb) as u32))
-                .is_ok()
-            {
-                found.push((k.db, kb.into_owned(), start as u64));
+    let walk_segment = |start: usize, end: usize, db: u64| -> Result<Vec<(u64, Vec<u8>, u64)>> {
+        let mut found = Vec::new();
+        let mut dec = Decoder::resume(data, start, db, skip)?;
+        loop {
+            let at = dec.offset();
+            if at >= end {
+                break;
+            }
+            let Some(item) = dec.next() else { break };
+            if let Item::Key(k) = item? {
+                let kb = k.key.to_bytes()?;
+                let fp = walk::fingerprint(&kb) as u32;
+                if filter[(fp >> 6) as usize & ((1 << 14) - 1)] & (1 << (fp & 63)) != 0
+                    && cands.binary_search(&fp).is_ok()
+                {
+                    found.push((k.db, kb.into_owned(), at as u64));
+                }
             }
         }
+        Ok(found)
+    };
+    let parts: Vec<Result<Vec<(u64, Vec<u8>, u64)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, db))| {
+                let end = segments.get(i + 1).map_or(usize::MAX, |n| n.0);
+                let f = &walk_segment;
+                s.spawn(move || f(start, end, db))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::corrupt("duplicate-key thread failed", 0)))
+            })
+            .collect()
+    });
+    let mut found = Vec::new();
+    for p in parts {
+        found.extend(p?);
     }
     found.sort();
     for w in found.windows(2) {
