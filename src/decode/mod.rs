@@ -454,6 +454,9 @@ pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options
     check_duplicate_keys_in(data, vec![fps], opts, &[(9, 0)])
 }
 
+/// Keys found by the confirmation pass: (db, key, offset).
+type Found = Vec<(u64, Vec<u8>, u64)>;
+
 /// Values that occur more than once across several sorted lists (a k-way
 /// merge, so the lists are never combined into one).
 fn repeated(lists: &[Vec<u32>]) -> Vec<u32> {
@@ -504,7 +507,7 @@ pub(crate) fn check_duplicate_keys_in(
         verify_checksum: false,
         ..opts
     };
-    let walk_segment = |start: usize, end: usize, db: u64| -> Result<Vec<(u64, Vec<u8>, u64)>> {
+    let walk_segment = |start: usize, end: usize, db: u64| -> Result<Found> {
         let mut found = Vec::new();
         let mut dec = Decoder::resume(data, start, db, skip)?;
         loop {
@@ -525,7 +528,7 @@ pub(crate) fn check_duplicate_keys_in(
         }
         Ok(found)
     };
-    let parts: Vec<Result<Vec<(u64, Vec<u8>, u64)>>> = std::thread::scope(|s| {
+    let parts: Vec<Result<Found>> = std::thread::scope(|s| {
         let handles: Vec<_> = segments
             .iter()
             .enumerate()
