@@ -87,6 +87,25 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report with no records counted yet.
+    pub(crate) fn empty(size: u64, header: Header) -> Report {
+        Report {
+            size,
+            header,
+            aux: Vec::new(),
+            dbs: BTreeMap::new(),
+            types: BTreeMap::new(),
+            functions: Vec::new(),
+            modules: BTreeMap::new(),
+            module_aux: Vec::new(),
+            slot_infos: 0,
+            slot_imports: 0,
+            enterprise_opcodes: BTreeMap::new(),
+            checksum: Checksum::Absent,
+            trailing: 0,
+        }
+    }
+
     /// The report as JSON (`rdbkit info --json`, and per input in merge reports).
     pub fn to_json(&self) -> Value {
         let r = self;
@@ -273,21 +292,7 @@ pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
 }
 
 fn empty_report(data: &[u8], header: Header) -> Report {
-    Report {
-        size: data.len() as u64,
-        header,
-        aux: Vec::new(),
-        dbs: BTreeMap::new(),
-        types: BTreeMap::new(),
-        functions: Vec::new(),
-        modules: BTreeMap::new(),
-        module_aux: Vec::new(),
-        slot_infos: 0,
-        slot_imports: 0,
-        enterprise_opcodes: BTreeMap::new(),
-        checksum: Checksum::Absent,
-        trailing: 0,
-    }
+    Report::empty(data.len() as u64, header)
 }
 
 /// Segments smaller than this are not worth a thread.

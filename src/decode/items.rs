@@ -77,6 +77,24 @@ pub(crate) enum Group {
     Three,
 }
 
+/// Whether a value type is stored as one blob (zipmap, ziplist, intset or
+/// listpack), after an 8-byte min-expire for the listpack-ex hashes.
+pub(crate) fn is_single_blob(rdb_type: u8) -> bool {
+    matches!(
+        rdb_type,
+        t::HASH_ZIPMAP
+            | t::LIST_ZIPLIST
+            | t::SET_INTSET
+            | t::ZSET_ZIPLIST
+            | t::HASH_ZIPLIST
+            | t::HASH_LISTPACK
+            | t::ZSET_LISTPACK
+            | t::SET_LISTPACK
+            | t::HASH_LISTPACK_EX
+            | t::HASH_LISTPACK_EX_PRE_GA
+    )
+}
+
 /// A cursor over the elements of a list, set, sorted set, hash or array value.
 ///
 /// Get one from [`crate::decode::Value::items`]; then call the `next_*`
@@ -235,16 +253,7 @@ impl<'a> Items<'a> {
                     kind: Plain::Array,
                 };
             }
-            t::HASH_ZIPMAP
-            | t::LIST_ZIPLIST
-            | t::SET_INTSET
-            | t::ZSET_ZIPLIST
-            | t::HASH_ZIPLIST
-            | t::HASH_LISTPACK
-            | t::ZSET_LISTPACK
-            | t::SET_LISTPACK
-            | t::HASH_LISTPACK_EX
-            | t::HASH_LISTPACK_EX_PRE_GA => {
+            _ if is_single_blob(rdb_type) => {
                 let (kind, group) = match rdb_type {
                     t::HASH_ZIPMAP => (BlobKind::Zipmap, Group::Two),
                     t::LIST_ZIPLIST => (BlobKind::Ziplist, Group::One),

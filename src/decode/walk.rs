@@ -70,18 +70,8 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
         }
         // Single-blob encodings at Skip level: step over the blob without
         // opening it (no LZF decompression, no element walk).
-        t::HASH_ZIPMAP
-        | t::LIST_ZIPLIST
-        | t::SET_INTSET
-        | t::ZSET_ZIPLIST
-        | t::HASH_ZIPLIST
-        | t::HASH_LISTPACK
-        | t::ZSET_LISTPACK
-        | t::SET_LISTPACK
-        | t::HASH_LISTPACK_EX
-            if level == Level::Skip =>
-        {
-            if rdb_type == t::HASH_LISTPACK_EX {
+        _ if level == Level::Skip && super::items::is_single_blob(rdb_type) => {
+            if matches!(rdb_type, t::HASH_LISTPACK_EX) {
                 r.skip(8, "hash min expire")?;
             }
             RdbStr::skip(r, &ctx.limits, "blob")?;

@@ -320,21 +320,7 @@ struct Scan {
 impl Scan {
     fn new(size: usize, header: Header) -> Self {
         Scan {
-            report: Report {
-                size: size as u64,
-                header,
-                aux: Vec::new(),
-                dbs: BTreeMap::new(),
-                types: BTreeMap::new(),
-                functions: Vec::new(),
-                modules: BTreeMap::new(),
-                module_aux: Vec::new(),
-                slot_infos: 0,
-                slot_imports: 0,
-                enterprise_opcodes: BTreeMap::new(),
-                checksum: crate::decode::Checksum::Absent,
-                trailing: 0,
-            },
+            report: Report::empty(size as u64, header),
             fps: Vec::new(),
             runs: Vec::new(),
             special: Vec::new(),
