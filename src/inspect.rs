@@ -172,7 +172,7 @@ impl Report {
     }
 
     /// Adds a later segment's partial report to this one.
-    fn absorb(&mut self, p: Report) {
+    pub(crate) fn absorb(&mut self, p: Report) {
         self.aux.extend(p.aux);
         for (db, d) in p.dbs {
             let e = self.dbs.entry(db).or_default();
@@ -264,17 +264,36 @@ fn lossy(b: &[u8]) -> String {
 /// ```
 pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
     let header = Header::parse(data)?;
-    // Compute the CRC on another core, assuming the trailer is the last 8
-    // bytes; if EOF turns out to be elsewhere, compute it again there.
-    let want_crc = opts.verify_checksum && header.has_checksum() && data.len() >= 17;
+    let mut dec_opts = opts;
+    dec_opts.verify_checksum = false;
+    with_crc(
+        data,
+        opts.verify_checksum && header.has_checksum(),
+        || walk(data, header, dec_opts, now_ms),
+        |r| (&mut r.checksum, r.trailing),
+    )
+}
+
+/// Runs `walk` (a decode with the checksum comparison switched off) while
+/// the CRC-64 of `data` is computed on another core, assuming the trailer
+/// is the last 8 bytes; then compares it with the stored checksum the walk
+/// found (`sum` gives its [`Checksum`] and the bytes after the trailer),
+/// computing it again where EOF turned out to be. With `want` false the
+/// walk alone runs.
+pub(crate) fn with_crc<T>(
+    data: &[u8],
+    want: bool,
+    walk: impl FnOnce() -> Result<T>,
+    sum: impl FnOnce(&mut T) -> (&mut Checksum, usize),
+) -> Result<T> {
+    let want = want && data.len() >= 17;
     std::thread::scope(|s| {
-        let handle = want_crc.then(|| s.spawn(|| crc::crc64(&data[..data.len() - 8])));
-        let mut dec_opts = opts;
-        dec_opts.verify_checksum = false;
-        let mut report = walk(data, header, dec_opts, now_ms)?;
-        if let (Some(h), Checksum::NotChecked(stored)) = (handle, report.checksum) {
-            let eof = data.len() - 8 - report.trailing;
-            let computed = if report.trailing == 0 {
+        let handle = want.then(|| s.spawn(|| crc::crc64(&data[..data.len() - 8])));
+        let mut out = walk()?;
+        let (checksum, trailing) = sum(&mut out);
+        if let (Some(h), Checksum::NotChecked(stored)) = (handle, *checksum) {
+            let eof = data.len() - 8 - trailing;
+            let computed = if trailing == 0 {
                 h.join().unwrap_or_else(|_| crc::crc64(&data[..eof]))
             } else {
                 crc::crc64(&data[..eof])
@@ -285,9 +304,9 @@ pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
                     eof as u64,
                 ));
             }
-            report.checksum = Checksum::Verified(stored);
+            *checksum = Checksum::Verified(stored);
         }
-        Ok(report)
+        Ok(out)
     })
 }
 
@@ -296,7 +315,7 @@ fn empty_report(data: &[u8], header: Header) -> Report {
 }
 
 /// Segments smaller than this are not worth a thread.
-const SEGMENT: usize = 8 << 20;
+pub(crate) const SEGMENT: usize = 8 << 20;
 
 /// Walks the file: in parallel segments when it is large and the level is
 /// not `Deep` (duplicate-key detection needs one pass over the whole file).
@@ -358,6 +377,25 @@ fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
     })
 }
 
+/// Candidate segment starts for a parallel walk on `threads` cores: 9 (the
+/// first record) and a [`resync`] boundary near each `i/parts` of the file,
+/// ascending. Twice as many segments as cores: the cost per byte varies
+/// along a file (big LZF strings, small keys, blobs), so smaller pieces
+/// balance.
+pub(crate) fn segment_starts(data: &[u8], opts: Options, threads: usize) -> Vec<usize> {
+    let parts = (threads * 2).min(16);
+    let mut starts = vec![9usize];
+    for i in 1..parts {
+        let from = data.len() / parts * i;
+        if let Some(b) = resync(data, opts, from) {
+            if b > *starts.last().unwrap_or(&0) {
+                starts.push(b);
+            }
+        }
+    }
+    starts
+}
+
 /// One segment's outcome.
 struct Segment {
     result: Result<Report>,
@@ -382,18 +420,7 @@ fn walk_parallel(
     now_ms: i64,
     threads: usize,
 ) -> Result<Report> {
-    // Twice as many segments as cores: the cost per byte varies along a
-    // file (big LZF strings, small keys, blobs), so smaller pieces balance.
-    let parts = (threads * 2).min(16);
-    let mut starts = vec![9usize];
-    for i in 1..parts {
-        let from = data.len() / parts * i;
-        if let Some(b) = resync(data, opts, from) {
-            if b > *starts.last().unwrap_or(&0) {
-                starts.push(b);
-            }
-        }
-    }
+    let starts = segment_starts(data, opts, threads);
     let segments: Vec<Segment> = std::thread::scope(|s| {
         let handles: Vec<_> = starts
             .iter()

@@ -36,6 +36,22 @@ impl Crc64 {
         self.0.update(data);
     }
 
+    /// Appends the bytes `other` was fed: afterwards `self` is the CRC of
+    /// its own bytes followed by those (computed without them, so the two
+    /// halves can be fed on different threads).
+    ///
+    /// ```
+    /// use rdbkit::format::crc::{crc64, Crc64};
+    /// let (mut a, mut b) = (Crc64::new(), Crc64::new());
+    /// a.update(b"1234");
+    /// b.update(b"56789");
+    /// a.combine(&b);
+    /// assert_eq!(a.value(), crc64(b"123456789"));
+    /// ```
+    pub fn combine(&mut self, other: &Crc64) {
+        self.0.combine(&other.0);
+    }
+
     /// The CRC of everything fed so far.
     pub fn value(&self) -> u64 {
         self.0.finalize()

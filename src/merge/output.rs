@@ -196,6 +196,87 @@ fn write_error(e: crate::Error, tmp: &Path, report: &MergeReport) -> MergeError 
     }
 }
 
+/// Bytes written between two background `fdatasync` calls.
+const SYNC_EVERY: u64 = 32 << 20;
+
+/// The temporary file, flushed to disk while it is written (as Redis does
+/// with `rdb-save-incremental-fsync`): every [`SYNC_EVERY`] bytes a
+/// background thread calls `fdatasync`, so the disk writes overlap the
+/// copying and the final `fsync` has little left to do. A failed
+/// background sync fails the write (a later `fsync` may not report it).
+struct SyncingFile {
+    file: File,
+    since: u64,
+    kick: Option<std::sync::mpsc::SyncSender<()>>,
+    syncer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl SyncingFile {
+    fn new(file: File) -> std::io::Result<Self> {
+        let clone = file.try_clone()?;
+        // One pending request at most: kicks while a sync runs coalesce.
+        let (kick, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = std::thread::Builder::new()
+            .name("rdbkit-sync".into())
+            .spawn(move || {
+                let mut first = Ok(());
+                while rx.recv().is_ok() {
+                    if let (Err(e), true) = (clone.sync_data(), first.is_ok()) {
+                        first = Err(e);
+                    }
+                }
+                first
+            })?;
+        Ok(SyncingFile {
+            file,
+            since: 0,
+            kick: Some(kick),
+            syncer: Some(syncer),
+        })
+    }
+
+    /// Stops the background syncs and reports the first failure of one.
+    fn finish(mut self) -> std::io::Result<File> {
+        drop(self.kick.take());
+        if let Some(h) = self.syncer.take() {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread failed")))?;
+        }
+        self.file.try_clone()
+    }
+}
+
+impl Drop for SyncingFile {
+    fn drop(&mut self) {
+        drop(self.kick.take());
+        if let Some(h) = self.syncer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl std::io::Write for SyncingFile {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(b)?;
+        self.since += n as u64;
+        if self.since >= SYNC_EVERY {
+            self.since = 0;
+            if let Some(k) = &self.kick {
+                let _ = k.try_send(());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Copied ranges from this size on have their CRC computed on another core
+/// while they are written.
+const PARALLEL_CRC: usize = 1 << 20;
+
 struct Copier<'a, W: std::io::Write> {
     w: RdbWriter<W>,
     opts: &'a MergeOptions,
@@ -205,13 +286,12 @@ struct Copier<'a, W: std::io::Write> {
 
 impl<W: std::io::Write> Copier<'_, W> {
     fn raw(&mut self, b: &[u8], tick: &mut Ticker<'_>, at: usize) -> crate::Result<()> {
-        let mut done = 0;
-        for c in b.chunks(STEP) {
-            self.w.raw(c)?;
-            done += c.len();
-            tick.at(at + done, 0);
+        if b.len() < PARALLEL_CRC {
+            self.w.raw(b)?;
+            tick.at(at + b.len(), 0);
+            return Ok(());
         }
-        Ok(())
+        self.w.raw_parallel(b, STEP, |done| tick.at(at + done, 0))
     }
 
     /// Copies one run of key records, leaving out and rewriting the records
@@ -272,6 +352,9 @@ impl<W: std::io::Write> Copier<'_, W> {
     }
 }
 
+/// Keys and expires per database.
+type DbCounts = BTreeMap<u64, (u64, u64)>;
+
 /// Counts keys and expires per db in `data[from..to]` (record boundaries);
 /// with `to` = `None` up to and including `EOF`, whose CRC must match.
 fn count_part(
@@ -281,10 +364,11 @@ fn count_part(
     to: Option<usize>,
     level: Level,
     prog: &Progress,
-) -> crate::Result<BTreeMap<u64, (u64, u64)>> {
+) -> crate::Result<(DbCounts, Checksum)> {
+    // The CRC is compared by `verify_written`, computed on another core.
     let opts = Options {
         level,
-        verify_checksum: true,
+        verify_checksum: false,
         limits: Limits::default(),
     };
     let mut dec = Decoder::resume(data, from, db, opts)?;
@@ -295,7 +379,7 @@ fn count_part(
         if let Some(t) = to {
             if at == t {
                 tick.flush(at);
-                return Ok(counts);
+                return Ok((counts, Checksum::Absent));
             }
             if at > t {
                 return Err(crate::Error::corrupt(
@@ -329,14 +413,14 @@ fn count_part(
                         at as u64,
                     ));
                 }
-                if matches!(checksum, Checksum::Disabled | Checksum::NotChecked(_)) {
+                if checksum == Checksum::Disabled {
                     return Err(crate::Error::corrupt(
                         "the checksum was not written",
                         at as u64,
                     ));
                 }
                 tick.flush(data.len());
-                return Ok(counts);
+                return Ok((counts, checksum));
             }
             _ => {}
         }
@@ -361,21 +445,33 @@ fn verify_written(
         .min_by_key(|b| b.0.abs_diff(data.len() / 2))
         .copied()
         .filter(|_| parallel && data.len() >= 8 << 20);
-    let parts = match split {
-        None => vec![count_part(&data, 9, 0, None, level, prog)],
-        Some((at, db)) => std::thread::scope(|s| {
-            let first = s.spawn(|| count_part(&data, 9, 0, Some(at), level, prog));
-            let second = count_part(&data, at, db, None, level, prog);
-            let first = first
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            vec![first, second]
-        }),
-    };
+    let header = crate::format::Header::parse(&data).map_err(|e| e.to_string())?;
+    let parts = crate::inspect::with_crc(
+        &data,
+        header.has_checksum(),
+        || {
+            let parts = match split {
+                None => vec![count_part(&data, 9, 0, None, level, prog)?],
+                Some((at, db)) => std::thread::scope(|s| {
+                    let first = s.spawn(|| count_part(&data, 9, 0, Some(at), level, prog));
+                    let second = count_part(&data, at, db, None, level, prog);
+                    let first = first
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    crate::Result::Ok(vec![first?, second?])
+                })?,
+            };
+            let sum = parts.last().map_or(Checksum::Absent, |p| p.1);
+            Ok((parts, sum))
+        },
+        |p| (&mut p.1, 0),
+    )
+    .map_err(|e| e.to_string())?
+    .0;
     prog.finish();
     let mut got: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for p in parts {
-        for (db, (k, e)) in p.map_err(|e| e.to_string())? {
+    for (p, _) in parts {
+        for (db, (k, e)) in p {
             let c = got.entry(db).or_default();
             c.0 += k;
             c.1 += e;
@@ -466,6 +562,8 @@ pub(crate) fn write(
         .map(|r| (r.end - r.start) as u64)
         .sum();
     prog.phase("writing", total);
+    let file = SyncingFile::new(file)
+        .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), &report))?;
     let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
         .map_err(|e| werr(e, &report))?;
     w.allow = opts.allow;
@@ -520,31 +618,45 @@ pub(crate) fn write(
     let buf = c.w.finish().map_err(|e| werr(e, &report))?;
     let file = buf
         .into_inner()
-        .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), &report))?;
+        .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), &report))?
+        .finish()
+        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
     prog.finish();
     report.phases.push(("writing", t0.elapsed().as_secs_f64()));
-    let t1 = Instant::now();
-    file.sync_all()
-        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
-    drop(file);
-    report.phases.push(("fsync", t1.elapsed().as_secs_f64()));
     drop(inputs);
-    // 2. Verify.
+    // 2. fsync, and meanwhile verify: the re-read sees the same bytes
+    // whether or not they have reached the disk yet, and nothing is
+    // published before both are done.
     let mut dbs = out_counts.clone();
     dbs.retain(|_, c| c.0 > 0);
+    // Records copied byte for byte come from fully verified inputs:
+    // their structure is enough. Re-encoded ones are checked fully.
+    let level = if report.reencoded_keys > 0 {
+        Level::Full
+    } else {
+        Level::Skip
+    };
+    let t1 = Instant::now();
+    let (synced, checked) = std::thread::scope(|s| {
+        let sync = s.spawn(move || {
+            let r = file.sync_all();
+            (r, t1.elapsed().as_secs_f64())
+        });
+        let checked = opts
+            .verify
+            .then(|| (verify_written(&tmp, &bounds, level, prog), t1.elapsed()));
+        let synced = sync.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (synced, checked)
+    });
+    synced
+        .0
+        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
+    report.phases.push(("fsync", synced.1));
     let mut verified = false;
-    if opts.verify {
-        let t2 = Instant::now();
-        // Records copied byte for byte come from fully verified inputs:
-        // their structure is enough. Re-encoded ones are checked fully.
-        let level = if report.reencoded_keys > 0 {
-            Level::Full
-        } else {
-            Level::Skip
-        };
+    if let Some((got, took)) = checked {
         // A file that does not read back as planned is a failed write
         // (exit 2), not a property of the inputs.
-        let got = verify_written(&tmp, &bounds, level, prog).map_err(|e| {
+        let got = got.map_err(|e| {
             io_error(
                 format!(
                     "the written file {} failed verification: {e}",
@@ -562,9 +674,7 @@ pub(crate) fn write(
             ));
         }
         verified = true;
-        report
-            .phases
-            .push(("verifying output", t2.elapsed().as_secs_f64()));
+        report.phases.push(("verifying output", took.as_secs_f64()));
     }
     // 3. Compress.
     let gzip = out.extension().is_some_and(|e| e == "gz");
@@ -633,4 +743,31 @@ pub(crate) fn write(
         gzip,
     });
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn syncing_file_writes_everything_and_syncs_in_the_background() {
+        let path = temp_path(&std::env::temp_dir().join("rdbkit-sync-test.rdb"), "");
+        let _guard = TempGuard(Some(path.clone()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        let mut w = SyncingFile::new(file).unwrap();
+        let piece: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        for _ in 0..(3 * SYNC_EVERY as usize / piece.len() + 1) {
+            w.write_all(&piece).unwrap();
+        }
+        let file = w.finish().unwrap();
+        file.sync_all().unwrap();
+        let got = fs::read(&path).unwrap();
+        assert_eq!(got.len() as u64, 3 * SYNC_EVERY + (1 << 20));
+        assert!(got.chunks(piece.len()).all(|c| c == piece));
+    }
 }

@@ -362,7 +362,8 @@ impl Scan {
     fn fold(&mut self, lineage: Lineage) {
         self.fold_db();
         self.fold_out();
-        for (t, &(keys, bytes)) in self.tstats.iter().enumerate() {
+        for (t, (keys, bytes)) in self.tstats.iter_mut().enumerate() {
+            let (keys, bytes) = (std::mem::take(keys), std::mem::take(bytes));
             if keys > 0 {
                 let t = t as u8;
                 let kind = Kind::of(t, lineage).unwrap_or(Kind::Module);
@@ -375,6 +376,12 @@ impl Scan {
                 e.bytes += bytes;
             }
         }
+    }
+
+    /// The scan of a whole input, ready for planning: fingerprints sorted.
+    fn finish(mut self) -> Self {
+        self.fps.sort_unstable_by_key(|e| e.0);
+        self
     }
 
     fn problem(&mut self, msg: impl FnOnce() -> String) {
@@ -518,21 +525,161 @@ fn scan_key(
     Ok(())
 }
 
-/// One full pass over an input: every value walked, the CRC compared.
-fn scan_input(cx: &ScanCtx<'_>, data: &[u8], prog: &Progress) -> crate::Result<Scan> {
-    let dec_opts = Options {
+/// One full pass over an input: every value walked, the CRC compared (on
+/// another core, while the records are walked). A big input gets `threads`
+/// cores for the walk: it is cut into segments at speculative record
+/// boundaries ([`crate::inspect::segment_starts`]) walked in parallel; a
+/// segment counts only when the one before it ends exactly at its start and
+/// in the database it assumed, otherwise the rest is walked sequentially,
+/// so the result never depends on the guess.
+fn scan_input(
+    cx: &ScanCtx<'_>,
+    data: &[u8],
+    threads: usize,
+    prog: &Progress,
+) -> crate::Result<Scan> {
+    let header = Header::parse(data)?;
+    crate::inspect::with_crc(
+        data,
+        header.has_checksum(),
+        || scan_segments(cx, data, header, threads, prog),
+        |s| (&mut s.report.checksum, s.report.trailing),
+    )
+}
+
+fn scan_segments(
+    cx: &ScanCtx<'_>,
+    data: &[u8],
+    header: Header,
+    threads: usize,
+    prog: &Progress,
+) -> crate::Result<Scan> {
+    let whole = |from: usize, db: u64| scan_range(cx, data, header, from, usize::MAX, db, prog);
+    if threads < 2 || data.len() < 2 * crate::inspect::SEGMENT {
+        return Ok(whole(9, 0)?.scan.finish());
+    }
+    let starts = crate::inspect::segment_starts(data, scan_opts(), threads);
+    let parts: Vec<crate::Result<Part>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let bound = starts.get(i + 1).copied().unwrap_or(usize::MAX);
+                // A segment after the first assumes db 0 until it meets a
+                // SELECTDB; the join checks the assumption.
+                sc.spawn(move || scan_range(cx, data, header, start, bound, 0, prog))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut all = parts.next().unwrap_or_else(|| whole(9, 0))?;
+    for (i, part) in parts.enumerate() {
+        if all.eof {
+            break;
+        }
+        if all.end != starts[i + 1] {
+            // The guess was not a record boundary: finish sequentially.
+            all.append(whole(all.end, all.db)?);
+            break;
+        }
+        let part = part?;
+        if part.assumed && all.db != 0 {
+            // Keys before the segment's first SELECTDB are in another db:
+            // walk it again from its (true) start in the right db.
+            all.append(whole(all.end, all.db)?);
+            break;
+        }
+        all.append(part);
+    }
+    Ok(all.scan.finish())
+}
+
+/// What a walk of the records starting in `start..bound` found.
+struct Part {
+    scan: Scan,
+    /// Offset of the first record at or after `bound` (or of EOF's end).
+    end: usize,
+    /// The database current at `end`.
+    db: u64,
+    /// Keys were read before the first `SELECTDB`, in the database given.
+    assumed: bool,
+    /// The walk reached the EOF record.
+    eof: bool,
+}
+
+impl Part {
+    /// Appends the next segment, which starts where this one ends.
+    fn append(&mut self, next: Part) {
+        let (a, b) = (&mut self.scan, next.scan);
+        a.report.absorb(b.report);
+        a.fps.extend(b.fps);
+        let mut runs = b.runs.into_iter();
+        if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
+            if last.end == first.start && last.db == first.db {
+                last.end = first.end;
+                runs.next();
+            }
+        }
+        a.runs.extend(runs);
+        a.special.extend(b.special);
+        a.functions.extend(b.functions);
+        a.module_aux.extend(b.module_aux);
+        for (db, c) in b.counts {
+            let e = a.counts.entry(db).or_default();
+            e.0 += c.0;
+            e.1 += c.1;
+        }
+        for (db, n) in b.nonzero {
+            *a.nonzero.entry(db).or_default() += n;
+        }
+        a.expired_at_import += b.expired_at_import;
+        a.dropped_dynomite += b.dropped_dynomite;
+        a.dropped_expired += b.dropped_expired;
+        a.reencode += b.reencode;
+        a.problems_total += b.problems_total;
+        let room = MAX_LISTED.saturating_sub(a.problems.len());
+        a.problems.extend(b.problems.into_iter().take(room));
+        self.end = next.end;
+        self.db = next.db;
+        self.eof = next.eof;
+    }
+}
+
+/// Decoder options of the input scan (the CRC is compared by [`scan_input`]).
+fn scan_opts() -> Options {
+    Options {
         level: Level::Full,
-        verify_checksum: true,
+        verify_checksum: false,
         limits: scan_limits(),
-    };
-    let mut dec = Decoder::new(data, dec_opts)?;
-    let header = dec.header();
+    }
+}
+
+/// Walks the records that start in `start..bound` (the record at `bound`
+/// and after are left to the next segment), `db` being current at `start`.
+fn scan_range(
+    cx: &ScanCtx<'_>,
+    data: &[u8],
+    header: Header,
+    start: usize,
+    bound: usize,
+    db: u64,
+    prog: &Progress,
+) -> crate::Result<Part> {
+    let mut dec = Decoder::resume(data, start, db, scan_opts())?;
     let mut s = Scan::new(data.len(), header);
     let mut run: Option<Run> = None;
-    let mut cur_db = 0;
-    let mut tick = Ticker::new(prog, 0);
+    let mut cur_db = db;
+    let (mut selected, mut assumed, mut eof) = (false, false, false);
+    let mut tick = Ticker::new(prog, start);
     loop {
         let start = dec.offset();
+        if start >= bound {
+            break;
+        }
         let Some(item) = dec.next() else { break };
         let item = item?;
         if !matches!(item, Item::Key(_)) {
@@ -542,6 +689,7 @@ fn scan_input(cx: &ScanCtx<'_>, data: &[u8], prog: &Progress) -> crate::Result<S
         match item {
             Item::Key(k) => {
                 keys = 1;
+                assumed |= !selected;
                 match &mut run {
                     Some(r) => r.end = k.span.end,
                     None => {
@@ -563,10 +711,12 @@ fn scan_input(cx: &ScanCtx<'_>, data: &[u8], prog: &Progress) -> crate::Result<S
                 s.report.aux.push((k, v));
             }
             Item::SelectDb(db) => {
+                selected = true;
                 cur_db = db;
                 s.report.dbs.entry(db).or_default();
             }
             Item::ResizeDb { keys, expires } => {
+                assumed |= !selected;
                 s.report.dbs.entry(cur_db).or_default().resize_hint = Some((keys, expires));
                 // Every key record takes at least 3 bytes: never trust a
                 // hint beyond what the rest of the file can hold.
@@ -606,15 +756,22 @@ fn scan_input(cx: &ScanCtx<'_>, data: &[u8], prog: &Progress) -> crate::Result<S
             } => {
                 s.report.checksum = checksum;
                 s.report.trailing = trailing;
+                eof = true;
             }
         }
         tick.at(dec.offset(), keys);
     }
     s.runs.extend(run.take());
     s.fold(header.lineage);
-    tick.flush(data.len());
-    s.fps.sort_unstable_by_key(|e| e.0);
-    Ok(s)
+    let end = dec.offset();
+    tick.flush(end);
+    Ok(Part {
+        scan: s,
+        end,
+        db: cur_db,
+        assumed,
+        eof,
+    })
 }
 
 /// Runs `f` for every index in `0..n` on up to one thread per core.
@@ -890,13 +1047,17 @@ impl Plan {
             Some(target) => {
                 let total: u64 = inputs.iter().map(|d| d.len() as u64).sum();
                 prog.phase("verifying inputs", total);
+                // Cores left over by the inputs go into segments of each.
+                let threads = (std::thread::available_parallelism().map_or(1, |p| p.get())
+                    / inputs.len())
+                .clamp(1, 8);
                 let r = parallel(inputs.len(), |i| {
                     let cx = ScanCtx {
                         opts,
                         target,
                         input: i,
                     };
-                    scan_input(&cx, &inputs[i], prog).map_err(|e| e.to_string())
+                    scan_input(&cx, &inputs[i], threads, prog).map_err(|e| e.to_string())
                 });
                 prog.finish();
                 r
@@ -1141,6 +1302,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Checksum;
 
     #[test]
     fn groups_across_and_within_lists() {
@@ -1156,6 +1318,136 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, vec![vec![11, 12, 21], vec![13, 30]]);
+    }
+
+    /// A file of about `mb` MiB: strings (incompressible, 100 B-1 KB) and
+    /// small lists, a third with TTLs; every key in db 0, or the second
+    /// half in db 5 (so segments after its SELECTDB assume the wrong db).
+    fn big_file(mb: usize, two_dbs: bool) -> Vec<u8> {
+        use crate::encode::{KeyMeta, RdbWriter};
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+        w.aux(b"redis-ver", b"7.2.4").unwrap();
+        w.function(b"#!lua name=lib1\nredis.register_function('f', function() return 1 end)")
+            .unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = mb * 1024 * 1024 / 600;
+        w.select_db(0).unwrap();
+        for i in 0..n {
+            if two_dbs && i == n / 2 {
+                w.select_db(5).unwrap();
+            }
+            let len = 100 + (rnd() % 900) as usize;
+            let v = if i % 7 == 0 {
+                OwnedValue::List(
+                    (0..len / 50)
+                        .map(|j| format!("e{j}-{i}").into_bytes())
+                        .collect(),
+                )
+            } else {
+                OwnedValue::String((0..len).map(|_| rnd() as u8).collect())
+            };
+            let meta = KeyMeta {
+                expire_ms: (i % 3 == 0).then_some(1_700_000_000_000 + i as i64),
+                ..KeyMeta::default()
+            };
+            w.key(format!("key:{i}").as_bytes(), &v, meta).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn scan_with(data: &[u8], threads: usize) -> Result<Scan, String> {
+        let opts = MergeOptions::new(vec!["in.rdb".into()], "out.rdb".into());
+        let cx = ScanCtx {
+            opts: &opts,
+            target: Target::redis(11),
+            input: 0,
+        };
+        let prog = Progress::new(false);
+        scan_input(&cx, data, threads, &prog).map_err(|e| e.to_string())
+    }
+
+    /// Everything the plan uses from a scan.
+    type ScanView = (
+        Report,
+        Vec<(u64, u64)>,
+        Vec<Run>,
+        Vec<usize>,
+        BTreeMap<u64, (u64, u64)>,
+        Vec<(String, Vec<u8>)>,
+        BTreeMap<u64, u64>,
+        u64,
+    );
+
+    fn view(s: Scan) -> ScanView {
+        (
+            s.report,
+            s.fps,
+            s.runs,
+            s.special,
+            s.counts,
+            s.functions,
+            s.nonzero,
+            s.expired_at_import,
+        )
+    }
+
+    #[test]
+    fn segmented_scan_equals_sequential() {
+        for two_dbs in [false, true] {
+            let data = big_file(20, two_dbs);
+            assert!(data.len() > 2 * crate::inspect::SEGMENT);
+            let one = view(scan_with(&data, 1).unwrap());
+            assert!(
+                matches!(one.0.checksum, Checksum::Verified(_)),
+                "{:?}",
+                one.0.checksum
+            );
+            let dbs: Vec<u64> = one.4.keys().copied().collect();
+            assert_eq!(dbs, if two_dbs { vec![0, 5] } else { vec![0] });
+            assert_eq!(one.2.len(), if two_dbs { 2 } else { 1 }, "runs joined");
+            for threads in [2, 3, 8] {
+                let many = view(scan_with(&data, threads).unwrap());
+                assert!(one == many, "threads {threads}, two dbs {two_dbs}");
+            }
+        }
+    }
+
+    #[test]
+    fn segmented_scan_reports_the_first_error() {
+        let mut data = big_file(20, false);
+        // A CRC that does not match.
+        let n = data.len();
+        data[n - 1] ^= 1;
+        for threads in [1, 2, 4] {
+            let e = scan_with(&data, threads).err().unwrap();
+            assert!(e.contains("checksum"), "{e}");
+        }
+        data[n - 1] ^= 1;
+        // Damage in the middle of the file and near its end, CRC disabled:
+        // every thread count reports the same (first) error.
+        data[n - 8..].fill(0);
+        for at in [n / 2, n * 9 / 10] {
+            let mut bad = data.clone();
+            // A type byte no format has, at the start of a key record.
+            let rec = (at..n)
+                .find(|&i| {
+                    bad[i] == 0
+                        && (5..=10).contains(&bad[i + 1])
+                        && bad.get(i + 2..i + 6) == Some(b"key:")
+                })
+                .expect("a string record");
+            bad[rec] = 0xEE;
+            let want = scan_with(&bad, 1).err().unwrap();
+            for threads in [2, 4] {
+                assert_eq!(scan_with(&bad, threads).err().unwrap(), want);
+            }
+        }
     }
 
     #[test]
