@@ -346,35 +346,52 @@ const RESYNC_RECORDS: usize = 32;
 /// reached after this many bytes.
 const RESYNC_SPAN: usize = 64 << 10;
 
+/// Records a [`resync`] may parse in all, over every candidate offset it
+/// tries. A success from a true boundary needs at most `RESYNC_SPAN`
+/// records (each takes a byte or more); the rest bounds the work crafted
+/// input can cause, where every offset parses a long way before failing.
+/// Past it the segment is not split off: a loss of speed, never of
+/// correctness.
+const RESYNC_BUDGET: u64 = 1 << 18;
+
 /// Finds a plausible record boundary at or after `from`: from a candidate
 /// offset, at least `RESYNC_RECORDS` records (or everything up to EOF) must
 /// parse and the parse must run `RESYNC_SPAN` bytes; the boundary is the
 /// last record start reached. A wrong guess costs only speed: segments are
-/// joined only when they meet exactly.
-fn resync(data: &[u8], opts: Options, from: usize) -> Option<usize> {
+/// joined only when they meet exactly. Gives up after parsing
+/// [`RESYNC_BUDGET`] records; also returns how many it parsed.
+fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
     let skip = Options {
         level: Level::Skip,
         verify_checksum: false,
         ..opts
     };
     let end = from.saturating_add(4 << 20).min(data.len());
-    (from.max(9)..end).find_map(|q| {
+    let mut parsed: u64 = 0;
+    let found = (from.max(9)..end).find_map(|q| {
         let mut d = Decoder::resume(data, q, 0, skip).ok()?;
         let mut n = 0;
         loop {
             let at = d.offset();
             if n >= RESYNC_RECORDS && at >= q + RESYNC_SPAN {
-                return Some(at);
+                return Some(Some(at));
             }
+            if parsed >= RESYNC_BUDGET {
+                return Some(None);
+            }
+            parsed += 1;
             match d.next() {
                 // Only the real end of the file: a 0xFF byte inside a value
                 // parses as EOF too.
-                Some(Ok(Item::Eof { .. })) => return (d.offset() == data.len()).then_some(at),
+                Some(Ok(Item::Eof { .. })) => {
+                    return (d.offset() == data.len()).then_some(Some(at))
+                }
                 Some(Ok(_)) => n += 1,
                 _ => return None,
             }
         }
-    })
+    });
+    (found.flatten(), parsed)
 }
 
 /// Candidate segment starts for a parallel walk on `threads` cores: 9 (the
@@ -387,7 +404,7 @@ pub(crate) fn segment_starts(data: &[u8], opts: Options, threads: usize) -> Vec<
     let mut starts = vec![9usize];
     for i in 1..parts {
         let from = data.len() / parts * i;
-        if let Some(b) = resync(data, opts, from) {
+        if let (Some(b), _) = resync(data, opts, from) {
             if b > *starts.last().unwrap_or(&0) {
                 starts.push(b);
             }
@@ -657,5 +674,51 @@ pub fn checksum_text(c: Checksum) -> String {
         Checksum::Disabled => "disabled (file saved without a checksum)".into(),
         Checksum::NotChecked(v) => format!("not checked (stored 0x{v:016x})"),
         Checksum::Absent => "none (RDB < 5 has no checksum)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of tiny records where every offset parses a long way: a
+    /// string record `a` = `b` (5 bytes) repeated, with a byte no record
+    /// starts with every `gap` bytes.
+    fn tiny_records(len: usize, gap: usize) -> Vec<u8> {
+        let mut d = b"REDIS0011".to_vec();
+        let mut bad = gap;
+        while d.len() < len {
+            if d.len() >= bad {
+                d.push(0xEE);
+                bad = bad.saturating_add(gap);
+            } else {
+                d.extend_from_slice(b"\x00\x01a\x01b");
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn resync_work_is_bounded_on_crafted_input() {
+        // Every candidate parses up to ~60 KiB (about 12,000 records) and
+        // then fails: unbounded, one resync would parse billions.
+        let data = tiny_records(24 << 20, 60 << 10);
+        let (found, parsed) = resync(&data, Options::default(), 10 << 20);
+        assert_eq!(found, None);
+        assert!(parsed <= RESYNC_BUDGET, "{parsed}");
+        // With no bad bytes the first candidate on a record start wins.
+        let data = tiny_records(24 << 20, usize::MAX);
+        let (found, parsed) = resync(&data, Options::default(), 10 << 20);
+        let b = found.expect("a boundary");
+        assert!(b >= 10 << 20);
+        assert_eq!((b - 9) % 5, 0, "a record start");
+        assert!(parsed < RESYNC_BUDGET / 4, "{parsed}");
+    }
+
+    #[test]
+    fn verify_of_crafted_input_fails_with_bounded_resync() {
+        let data = tiny_records(24 << 20, 60 << 10);
+        let e = inspect(&data, Options::default(), 0).unwrap_err();
+        assert!(e.to_string().contains("offset"), "{e}");
     }
 }
