@@ -130,11 +130,7 @@ impl<W: Write> RdbWriter<W> {
                 done += p.len();
                 written(done);
             }
-            let crc = h.join().unwrap_or_else(|_| {
-                let mut c = Crc64::new();
-                c.update(b);
-                c
-            });
+            let crc = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             (crc, out)
         });
         out?;

@@ -207,14 +207,16 @@ const SYNC_EVERY: u64 = 32 << 20;
 struct SyncingFile {
     file: File,
     since: u64,
-    kick: Option<std::sync::mpsc::SyncSender<()>>,
-    syncer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    kick: std::sync::mpsc::SyncSender<()>,
+    syncer: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl SyncingFile {
     fn new(file: File) -> std::io::Result<Self> {
         let clone = file.try_clone()?;
         // One pending request at most: kicks while a sync runs coalesce.
+        // Dropping the sender (also on an early error return) ends the
+        // thread after its current sync.
         let (kick, rx) = std::sync::mpsc::sync_channel::<()>(1);
         let syncer = std::thread::Builder::new()
             .name("rdbkit-sync".into())
@@ -230,28 +232,18 @@ impl SyncingFile {
         Ok(SyncingFile {
             file,
             since: 0,
-            kick: Some(kick),
-            syncer: Some(syncer),
+            kick,
+            syncer,
         })
     }
 
     /// Stops the background syncs and reports the first failure of one.
-    fn finish(mut self) -> std::io::Result<File> {
-        drop(self.kick.take());
-        if let Some(h) = self.syncer.take() {
-            h.join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread failed")))?;
-        }
-        self.file.try_clone()
-    }
-}
-
-impl Drop for SyncingFile {
-    fn drop(&mut self) {
-        drop(self.kick.take());
-        if let Some(h) = self.syncer.take() {
-            let _ = h.join();
-        }
+    fn finish(self) -> std::io::Result<File> {
+        drop(self.kick);
+        self.syncer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        Ok(self.file)
     }
 }
 
@@ -261,9 +253,7 @@ impl std::io::Write for SyncingFile {
         self.since += n as u64;
         if self.since >= SYNC_EVERY {
             self.since = 0;
-            if let Some(k) = &self.kick {
-                let _ = k.try_send(());
-            }
+            let _ = self.kick.try_send(());
         }
         Ok(n)
     }

@@ -581,19 +581,22 @@ fn scan_segments(
         if all.eof {
             break;
         }
-        if all.end != starts[i + 1] {
-            // The guess was not a record boundary: finish sequentially.
-            all.append(whole(all.end, all.db)?);
-            break;
+        // The segment counts if its start was a true record boundary (then
+        // its error, if any, is real) and, when it read keys before its
+        // first SELECTDB, the db it assumed for them was right. Otherwise
+        // the rest is walked sequentially from where the true part ends.
+        let part = if all.end == starts[i + 1] {
+            Some(part?).filter(|p| !p.assumed || all.db == 0)
+        } else {
+            None
+        };
+        match part {
+            Some(p) => all.append(p),
+            None => {
+                all.append(whole(all.end, all.db)?);
+                break;
+            }
         }
-        let part = part?;
-        if part.assumed && all.db != 0 {
-            // Keys before the segment's first SELECTDB are in another db:
-            // walk it again from its (true) start in the right db.
-            all.append(whole(all.end, all.db)?);
-            break;
-        }
-        all.append(part);
     }
     Ok(all.scan.finish())
 }
