@@ -18,9 +18,11 @@
 //! 4. **Write** a temporary file beside the output: fresh aux fields, one
 //!    `SELECTDB`/`RESIZEDB` per database with the true counts, and every
 //!    record the target reads copied byte for byte (others re-encoded, or
-//!    the merge is refused before writing). `fsync`, then
-//! 5. **verify** the written file (re-read: record structure, CRC-64,
-//!    per-database counts), compress it if the output ends in `.gz`, and
+//!    the merge is refused before writing). Meanwhile
+//! 5. **verify** the written file: each piece of it is re-read from the file
+//!    as soon as it is written (record structure, every element of
+//!    re-encoded records, CRC-64, per-database counts); then `fsync`,
+//!    compress it if the output ends in `.gz`, and
 //!    rename it into place (without `force`, an output that appeared in the
 //!    meantime is not replaced either).
 //!
@@ -58,6 +60,7 @@ mod output;
 mod plan;
 mod progress;
 mod report;
+mod reread;
 
 use std::path::PathBuf;
 

@@ -1,12 +1,12 @@
 //! Writing the merged file: a temporary file beside the output (created
 //! before any input is read, so an unwritable directory fails at once),
 //! written in runs copied byte for byte from the memory-mapped inputs,
-//! fsynced, re-read and verified (two halves in parallel), compressed for a
-//! `.gz` output, then moved into place. The output never exists
+//! re-read and verified piece by piece while it is written (`reread.rs`),
+//! fsynced, compressed for a `.gz` output, then moved into place. The
+//! output never exists
 //! half-written, no temporary file survives a failure, and an existing file
 //! is never replaced without `force`.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
@@ -16,11 +16,11 @@ use std::time::Instant;
 use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
 use super::progress::{Progress, Ticker, STEP};
 use super::report::{InputSummary, MergeReport, OutputSummary};
+use super::reread::{reread, Tracker};
 use super::{io_error, refused, MergeError, MergeOptions};
-use crate::decode::{Checksum, Decoder, Item, Level, Options};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
-use crate::{Input, Limits};
+use crate::Input;
 
 /// Removes a file when dropped unless disarmed.
 struct TempGuard(Option<PathBuf>);
@@ -204,15 +204,17 @@ const SYNC_EVERY: u64 = 32 << 20;
 /// background thread calls `fdatasync`, so the disk writes overlap the
 /// copying and the final `fsync` has little left to do. A failed
 /// background sync fails the write (a later `fsync` may not report it).
-struct SyncingFile {
+struct SyncingFile<'t> {
     file: File,
     since: u64,
+    /// Told of every byte handed to the kernel, for the re-read.
+    tracker: Option<&'t Tracker<'t>>,
     kick: std::sync::mpsc::SyncSender<()>,
     syncer: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
-impl SyncingFile {
-    fn new(file: File) -> std::io::Result<Self> {
+impl<'t> SyncingFile<'t> {
+    fn new(file: File, tracker: Option<&'t Tracker<'t>>) -> std::io::Result<Self> {
         let clone = file.try_clone()?;
         // One pending request at most: kicks while a sync runs coalesce.
         // Dropping the sender (also on an early error return) ends the
@@ -232,6 +234,7 @@ impl SyncingFile {
         Ok(SyncingFile {
             file,
             since: 0,
+            tracker,
             kick,
             syncer,
         })
@@ -247,9 +250,12 @@ impl SyncingFile {
     }
 }
 
-impl std::io::Write for SyncingFile {
+impl std::io::Write for SyncingFile<'_> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(b)?;
+        if let Some(t) = self.tracker {
+            t.wrote(n);
+        }
         self.since += n as u64;
         if self.since >= SYNC_EVERY {
             self.since = 0;
@@ -342,135 +348,6 @@ impl<W: std::io::Write> Copier<'_, W> {
     }
 }
 
-/// Keys and expires per database.
-type DbCounts = BTreeMap<u64, (u64, u64)>;
-
-/// Counts keys and expires per db in `data[from..to]` (record boundaries);
-/// with `to` = `None` up to and including `EOF`, whose CRC must match.
-fn count_part(
-    data: &[u8],
-    from: usize,
-    db: u64,
-    to: Option<usize>,
-    level: Level,
-    prog: &Progress,
-) -> crate::Result<(DbCounts, Checksum)> {
-    // The CRC is compared by `verify_written`, computed on another core.
-    let opts = Options {
-        level,
-        verify_checksum: false,
-        limits: Limits::default(),
-    };
-    let mut dec = Decoder::resume(data, from, db, opts)?;
-    let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    let mut tick = Ticker::new(prog, from);
-    loop {
-        let at = dec.offset();
-        if let Some(t) = to {
-            if at == t {
-                tick.flush(at);
-                return Ok((counts, Checksum::Absent));
-            }
-            if at > t {
-                return Err(crate::Error::corrupt(
-                    "a record crosses a boundary the writer recorded",
-                    t as u64,
-                ));
-            }
-        }
-        let Some(item) = dec.next() else {
-            return Err(crate::Error::corrupt("no EOF record", at as u64));
-        };
-        match item? {
-            Item::Key(k) => {
-                let c = counts.entry(k.db).or_default();
-                c.0 += 1;
-                c.1 += u64::from(k.expire_ms.is_some());
-                tick.at(dec.offset(), 1);
-            }
-            Item::Eof {
-                checksum, trailing, ..
-            } => {
-                if to.is_some() {
-                    return Err(crate::Error::corrupt(
-                        "EOF before a boundary the writer recorded",
-                        at as u64,
-                    ));
-                }
-                if trailing != 0 {
-                    return Err(crate::Error::corrupt(
-                        format!("{trailing} bytes after the checksum"),
-                        at as u64,
-                    ));
-                }
-                if checksum == Checksum::Disabled {
-                    return Err(crate::Error::corrupt(
-                        "the checksum was not written",
-                        at as u64,
-                    ));
-                }
-                tick.flush(data.len());
-                return Ok((counts, checksum));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Re-reads the written file: structure, CRC-64 and per-db counts. The file
-/// is split at a run boundary the writer recorded and both halves are
-/// decoded in parallel.
-fn verify_written(
-    path: &Path,
-    bounds: &[(usize, u64)],
-    level: Level,
-    prog: &Progress,
-) -> Result<BTreeMap<u64, (u64, u64)>, String> {
-    let data = Input::open(path).map_err(|e| format!("re-reading {}: {e}", path.display()))?;
-    prog.phase("verifying output", data.len() as u64);
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-    let split = bounds
-        .iter()
-        .filter(|b| b.0 > 9)
-        .min_by_key(|b| b.0.abs_diff(data.len() / 2))
-        .copied()
-        .filter(|_| parallel && data.len() >= 8 << 20);
-    let header = crate::format::Header::parse(&data).map_err(|e| e.to_string())?;
-    let parts = crate::inspect::with_crc(
-        &data,
-        header.has_checksum(),
-        || {
-            let parts = match split {
-                None => vec![count_part(&data, 9, 0, None, level, prog)?],
-                Some((at, db)) => std::thread::scope(|s| {
-                    let first = s.spawn(|| count_part(&data, 9, 0, Some(at), level, prog));
-                    let second = count_part(&data, at, db, None, level, prog);
-                    let first = first
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                    crate::Result::Ok(vec![first?, second?])
-                })?,
-            };
-            let sum = parts.last().map_or(Checksum::Absent, |p| p.1);
-            Ok((parts, sum))
-        },
-        |p| (&mut p.1, 0),
-    )
-    .map_err(|e| e.to_string())?
-    .0;
-    prog.finish();
-    let mut got: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for (p, _) in parts {
-        for (db, (k, e)) in p {
-            let c = got.entry(db).or_default();
-            c.0 += k;
-            c.1 += e;
-        }
-    }
-    got.retain(|_, c| c.0 > 0);
-    Ok(got)
-}
-
 fn gzip_file(src: &[u8], dst: &Path, prog: &Progress) -> std::io::Result<()> {
     let f = OpenOptions::new().write(true).create_new(true).open(dst)?;
     let mut enc = flate2::write::GzEncoder::new(
@@ -545,103 +422,119 @@ pub(crate) fn write(
     let out = &opts.output;
     let t0 = Instant::now();
     let werr = |e: crate::Error, r: &MergeReport| write_error(e, &tmp, r);
-    // 1. Write.
+    // 1. Write, and meanwhile re-read what is written: worker threads check
+    // each piece of the file as soon as the writer has handed it to the
+    // kernel (see `reread`).
     let total: u64 = runs
         .iter()
         .flatten()
         .map(|r| (r.end - r.start) as u64)
         .sum();
     prog.phase("writing", total);
-    let file = SyncingFile::new(file)
-        .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), &report))?;
-    let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
-        .map_err(|e| werr(e, &report))?;
-    w.allow = opts.allow;
-    let ctime = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    w.standard_aux(
-        &producer_version(target, &report.inputs),
-        ctime,
-        used_mem(&report.inputs),
-    )
-    .map_err(|e| werr(e, &report))?;
-    for (id, when, p) in module_aux.iter().filter(|m| m.1 == 1) {
-        w.module_aux(*id, *when, p).map_err(|e| werr(e, &report))?;
-    }
-    for f in &functions {
-        w.function(f).map_err(|e| werr(e, &report))?;
-    }
-    let mut c = Copier {
-        w,
-        opts,
-        target,
-        reencoded: 0,
-    };
-    let mut bounds: Vec<(usize, u64)> = Vec::new();
-    for (&db, &(keys, expires)) in &out_counts {
-        if keys == 0 {
-            continue;
+    let tracker = Tracker::new(prog);
+    let track = opts.verify.then_some(&tracker);
+    let write_all = |report: &mut MergeReport| -> Result<File, MergeError> {
+        let file = SyncingFile::new(file, track)
+            .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), report))?;
+        let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
+            .map_err(|e| werr(e, report))?;
+        w.allow = opts.allow;
+        let ctime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        w.standard_aux(
+            &producer_version(target, &report.inputs),
+            ctime,
+            used_mem(&report.inputs),
+        )
+        .map_err(|e| werr(e, report))?;
+        for (id, when, p) in module_aux.iter().filter(|m| m.1 == 1) {
+            w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
         }
-        c.w.select_db(db).map_err(|e| werr(e, &report))?;
-        c.w.resize_db(keys, expires).map_err(|e| werr(e, &report))?;
-        for (i, data) in inputs.iter().enumerate() {
-            let lineage = crate::format::Header::parse(data)
-                .map(|h| h.lineage)
-                .unwrap_or(Lineage::Redis);
-            for run in runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
-                bounds.push((c.w.written() as usize, db));
-                let mut t = Ticker::new(prog, run.start);
-                c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
-                    .map_err(|e| werr(e, &report))?;
-                t.flush(run.end);
+        for f in &functions {
+            w.function(f).map_err(|e| werr(e, report))?;
+        }
+        let mut c = Copier {
+            w,
+            opts,
+            target,
+            reencoded: 0,
+        };
+        // Re-encoded keys at the last cut: a piece that holds one is
+        // re-read fully, one of copied records only for its structure.
+        let mut marked = 0;
+        for (&db, &(keys, expires)) in &out_counts {
+            if keys == 0 {
+                continue;
+            }
+            c.w.select_db(db).map_err(|e| werr(e, report))?;
+            c.w.resize_db(keys, expires).map_err(|e| werr(e, report))?;
+            for (i, data) in inputs.iter().enumerate() {
+                let lineage = crate::format::Header::parse(data)
+                    .map(|h| h.lineage)
+                    .unwrap_or(Lineage::Redis);
+                for run in runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
+                    tracker.cut(c.w.written() as usize, db, c.reencoded > marked);
+                    marked = c.reencoded;
+                    let mut t = Ticker::new(prog, run.start);
+                    c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
+                        .map_err(|e| werr(e, report))?;
+                    t.flush(run.end);
+                }
             }
         }
-    }
-    for (id, when, p) in module_aux.iter().filter(|m| m.1 != 1) {
-        c.w.module_aux(*id, *when, p)
-            .map_err(|e| werr(e, &report))?;
-    }
-    report.losses = c.w.losses;
-    report.reencoded_keys = c.reencoded;
-    report.verbatim_keys = report.output_keys().saturating_sub(c.reencoded);
-    let buf = c.w.finish().map_err(|e| werr(e, &report))?;
-    let file = buf
-        .into_inner()
-        .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), &report))?
-        .finish()
-        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
-    prog.finish();
-    report.phases.push(("writing", t0.elapsed().as_secs_f64()));
-    drop(inputs);
-    // 2. fsync, and meanwhile verify: the re-read sees the same bytes
-    // whether or not they have reached the disk yet, and nothing is
-    // published before both are done.
-    let mut dbs = out_counts.clone();
-    dbs.retain(|_, c| c.0 > 0);
-    // Records copied byte for byte come from fully verified inputs:
-    // their structure is enough. Re-encoded ones are checked fully.
-    let level = if report.reencoded_keys > 0 {
-        Level::Full
-    } else {
-        Level::Skip
+        for (id, when, p) in module_aux.iter().filter(|m| m.1 != 1) {
+            c.w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
+        }
+        report.losses = c.w.losses;
+        report.reencoded_keys = c.reencoded;
+        report.verbatim_keys = report.output_keys().saturating_sub(c.reencoded);
+        let full = c.reencoded > marked;
+        let buf = c.w.finish().map_err(|e| werr(e, report))?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), report))?
+            .finish()
+            .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), report))?;
+        tracker.finish(full);
+        Ok(file)
     };
-    let t1 = Instant::now();
+    // 2. fsync when written, while the re-read finishes: it sees the same
+    // bytes whether or not they have reached the disk yet, and nothing is
+    // published before both are done.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let has_checksum = target.version >= 5;
     let (synced, checked) = std::thread::scope(|s| {
-        let sync = s.spawn(move || {
+        let path = tmp.as_path();
+        let reader = track.map(|t| s.spawn(move || reread(path, t, workers, has_checksum)));
+        let written = write_all(&mut report);
+        if written.is_err() {
+            tracker.abort();
+        }
+        let t1 = Instant::now();
+        report.phases.push(("writing", t0.elapsed().as_secs_f64()));
+        if track.is_none() || written.is_err() {
+            prog.finish();
+        }
+        let synced = written.map(|file| {
             let r = file.sync_all();
             (r, t1.elapsed().as_secs_f64())
         });
-        let checked = opts
-            .verify
-            .then(|| (verify_written(&tmp, &bounds, level, prog), t1.elapsed()));
-        let synced = sync.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let checked = reader.map(|h| {
+            let got = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            prog.finish();
+            (got, t1.elapsed())
+        });
         (synced, checked)
     });
+    drop(inputs);
+    let synced = synced?;
     synced
         .0
         .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
     report.phases.push(("fsync", synced.1));
+    let mut dbs = out_counts.clone();
+    dbs.retain(|_, c| c.0 > 0);
     let mut verified = false;
     if let Some((got, took)) = checked {
         // A file that does not read back as planned is a failed write
@@ -664,6 +557,7 @@ pub(crate) fn write(
             ));
         }
         verified = true;
+        // The part of the re-read left after the writing.
         report.phases.push(("verifying output", took.as_secs_f64()));
     }
     // 3. Compress.
@@ -749,7 +643,7 @@ mod tests {
             .create_new(true)
             .open(&path)
             .unwrap();
-        let mut w = SyncingFile::new(file).unwrap();
+        let mut w = SyncingFile::new(file, None).unwrap();
         let piece: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
         for _ in 0..(3 * SYNC_EVERY as usize / piece.len() + 1) {
             w.write_all(&piece).unwrap();

@@ -85,12 +85,18 @@ pub struct Duplicate {
 }
 
 /// A run of consecutive key records of one database in one input.
+/// Runs are cut at the first record start [`RUN_SPLIT`] bytes or more past
+/// theirs: the writer records where each run lands in the output, and the
+/// re-read of the output splits its work at those points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Run {
     pub start: usize,
     pub end: usize,
     pub db: u64,
 }
+
+/// Length after which a run is cut at the next record start.
+pub(crate) const RUN_SPLIT: usize = 32 << 20;
 
 pub(crate) struct Plan {
     pub inputs: Vec<Input>,
@@ -622,7 +628,10 @@ impl Part {
         a.fps.extend(b.fps);
         let mut runs = b.runs.into_iter();
         if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
-            if last.end == first.start && last.db == first.db {
+            if last.end == first.start
+                && last.db == first.db
+                && first.start - last.start < RUN_SPLIT
+            {
                 last.end = first.end;
                 runs.next();
             }
@@ -694,13 +703,13 @@ fn scan_range(
                 keys = 1;
                 assumed |= !selected;
                 match &mut run {
-                    Some(r) => r.end = k.span.end,
-                    None => {
-                        run = Some(Run {
+                    Some(r) if start - r.start < RUN_SPLIT => r.end = k.span.end,
+                    _ => {
+                        s.runs.extend(run.replace(Run {
                             start,
                             end: k.span.end,
                             db: k.db,
-                        })
+                        }));
                     }
                 }
                 scan_key(cx, &mut s, header.lineage, start, &k)?;
