@@ -474,7 +474,9 @@ pub(crate) fn write(
                     .map(|h| h.lineage)
                     .unwrap_or(Lineage::Redis);
                 for run in runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
-                    tracker.cut(c.w.written() as usize, db, c.reencoded > marked);
+                    if let Some(t) = track {
+                        t.cut(c.w.written() as usize, db, c.reencoded > marked);
+                    }
                     marked = c.reencoded;
                     let mut t = Ticker::new(prog, run.start);
                     c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
@@ -496,25 +498,30 @@ pub(crate) fn write(
             .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), report))?
             .finish()
             .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), report))?;
-        tracker.finish(full);
+        if let Some(t) = track {
+            t.finish(full);
+        }
         Ok(file)
     };
     // 2. fsync when written, while the re-read finishes: it sees the same
     // bytes whether or not they have reached the disk yet, and nothing is
     // published before both are done.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let has_checksum = target.version >= 5;
     let (synced, checked) = std::thread::scope(|s| {
         let path = tmp.as_path();
-        let reader = track.map(|t| s.spawn(move || reread(path, t, workers, has_checksum)));
+        let reader = track.map(|t| s.spawn(move || reread(path, t, workers)));
         let written = write_all(&mut report);
-        if written.is_err() {
-            tracker.abort();
-        }
         let t1 = Instant::now();
-        report.phases.push(("writing", t0.elapsed().as_secs_f64()));
-        if track.is_none() || written.is_err() {
-            prog.finish();
+        match (&written, track) {
+            (Ok(_), Some(_)) => {} // the re-read's phase is on the bar now
+            (Ok(_), None) => prog.finish(),
+            (Err(_), _) => {
+                tracker.abort();
+                prog.finish();
+            }
+        }
+        if written.is_ok() {
+            report.phases.push(("writing", t0.elapsed().as_secs_f64()));
         }
         let synced = written.map(|file| {
             let r = file.sync_all();

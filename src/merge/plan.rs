@@ -98,6 +98,14 @@ pub(crate) struct Run {
 /// Length after which a run is cut at the next record start.
 pub(crate) const RUN_SPLIT: usize = 32 << 20;
 
+impl Run {
+    /// Whether a record starting at `at` (right after the run, in its
+    /// database) may extend it rather than start the next run.
+    fn grows_to(&self, at: usize) -> bool {
+        at - self.start < RUN_SPLIT
+    }
+}
+
 pub(crate) struct Plan {
     pub inputs: Vec<Input>,
     pub target: Target,
@@ -628,10 +636,7 @@ impl Part {
         a.fps.extend(b.fps);
         let mut runs = b.runs.into_iter();
         if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
-            if last.end == first.start
-                && last.db == first.db
-                && first.start - last.start < RUN_SPLIT
-            {
+            if last.end == first.start && last.db == first.db && last.grows_to(first.start) {
                 last.end = first.end;
                 runs.next();
             }
@@ -703,7 +708,7 @@ fn scan_range(
                 keys = 1;
                 assumed |= !selected;
                 match &mut run {
-                    Some(r) if start - r.start < RUN_SPLIT => r.end = k.span.end,
+                    Some(r) if r.grows_to(start) => r.end = k.span.end,
                     _ => {
                         s.runs.extend(run.replace(Run {
                             start,

@@ -195,17 +195,14 @@ pub(crate) fn reread(
     path: &Path,
     tracker: &Tracker<'_>,
     workers: usize,
-    has_checksum: bool,
 ) -> Result<DbCounts, String> {
-    let quiet = Progress::new(false);
-    let quiet = &quiet;
     let mut done: Vec<(usize, crate::Result<Checked>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers.max(1))
             .map(|_| {
                 s.spawn(move || {
                     let mut done = Vec::new();
                     while let Some(p) = tracker.take() {
-                        let r = check_piece(path, &p, quiet);
+                        let r = check_piece(path, &p);
                         if let Ok(c) = &r {
                             let keys = c.counts.values().map(|c| c.0).sum();
                             tracker.checked(c.bytes, keys);
@@ -251,7 +248,8 @@ pub(crate) fn reread(
         last = c.checksum;
     }
     match last {
-        Checksum::NotChecked(stored) if has_checksum => {
+        // The decoder gives `Absent` for formats without a checksum (RDB < 5).
+        Checksum::NotChecked(stored) => {
             let computed = crc.value();
             if computed != stored {
                 return Err(format!(
@@ -259,16 +257,16 @@ pub(crate) fn reread(
                 ));
             }
         }
-        Checksum::Absent if !has_checksum => {}
+        Checksum::Absent => {}
         other => return Err(format!("unexpected checksum state {other:?}")),
     }
     got.retain(|_, c| c.0 > 0);
     Ok(got)
 }
 
-fn check_piece(path: &Path, p: &Piece, prog: &Progress) -> crate::Result<Checked> {
+fn check_piece(path: &Path, p: &Piece) -> crate::Result<Checked> {
     let data = Input::open(path)?;
-    let (counts, checksum, end) = count_part(&data, p.from, p.db, p.to, p.level, prog)?;
+    let (counts, checksum, end) = count_part(&data, p.from, p.db, p.to, p.level)?;
     let start = if p.index == 0 { 0 } else { p.from };
     let mut crc = Crc64::new();
     crc.update(&data[start..end]);
@@ -283,13 +281,12 @@ fn check_piece(path: &Path, p: &Piece, prog: &Progress) -> crate::Result<Checked
 /// Counts keys and expires per db in `data[from..to]` (record boundaries);
 /// with `to` = `None` up to and including `EOF`. Also returns the stored
 /// checksum (not compared here) and where the checksummed bytes end.
-pub(crate) fn count_part(
+fn count_part(
     data: &[u8],
     from: usize,
     db: u64,
     to: Option<usize>,
     level: Level,
-    prog: &Progress,
 ) -> crate::Result<(DbCounts, Checksum, usize)> {
     let opts = Options {
         level,
@@ -298,12 +295,10 @@ pub(crate) fn count_part(
     };
     let mut dec = Decoder::resume(data, from, db, opts)?;
     let mut counts = DbCounts::new();
-    let mut tick = super::progress::Ticker::new(prog, from);
     loop {
         let at = dec.offset();
         if let Some(t) = to {
             if at == t {
-                tick.flush(at);
                 return Ok((counts, Checksum::Absent, t));
             }
             if at > t {
@@ -321,7 +316,6 @@ pub(crate) fn count_part(
                 let c = counts.entry(k.db).or_default();
                 c.0 += 1;
                 c.1 += u64::from(k.expire_ms.is_some());
-                tick.at(dec.offset(), 1);
             }
             Item::Eof {
                 checksum, trailing, ..
@@ -344,7 +338,6 @@ pub(crate) fn count_part(
                         at as u64,
                     ));
                 }
-                tick.flush(data.len());
                 let end = match checksum {
                     Checksum::NotChecked(_) => data.len() - 8,
                     _ => data.len(),
@@ -420,9 +413,8 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         let quiet = Progress::new(false);
         let tracker = Tracker::new(&quiet);
-        let has_checksum = data.starts_with(b"REDIS") && &data[5..9] >= b"0005";
         let got = std::thread::scope(|s| {
-            let reader = s.spawn(|| reread(&path, &tracker, 2, has_checksum));
+            let reader = s.spawn(|| reread(&path, &tracker, 2));
             let mut next_cut = 0;
             for (k, piece) in data.chunks(4096).enumerate() {
                 let end = (k + 1) * 4096;
