@@ -414,6 +414,17 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Whether the server behind `cl` is the process `pid` (`INFO server`
+/// gives its `process_id`).
+fn answers_as(cl: &mut Client, pid: u32) -> bool {
+    match cl.cmd(&[b"INFO", b"server"]) {
+        Ok(Reply::Bulk(Some(info))) => String::from_utf8_lossy(&info)
+            .lines()
+            .any(|l| l.trim_end() == format!("process_id:{pid}")),
+        _ => false,
+    }
+}
+
 /// A running server, stopped (by its own PID) when dropped.
 pub struct Server {
     /// Its registry entry.
@@ -443,7 +454,7 @@ impl Server {
     ) -> Result<Server, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let log = dir.join(format!("{dbfilename}.server.log"));
-        for _attempt in 0..5 {
+        'attempt: for _ in 0..5 {
             let port = free_port();
             let mut c = Command::new(&info.server);
             c.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -478,6 +489,13 @@ impl Server {
                 if let Ok(mut cl) = Client::connect(port) {
                     // While loading, the server answers -LOADING.
                     if let Ok(Reply::Status(s)) = cl.cmd(&[b"PING"]) {
+                        if s == "PONG" && !answers_as(&mut cl, child.id()) {
+                            // Another test's server took the port between
+                            // `free_port` and this one's bind (ours fails
+                            // with "Address already in use"): another port.
+                            kill(&mut child);
+                            continue 'attempt;
+                        }
                         if s == "PONG" {
                             return Ok(Server {
                                 info: info.clone(),
