@@ -117,6 +117,15 @@ pub enum ErrorKind {
     /// An I/O error (opening, mapping, writing).
     #[error("I/O error: {0}")]
     Io(String),
+    /// The input file changed while it was being read: truncated, resized
+    /// or rewritten by another process. Nothing decoded from it can be
+    /// trusted (see [`crate::Input`]).
+    #[error("input changed while being read: {0}")]
+    InputChanged(String),
+    /// The work was stopped by [`crate::interrupt::request`] (for example
+    /// on Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// An encoder could not represent a value in the chosen target.
     #[error("cannot encode: {0}")]
     Encode(String),

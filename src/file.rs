@@ -1,19 +1,155 @@
 //! Opening input files: a read-only memory map (the one place that needs
 //! `unsafe`), with an in-memory fallback for pipes and empty files.
+//!
+//! # Inputs that change while they are read
+//!
+//! A memory map shares the file's pages. When another process truncates a
+//! mapped file, reading a page past the new end raises `SIGBUS`, which
+//! kills the process (no message, no clean-up). rdbkit keeps the map — it
+//! is what makes decoding zero-copy and verify fast — and makes the fault
+//! harmless instead (Linux):
+//!
+//! * Every map is registered in a fixed, lock-free table of address ranges.
+//! * A `SIGBUS` handler looks the faulting address up. If it lies in a
+//!   registered input, the handler replaces the rest of that map with
+//!   anonymous zero pages (one `mmap(MAP_FIXED)`), marks the input as
+//!   changed and returns: the faulting read is retried and sees zeros. The
+//!   handler only touches atomics and makes two system calls; it never
+//!   unwinds or jumps, which is what makes signal handlers fragile in Rust.
+//!   A fault anywhere else goes to the handler that was installed before
+//!   (Rust's stack-overflow handler, or the default action).
+//! * Decoding over zeros is harmless (the decoder is panic-free on any
+//!   bytes), and its result is never used: [`Decoder`](crate::decode::Decoder)
+//!   checks a process-wide flag before each record and stops with
+//!   [`ErrorKind::InputChanged`] once its input faulted, and when it reaches
+//!   `EOF` it compares the file's size and modification time with those at
+//!   opening (a truncation inside the last page reads zeros without a
+//!   fault; an in-place rewrite faults nothing). [`Input::check_unchanged`]
+//!   makes the same checks for callers that copy bytes without decoding.
+//!
+//! Reading into buffers the process owns would avoid the fault but costs a
+//! copy of every byte and memory as large as the file (a merge holds all
+//! inputs at once); a read lease (`F_SETLEASE`) only delays a truncating
+//! writer for `lease-break-time` and is refused to non-owners and on many
+//! file systems. A private mapping still faults on truncation.
 
 use std::fs::File;
 use std::ops::Deref;
 use std::path::Path;
+use std::time::SystemTime;
 
 use crate::{Error, ErrorKind, Result};
 
 /// The bytes of an input file: memory-mapped when possible.
 #[derive(Debug)]
 pub enum Input {
-    /// A read-only memory map.
-    Mapped(memmap2::Mmap),
+    /// A read-only memory map of a regular file.
+    Mapped(Mapping),
     /// Bytes read into memory (empty files, pipes).
     Owned(Vec<u8>),
+}
+
+/// A read-only memory map of a regular file, guarded against the file
+/// being truncated or rewritten while it is mapped (see [`Input`]).
+#[derive(Debug)]
+pub struct Mapping {
+    // `Drop` unregisters the range before the fields drop, so a range is
+    // never registered while unmapped.
+    slot: Option<usize>,
+    map: memmap2::Mmap,
+}
+
+/// What identifies a version of a file: size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// A live map: its range, its file and the file's stamp when it was opened.
+struct Registered {
+    start: usize,
+    end: usize,
+    file: File,
+    stamp: Stamp,
+}
+
+/// Every live map, for the checks that need the file (at `EOF` and in
+/// [`Input::check_unchanged`]); the signal handler uses its own lock-free
+/// table instead.
+static REGISTERED: std::sync::Mutex<Vec<Registered>> = std::sync::Mutex::new(Vec::new());
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Registered>> {
+    REGISTERED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        let start = self.map.as_ptr() as usize;
+        registry().retain(|r| r.start != start);
+        if let Some(s) = self.slot {
+            guard::release(s);
+        }
+    }
+}
+
+impl Mapping {
+    /// Maps `file` (a non-empty regular file, `meta` its metadata).
+    fn new(file: File, meta: &std::fs::Metadata) -> std::io::Result<Mapping> {
+        #[allow(unsafe_code)]
+        // SAFETY: the map is read-only and rdbkit never writes to its
+        // inputs. Another process may still change the file: a truncation
+        // turns reads past the new end into SIGBUS, which the guard below
+        // turns into zero pages and a flag (see the module documentation);
+        // a rewrite in place changes bytes under us, which the decoder and
+        // `check_unchanged` detect through the size and mtime. The bytes are
+        // only ever read as plain `u8`, so no value can be invalid.
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let start = map.as_ptr() as usize;
+        let slot = guard::acquire(start, map.len());
+        registry().push(Registered {
+            start,
+            end: start + map.len(),
+            file,
+            stamp: Stamp::of(meta),
+        });
+        Ok(Mapping { slot, map })
+    }
+}
+
+/// Why the map holding address `p` no longer shows its file as it was
+/// opened, if it does not; `None` also for addresses outside every map.
+fn changed_at(p: usize) -> Option<String> {
+    let reg = registry();
+    let r = reg.iter().find(|r| r.start <= p && p < r.end)?;
+    if guard::faulted_at(p) {
+        return Some("the file was truncated by another process".into());
+    }
+    let now = match r.file.metadata() {
+        Ok(m) => Stamp::of(&m),
+        Err(e) => return Some(format!("it can no longer be examined: {e}")),
+    };
+    if now.len != r.stamp.len {
+        return Some(format!(
+            "its size changed from {} to {} bytes",
+            r.stamp.len, now.len
+        ));
+    }
+    if now.modified != r.stamp.modified {
+        return Some("it was modified by another process".into());
+    }
+    None
 }
 
 impl Input {
@@ -30,19 +166,26 @@ impl Input {
         let f = File::open(path).map_err(io)?;
         let meta = f.metadata().map_err(io)?;
         if meta.is_file() && meta.len() > 0 {
-            #[allow(unsafe_code)]
-            // SAFETY: the map is read-only and private to this process. If
-            // another process truncates the file while it is mapped, reads
-            // may fault (SIGBUS); rdbkit never writes to its inputs.
-            let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
-            #[cfg(unix)]
-            let _ = map.advise(memmap2::Advice::Sequential);
-            Ok(Input::Mapped(map))
+            Ok(Input::Mapped(Mapping::new(f, &meta).map_err(io)?))
         } else {
             let mut v = Vec::new();
             std::io::Read::read_to_end(&mut &f, &mut v).map_err(io)?;
             Ok(Input::Owned(v))
         }
+    }
+
+    /// Fails with [`ErrorKind::InputChanged`] when the file is known to
+    /// have changed since it was opened: truncated while mapped, or its
+    /// size or modification time differ. Call it after using bytes that
+    /// no decoder reached `EOF` over (copying, for example).
+    ///
+    /// ```no_run
+    /// let input = rdbkit::Input::open("dump.rdb").unwrap();
+    /// // ... copy bytes out of `input` ...
+    /// input.check_unchanged().expect("dump.rdb changed while it was copied");
+    /// ```
+    pub fn check_unchanged(&self) -> Result<()> {
+        check_region(self, 0)
     }
 }
 
@@ -50,8 +193,259 @@ impl Deref for Input {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Input::Mapped(m) => m,
+            Input::Mapped(m) => &m.map,
             Input::Owned(v) => v,
         }
+    }
+}
+
+/// Whether any guarded map has faulted since the process started: cheap
+/// enough to ask before every record.
+#[inline]
+pub(crate) fn any_fault() -> bool {
+    guard::FAULTS.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+/// Fails when `data` lies in a guarded map that faulted (the file was
+/// truncated while it was read).
+pub(crate) fn check_faulted(data: &[u8], at: u64) -> Result<()> {
+    if guard::faulted_at(data.as_ptr() as usize) {
+        return Err(Error::new(
+            ErrorKind::InputChanged("the file was truncated by another process".into()),
+            at,
+        ));
+    }
+    Ok(())
+}
+
+/// Fails when `data` is a map whose file changed since it was opened (see
+/// [`Input::check_unchanged`]); other bytes pass.
+pub(crate) fn check_region(data: &[u8], at: u64) -> Result<()> {
+    match changed_at(data.as_ptr() as usize) {
+        Some(why) => Err(Error::new(ErrorKind::InputChanged(why), at)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod guard {
+    //! The `SIGBUS` guard: a lock-free table of mapped ranges and the
+    //! handler that consults it (see the module documentation above).
+
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    /// How many maps can be guarded at once (an input beyond that is read
+    /// into memory instead).
+    const SLOTS: usize = 1024;
+
+    struct Slot {
+        start: AtomicUsize,
+        end: AtomicUsize,
+        faulted: AtomicBool,
+    }
+
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Slot = Slot {
+        start: AtomicUsize::new(0),
+        end: AtomicUsize::new(0),
+        faulted: AtomicBool::new(false),
+    };
+
+    static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+    /// Faults handled so far (non-zero: some decoder may have to stop).
+    pub(super) static FAULTS: AtomicUsize = AtomicUsize::new(0);
+    static PAGE: AtomicUsize = AtomicUsize::new(4096);
+    /// The handler installed before ours, to pass foreign faults on to.
+    static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+    fn install() -> bool {
+        static INSTALLED: OnceLock<bool> = OnceLock::new();
+        *INSTALLED.get_or_init(|| {
+            // SAFETY: sysconf and sigaction are called with valid
+            // arguments; the handler is async-signal-safe (atomics, mmap,
+            // sigaction).
+            unsafe {
+                let page = libc::sysconf(libc::_SC_PAGESIZE);
+                if page > 0 {
+                    PAGE.store(page as usize, Ordering::Relaxed);
+                }
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = on_sigbus as *const () as usize;
+                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut new.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGBUS, &new, &mut old) != 0 {
+                    return false;
+                }
+                let _ = PREVIOUS.set(old);
+            }
+            true
+        })
+    }
+
+    /// Registers `start..start + len`; `None` when no guard is available.
+    pub(super) fn acquire(start: usize, len: usize) -> Option<usize> {
+        if start == 0 || len == 0 || !install() {
+            return None;
+        }
+        for (i, s) in TABLE.iter().enumerate() {
+            if s.start
+                .compare_exchange(0, start, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                s.faulted.store(false, Ordering::Release);
+                s.end.store(start + len, Ordering::Release);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Unregisters slot `i` (before its range is unmapped).
+    pub(super) fn release(i: usize) {
+        let s = &TABLE[i];
+        s.end.store(0, Ordering::Release);
+        s.faulted.store(false, Ordering::Release);
+        s.start.store(0, Ordering::Release);
+    }
+
+    /// Whether `addr` lies in a guarded range that faulted.
+    pub(super) fn faulted_at(addr: usize) -> bool {
+        TABLE.iter().any(|s| {
+            let start = s.start.load(Ordering::Acquire);
+            start != 0
+                && start <= addr
+                && addr < s.end.load(Ordering::Acquire)
+                && s.faulted.load(Ordering::Acquire)
+        })
+    }
+
+    extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+        let addr = if info.is_null() {
+            0
+        } else {
+            unsafe { (*info).si_addr() as usize }
+        };
+        let page = PAGE.load(Ordering::Relaxed);
+        for s in TABLE.iter() {
+            let start = s.start.load(Ordering::Acquire);
+            let end = s.end.load(Ordering::Acquire);
+            if start == 0 || addr < start || addr >= end {
+                continue;
+            }
+            // Zero pages from the faulting page to the end of the map: the
+            // file is shorter now, so every later page would fault too.
+            let from = addr & !(page - 1);
+            let to = (end + page - 1) & !(page - 1);
+            // SAFETY: `from..to` lies inside a live read-only map of ours
+            // (registered before use, released before unmapping), which
+            // this replaces with private zero pages of the same access.
+            let p = unsafe {
+                libc::mmap(
+                    from as *mut libc::c_void,
+                    to - from,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                s.faulted.store(true, Ordering::Release);
+                FAULTS.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+            break;
+        }
+        // Not ours: pass it on to the previous handler, or let the default
+        // action happen when the faulting access is retried.
+        // SAFETY: the previous action is called as it was installed.
+        unsafe {
+            match PREVIOUS.get() {
+                Some(prev)
+                    if prev.sa_sigaction != libc::SIG_DFL
+                        && prev.sa_sigaction != libc::SIG_IGN =>
+                {
+                    if prev.sa_flags & libc::SA_SIGINFO != 0 {
+                        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                            std::mem::transmute(prev.sa_sigaction);
+                        f(sig, info, ctx);
+                    } else {
+                        let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+                        f(sig);
+                    }
+                }
+                _ => {
+                    let mut dfl: libc::sigaction = std::mem::zeroed();
+                    dfl.sa_sigaction = libc::SIG_DFL;
+                    libc::sigemptyset(&mut dfl.sa_mask);
+                    libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod guard {
+    //! No `SIGBUS` guard on this platform: maps are unguarded, and a
+    //! truncation while reading is caught only by the size check.
+    use std::sync::atomic::AtomicUsize;
+    pub(super) static FAULTS: AtomicUsize = AtomicUsize::new(0);
+    pub(super) fn acquire(_: usize, _: usize) -> Option<usize> {
+        None
+    }
+    pub(super) fn release(_: usize) {}
+    pub(super) fn faulted_at(_: usize) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, len: usize) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("rdbkit-file-{}-{name}", std::process::id()));
+        std::fs::write(&p, vec![7u8; len]).unwrap();
+        p
+    }
+
+    #[test]
+    fn truncated_map_reads_zeros_and_reports_the_change() {
+        let p = temp("trunc", 1 << 20);
+        let input = Input::open(&p).unwrap();
+        assert!(input.check_unchanged().is_ok());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        // Past the new end: without the guard this read is SIGBUS.
+        assert_eq!(input[1 << 19], 0);
+        assert_eq!(input[100], 7);
+        let e = input.check_unchanged().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InputChanged(_)), "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
+        drop(input);
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_rewritten_file_is_reported() {
+        let p = temp("rewrite", 10000);
+        let input = Input::open(&p).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        drop(f);
+        let e = input.check_unchanged().unwrap_err();
+        assert!(e.to_string().contains("modified"), "{e}");
+        drop(input);
+        std::fs::remove_file(&p).unwrap();
     }
 }

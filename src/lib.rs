@@ -51,7 +51,8 @@ impl Default for Limits {
 
 mod file;
 pub mod inspect;
+pub mod interrupt;
 
-pub use file::Input;
+pub use file::{Input, Mapping};
 pub mod export;
 pub mod merge;

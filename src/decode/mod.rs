@@ -409,6 +409,9 @@ impl<'a> Decoder<'a> {
 
     fn eof(&mut self, at: usize) -> Result<Item<'a>> {
         self.done = true;
+        // Decoding reached the end of what the input held when it was
+        // mapped; make sure that is still the file.
+        crate::file::check_region(self.r.buf(), at as u64)?;
         if self.dup_check_at_eof {
             if let Some(fps) = self.key_fps.take() {
                 check_duplicate_keys(self.r.buf(), fps, self.opts)?;
@@ -572,6 +575,13 @@ impl<'a> Iterator for Decoder<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if crate::interrupt::attention() {
+            let at = self.r.pos() as u64;
+            if let Err(e) = crate::interrupt::check(self.r.buf(), at) {
+                self.done = true;
+                return Some(Err(e));
+            }
         }
         let r = self.next_item();
         if r.is_err() {

@@ -1,0 +1,68 @@
+//! Stopping work in progress from another thread or a signal handler.
+//!
+//! [`request`] asks every decoder, scan and merge running in this process to
+//! stop: each checks a flag before every record (and between pieces of the
+//! output it writes) and returns [`ErrorKind::Interrupted`]. A merge that
+//! stops this way removes its temporary files and reports the status
+//! `interrupted`. The command line calls [`request`] on `SIGINT` and
+//! `SIGTERM`.
+//!
+//! ```
+//! use rdbkit::decode::{Decoder, Options};
+//! use rdbkit::ErrorKind;
+//! let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+//! rdbkit::interrupt::request();
+//! let first = Decoder::new(file, Options::default()).unwrap().next().unwrap();
+//! assert_eq!(first.unwrap_err().kind(), &ErrorKind::Interrupted);
+//! rdbkit::interrupt::clear();
+//! assert!(Decoder::new(file, Options::default()).unwrap().next().unwrap().is_ok());
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::{Error, ErrorKind, Result};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks all work in progress to stop with [`ErrorKind::Interrupted`].
+/// Async-signal-safe: it only stores to an atomic.
+pub fn request() {
+    REQUESTED.store(true, Ordering::Release);
+}
+
+/// Withdraws a [`request`], so that new work runs again.
+pub fn clear() {
+    REQUESTED.store(false, Ordering::Release);
+}
+
+/// Whether a stop was requested.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::Acquire)
+}
+
+/// Whether a decoder must look closer before its next record: a stop was
+/// requested or some mapped input faulted. One relaxed load each; called
+/// before every record.
+#[inline]
+pub(crate) fn attention() -> bool {
+    REQUESTED.load(Ordering::Relaxed) || crate::file::any_fault()
+}
+
+/// The error a decoder over `data` at byte `at` must stop with, if any.
+#[cold]
+pub(crate) fn check(data: &[u8], at: u64) -> Result<()> {
+    if requested() {
+        return Err(Error::new(ErrorKind::Interrupted, at));
+    }
+    crate::file::check_faulted(data, at)
+}
+
+/// [`check`] for loops that are not decoders (copying, compressing).
+#[inline]
+pub(crate) fn poll(data: &[u8], at: u64) -> Result<()> {
+    if attention() {
+        check(data, at)
+    } else {
+        Ok(())
+    }
+}
