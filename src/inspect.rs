@@ -272,6 +272,9 @@ pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
         || walk(data, header, dec_opts, now_ms),
         |r| (&mut r.checksum, r.trailing),
     )
+    // A file that changed while it was read explains whatever error its
+    // new bytes caused (zeros after a truncation, for example).
+    .map_err(|e| crate::file::check_region(data, e.offset()).err().unwrap_or(e))
 }
 
 /// Runs `walk` (a decode with the checksum comparison switched off) while
@@ -286,17 +289,51 @@ pub(crate) fn with_crc<T>(
     walk: impl FnOnce() -> Result<T>,
     sum: impl FnOnce(&mut T) -> (&mut Checksum, usize),
 ) -> Result<T> {
+    with_crcs(data, want, false, walk, sum).map(|(t, _)| t)
+}
+
+/// [`with_crc`], and with `whole` also the [`crc::fingerprint`] of all of
+/// `data` (to find out later whether the input changed), computed on the
+/// same core as the checksum.
+pub(crate) fn with_crcs<T>(
+    data: &[u8],
+    want: bool,
+    whole: bool,
+    walk: impl FnOnce() -> Result<T>,
+    sum: impl FnOnce(&mut T) -> (&mut Checksum, usize),
+) -> Result<(T, Option<u64>)> {
     let want = want && data.len() >= 17;
+    let cut = if want { data.len() - 8 } else { data.len() };
     std::thread::scope(|s| {
-        let handle = want.then(|| s.spawn(|| crc::crc64(&data[..data.len() - 8])));
+        let handle = (want || whole).then(|| {
+            s.spawn(move || {
+                let mut head = crc::Crc64::new();
+                head.update(&data[..cut]);
+                let all = whole.then(|| {
+                    let mut tail = crc::Crc64::new();
+                    tail.update(&data[cut..]);
+                    let mut all = crc::fingerprint_start();
+                    all.combine(&head);
+                    all.combine(&tail);
+                    all.value()
+                });
+                (head.value(), all)
+            })
+        });
         let mut out = walk()?;
+        let (head, all) = match handle {
+            Some(h) => {
+                let (head, all) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (Some(head), all)
+            }
+            None => (None, None),
+        };
         let (checksum, trailing) = sum(&mut out);
-        if let (Some(h), Checksum::NotChecked(stored)) = (handle, *checksum) {
+        if let (true, Checksum::NotChecked(stored)) = (want, *checksum) {
             let eof = data.len() - 8 - trailing;
-            let computed = if trailing == 0 {
-                h.join().unwrap_or_else(|_| crc::crc64(&data[..eof]))
-            } else {
-                crc::crc64(&data[..eof])
+            let computed = match head {
+                Some(h) if trailing == 0 => h,
+                _ => crc::crc64(&data[..eof]),
             };
             if computed != stored {
                 return Err(Error::new(
@@ -306,7 +343,7 @@ pub(crate) fn with_crc<T>(
             }
             *checksum = Checksum::Verified(stored);
         }
-        Ok(out)
+        Ok((out, all))
     })
 }
 

@@ -66,3 +66,28 @@ pub(crate) fn poll(data: &[u8], at: u64) -> Result<()> {
         Ok(())
     }
 }
+
+/// A deterministic pause for tests of files changing underneath: when the
+/// environment variable `RDBKIT_TEST_PAUSE` is `POINT:MARKER` and `point`
+/// is `POINT`, creates the file `MARKER` and waits (up to 60 s) until the
+/// test removes it. Points: `opened` (inputs open, nothing read yet) and
+/// `planned` (merge inputs checked, nothing written yet). Not for use
+/// outside tests.
+#[doc(hidden)]
+pub fn test_pause(point: &str) {
+    let Some(v) = std::env::var_os("RDBKIT_TEST_PAUSE") else {
+        return;
+    };
+    let v = v.to_string_lossy();
+    let Some((p, marker)) = v.split_once(':') else {
+        return;
+    };
+    if p != point || std::fs::write(marker, b"").is_err() {
+        return;
+    }
+    let marker = std::path::Path::new(marker);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while marker.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -50,6 +50,7 @@ impl Default for Limits {
 }
 
 mod file;
+pub mod atomic;
 pub mod inspect;
 pub mod interrupt;
 

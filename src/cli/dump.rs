@@ -89,8 +89,13 @@ pub fn run(a: Args) -> Result<(), Failure> {
     if a.format == Format::Json {
         out.write_all(b"[").map_err(werr)?;
     }
+    let fail = |e: rdbkit::Error| {
+        // A file that changed while it was read explains the error.
+        let e = input.check_unchanged().err().unwrap_or(e);
+        Failure::from_lib(&a.file, e)
+    };
     for item in dec {
-        let item = item.map_err(|e| Failure::from_lib(&a.file, e))?;
+        let item = item.map_err(fail)?;
         let Item::Key(k) = item else { continue };
         if a.db.is_some_and(|d| d != k.db) || a.kind.is_some_and(|t| t != k.value.kind()) {
             continue;
@@ -121,7 +126,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
 
 fn run_resp(
     a: &Args,
-    input: &[u8],
+    input: &rdbkit::Input,
     dec: Decoder<'_>,
     re: Option<&regex::bytes::Regex>,
 ) -> Result<(), Failure> {
@@ -139,7 +144,10 @@ fn run_resp(
     let stdout = std::io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut w = RespWriter::new(out, opts);
-    let fail = |e: rdbkit::Error| Failure::from_lib(&a.file, e);
+    let fail = |e: rdbkit::Error| {
+        let e = input.check_unchanged().err().unwrap_or(e);
+        Failure::from_lib(&a.file, e)
+    };
     for item in dec {
         let item = item.map_err(fail)?;
         if let Item::Key(k) = &item {

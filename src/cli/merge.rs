@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use rdbkit::atomic::{check_paths, AtomicFile, Role};
 use rdbkit::encode::{AllowLoss, Target};
 use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
 
@@ -44,7 +45,8 @@ pub struct Common {
     /// Allow dropping function libraries for a target below RDB 10.
     #[arg(long)]
     drop_functions: bool,
-    /// Write a JSON report to this file (also when the job is refused).
+    /// Write a JSON report to this file (also when the job is refused or interrupted); an
+    /// existing file is replaced only with --force.
     #[arg(long)]
     report: Option<PathBuf>,
 }
@@ -136,13 +138,53 @@ fn base_options(inputs: Vec<PathBuf>, c: &Common) -> Result<MergeOptions, Failur
     Ok(o)
 }
 
-fn write_report(path: &Option<PathBuf>, r: Option<&MergeReport>) -> Result<(), Failure> {
-    if let (Some(p), Some(r)) = (path, r) {
-        let text = serde_json::to_string_pretty(&r.to_json()).unwrap_or_default();
-        std::fs::write(p, text + "\n")
-            .map_err(|e| Failure::usage(format!("cannot write report {}: {e}", p.display())))?;
+/// Checks every path the job writes against the inputs and each other, and
+/// creates the report's temporary file, before any work starts: a report
+/// that would replace an input or the output, an existing report without
+/// --force, or an unwritable report directory fail at once (exit 2).
+fn prepare_report(
+    inputs: &[PathBuf],
+    c: &Common,
+    force: bool,
+) -> Result<Option<AtomicFile>, Failure> {
+    let names: Vec<String> = if inputs.len() == 1 {
+        vec!["the input".into()]
+    } else {
+        (1..=inputs.len()).map(|i| format!("input {i}")).collect()
+    };
+    let ins: Vec<Role<'_>> = inputs
+        .iter()
+        .zip(&names)
+        .map(|(p, what)| Role { what, path: p })
+        .collect();
+    let mut outs = vec![Role {
+        what: "the output (-o)",
+        path: &c.output,
+    }];
+    if let Some(r) = &c.report {
+        outs.push(Role {
+            what: "the report (--report)",
+            path: r,
+        });
     }
-    Ok(())
+    check_paths(&ins, &outs).map_err(Failure::usage)?;
+    let Some(r) = &c.report else { return Ok(None) };
+    let keep: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    AtomicFile::create_keeping(r, force, &keep)
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("report: {e}")))
+}
+
+/// Writes the report through its temporary file and moves it into place.
+fn write_report(file: Option<AtomicFile>, r: Option<&MergeReport>) -> Result<(), Failure> {
+    let (Some(mut f), Some(r)) = (file, r) else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(&r.to_json()).unwrap_or_default() + "\n";
+    let dest = f.dest().display().to_string();
+    std::io::Write::write_all(f.file(), text.as_bytes())
+        .and_then(|()| f.commit())
+        .map_err(|e| Failure::usage(format!("cannot write report {dest}: {e}")))
 }
 
 fn dbs_text(dbs: &std::collections::BTreeMap<u64, (u64, u64)>) -> String {
@@ -153,6 +195,9 @@ fn dbs_text(dbs: &std::collections::BTreeMap<u64, (u64, u64)>) -> String {
 }
 
 fn summary(r: &MergeReport) {
+    for p in &r.stale_removed {
+        eprintln!("removed stale temporary file {p} (left by an rdbkit process that no longer runs)");
+    }
     for (i, s) in r.inputs.iter().enumerate() {
         match &s.report {
             Some(rep) => {
@@ -319,7 +364,7 @@ fn summary(r: &MergeReport) {
     }
 }
 
-fn finish(res: Result<MergeReport, MergeError>, report: &Option<PathBuf>) -> Result<(), Failure> {
+fn finish(res: Result<MergeReport, MergeError>, report: Option<AtomicFile>) -> Result<(), Failure> {
     match res {
         Ok(r) => {
             summary(&r);
@@ -334,6 +379,11 @@ fn finish(res: Result<MergeReport, MergeError>, report: &Option<PathBuf>) -> Res
                 code: match e {
                     MergeError::Refused { .. } => EXIT_DATA,
                     MergeError::Io { .. } => EXIT_USAGE,
+                    MergeError::Interrupted { .. } => {
+                        return Err(super::signals::failure(
+                            super::signals::received().unwrap_or(2),
+                        ))
+                    }
                 },
                 msg: e.to_string(),
             })
@@ -400,15 +450,17 @@ pub fn run_merge(a: MergeArgs) -> Result<(), Failure> {
         o.import_at = t;
     }
     o.progress = !a.no_progress && (a.progress || std::io::stderr().is_terminal());
-    finish(merge(&o), &a.common.report)
+    let report = prepare_report(&a.inputs, &a.common, o.force)?;
+    finish(merge(&o), report)
 }
 
 pub fn run_convert(a: ConvertArgs) -> Result<(), Failure> {
     if a.common.target.is_none() {
         return Err(Failure::usage("convert needs --target"));
     }
-    let mut o = base_options(vec![a.input], &a.common)?;
+    let mut o = base_options(vec![a.input.clone()], &a.common)?;
     o.keep_dbs = true;
     o.progress = std::io::stderr().is_terminal();
-    finish(merge(&o), &a.common.report)
+    let report = prepare_report(&[a.input], &a.common, o.force)?;
+    finish(merge(&o), report)
 }

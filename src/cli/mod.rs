@@ -4,6 +4,7 @@
 mod dump;
 mod info;
 mod merge;
+mod signals;
 mod verify;
 
 use std::process::ExitCode;
@@ -62,10 +63,14 @@ impl Failure {
         }
     }
 
-    /// Maps a library error: I/O errors are exit 2, everything else exit 1.
+    /// Maps a library error: I/O errors and an input that changed while
+    /// it was read are exit 2, an interruption 128 + the signal, everything
+    /// else exit 1.
     pub fn from_lib(path: &str, e: rdbkit::Error) -> Self {
         match e.kind() {
             rdbkit::ErrorKind::Io(_) => Failure::usage(e),
+            rdbkit::ErrorKind::InputChanged(_) => Failure::usage(format!("{path}: {e}")),
+            rdbkit::ErrorKind::Interrupted => signals::failure(signals::received().unwrap_or(2)),
             _ => Failure::data(format!("{path}: {e}")),
         }
     }
@@ -73,11 +78,20 @@ impl Failure {
 
 /// Opens an input file; failure is exit 2.
 pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {
-    rdbkit::Input::open(path)
-        .map_err(|e| Failure::usage(format!("cannot open {path}: {}", e.kind())))
+    let input = rdbkit::Input::open(path)
+        .map_err(|e| Failure::usage(format!("cannot open {path}: {}", e.kind())))?;
+    rdbkit::interrupt::test_pause("opened");
+    Ok(input)
+}
+
+/// Writes a line to stderr; a closed or full stderr is ignored.
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
 pub fn main() -> ExitCode {
+    signals::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -93,10 +107,16 @@ pub fn main() -> ExitCode {
         Cmd::Merge(a) => merge::run_merge(a),
         Cmd::Convert(a) => merge::run_convert(a),
     };
+    // A command that ended after a signal failed because of it, whatever
+    // it reports.
+    let r = match (r, signals::received()) {
+        (Err(f), Some(sig)) if f.code != EXIT_OK => Err(signals::failure(sig)),
+        (r, _) => r,
+    };
     match r {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(f) => {
-            eprintln!("rdbkit: {}", f.msg);
+            say(&format!("rdbkit: {}", f.msg));
             ExitCode::from(f.code)
         }
     }

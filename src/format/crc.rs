@@ -12,6 +12,31 @@ pub fn crc64(data: &[u8]) -> u64 {
     crc_fast::checksum(CrcAlgorithm::Crc64Redis, data)
 }
 
+/// The content fingerprint of a whole file: CRC-64/REDIS of a marker byte
+/// followed by `data`. (The plain CRC-64 of an RDB file that ends with its
+/// own little-endian CRC-64 is always 0, so it fingerprints nothing.)
+///
+/// ```
+/// use rdbkit::format::crc::{crc64, fingerprint};
+/// let mut file = b"REDIS0011\xff".to_vec();
+/// let sum = crc64(&file);
+/// file.extend_from_slice(&sum.to_le_bytes());
+/// assert_eq!(crc64(&file), 0);
+/// assert_ne!(fingerprint(&file), 0);
+/// ```
+pub fn fingerprint(data: &[u8]) -> u64 {
+    let mut c = fingerprint_start();
+    c.update(data);
+    c.value()
+}
+
+/// The state [`fingerprint`] starts from (the marker byte fed).
+pub(crate) fn fingerprint_start() -> Crc64 {
+    let mut c = Crc64::new();
+    c.update(&[0xa5]);
+    c
+}
+
 /// An incremental CRC-64/REDIS.
 ///
 /// ```

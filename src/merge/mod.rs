@@ -67,6 +67,7 @@ use std::path::PathBuf;
 pub use plan::{Conflict, ConflictCopy, Duplicate, MAX_KEY_LEN, MAX_LISTED, MAX_VALUE_LEN};
 pub use report::{InputSummary, MergeReport, OutputSummary};
 
+use crate::atomic::{check_paths, Role};
 use crate::encode::{AllowLoss, Target};
 
 /// How a key present in several inputs with different contents is resolved.
@@ -200,6 +201,12 @@ pub enum MergeError {
         /// The report so far (inputs, duplicates, conflicts).
         report: Box<MergeReport>,
     },
+    /// Stopped by [`crate::interrupt::request`] (the command line's
+    /// `SIGINT` / `SIGTERM`); the report's status is `interrupted`.
+    Interrupted {
+        /// The report so far.
+        report: Box<MergeReport>,
+    },
     /// Usage or I/O problem: bad options, an input that cannot be opened,
     /// an output that exists or is an input, a directory that cannot be
     /// written, a full disk (command-line exit code 2).
@@ -216,6 +223,9 @@ impl std::fmt::Display for MergeError {
         match self {
             MergeError::Refused { reason, .. } => write!(f, "merge refused: {reason}"),
             MergeError::Io { reason, .. } => write!(f, "{reason}"),
+            MergeError::Interrupted { .. } => {
+                write!(f, "interrupted; no output and no temporary file left")
+            }
         }
     }
 }
@@ -228,6 +238,7 @@ impl MergeError {
         match self {
             MergeError::Refused { report, .. } => Some(report),
             MergeError::Io { report, .. } => report.as_deref(),
+            MergeError::Interrupted { report } => Some(report),
         }
     }
 
@@ -329,9 +340,38 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
 /// std::process::exit(code);
 /// ```
 pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
-    let report = MergeReport::new(opts);
+    run(opts).map_err(|e| {
+        // Whatever an interrupted step failed with, the cause is the
+        // interruption.
+        if !crate::interrupt::requested() {
+            return e;
+        }
+        let mut report = e.report().cloned().unwrap_or_else(|| MergeReport::new(opts));
+        report.status = "interrupted";
+        report.error = Some("interrupted".into());
+        report.output = None;
+        MergeError::Interrupted {
+            report: Box::new(report),
+        }
+    })
+}
+
+fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
+    let mut report = MergeReport::new(opts);
     check_options(opts, &report)?;
-    let prepared = output::prepare(opts, &report)?;
+    let roles: Vec<String> = (1..=opts.inputs.len()).map(|i| format!("input {i}")).collect();
+    let inputs: Vec<Role<'_>> = opts
+        .inputs
+        .iter()
+        .zip(&roles)
+        .map(|(p, what)| Role { what, path: p })
+        .collect();
+    let output = [Role {
+        what: "the output",
+        path: &opts.output,
+    }];
+    check_paths(&inputs, &output).map_err(|e| io_error(e, &report))?;
+    let prepared = output::prepare(opts, &mut report)?;
     let progress = progress::Progress::new(opts.progress);
     let plan = plan::Plan::build(opts, report, &progress)?;
     output::write(opts, plan, prepared, &progress)

@@ -7,10 +7,9 @@
 //! half-written, no temporary file survives a failure, and an existing file
 //! is never replaced without `force`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
@@ -20,117 +19,36 @@ use super::reread::{reread, Tracker};
 use super::{io_error, refused, MergeError, MergeOptions};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
+use crate::atomic::{AtomicFile, CreateError};
 use crate::Input;
 
-/// Removes a file when dropped unless disarmed.
-struct TempGuard(Option<PathBuf>);
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-/// The temporary file, created before the inputs are read.
+/// The output's temporary file, created before the inputs are read.
 pub(crate) struct Prepared {
-    tmp: PathBuf,
-    file: File,
-    guard: TempGuard,
+    out: AtomicFile,
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn out_dir(out: &Path) -> &Path {
-    out.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-fn temp_path(out: &Path, suffix: &str) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    out_dir(out).join(format!(
-        ".{name}.rdbkit-{}-{seq}{suffix}.tmp",
-        std::process::id()
-    ))
-}
-
-/// Whether two paths name the same file (same device and inode, so hard
-/// links and symlinks count).
-fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
-            return x.dev() == y.dev() && x.ino() == y.ino();
-        }
-    }
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
-/// Checks the output path and creates the temporary file beside it.
-pub(crate) fn prepare(opts: &MergeOptions, report: &MergeReport) -> Result<Prepared, MergeError> {
-    let out = &opts.output;
-    if out.as_os_str().is_empty() || out.file_name().is_none() {
-        return Err(io_error(
-            format!("output '{}' is not a file name", out.display()),
-            report,
-        ));
-    }
-    for (i, p) in opts.inputs.iter().enumerate() {
-        if same_file(p, out) {
-            return Err(io_error(
-                format!(
-                    "output {} is input {} ({}); choose another output file",
-                    out.display(),
-                    i + 1,
-                    p.display()
-                ),
-                report,
-            ));
-        }
-    }
-    if let Ok(m) = fs::symlink_metadata(out) {
-        if m.is_dir() {
-            return Err(io_error(
-                format!("output {} is a directory", out.display()),
-                report,
-            ));
-        }
-        if !opts.force {
-            return Err(io_error(
-                format!("output {} exists; use --force to replace it", out.display()),
-                report,
-            ));
-        }
-    }
-    let tmp = temp_path(out, "");
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| {
-            io_error(
-                format!(
-                    "cannot create the output in {}: {e}",
-                    out_dir(out).display()
-                ),
-                report,
-            )
-        })?;
-    Ok(Prepared {
-        guard: TempGuard(Some(tmp.clone())),
-        tmp,
-        file,
-    })
+/// Checks the output path and creates the temporary file beside it (the
+/// inputs were checked against it by [`crate::atomic::check_paths`]).
+pub(crate) fn prepare(
+    opts: &MergeOptions,
+    report: &mut MergeReport,
+) -> Result<Prepared, MergeError> {
+    let keep: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
+    let out = AtomicFile::create_keeping(&opts.output, opts.force, &keep).map_err(|e| {
+        let reason = match e {
+            CreateError::Exists(p) => {
+                format!("output {} exists; use --force to replace it", p.display())
+            }
+            e => format!("output: {e}"),
+        };
+        io_error(reason, report)
+    })?;
+    report.stale_removed = out
+        .stale_removed()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok(Prepared { out })
 }
 
 /// The version written in the `redis-ver` / `valkey-ver` aux field: the
@@ -273,6 +191,10 @@ impl std::io::Write for SyncingFile<'_> {
 /// while they are written.
 const PARALLEL_CRC: usize = 1 << 20;
 
+/// Copies are made in pieces of this size, with a check for an
+/// interruption between two.
+const COPY_PIECE: usize = 16 << 20;
+
 struct Copier<'a, W: std::io::Write> {
     w: RdbWriter<W>,
     opts: &'a MergeOptions,
@@ -281,13 +203,20 @@ struct Copier<'a, W: std::io::Write> {
 }
 
 impl<W: std::io::Write> Copier<'_, W> {
+    /// Copies `b` (at offset `at` of its input) in pieces, stopping between
+    /// two when the work is interrupted or the input faulted.
     fn raw(&mut self, b: &[u8], tick: &mut Ticker<'_>, at: usize) -> crate::Result<()> {
-        if b.len() < PARALLEL_CRC {
-            self.w.raw(b)?;
-            tick.at(at + b.len(), 0);
-            return Ok(());
+        for (i, c) in b.chunks(COPY_PIECE).enumerate() {
+            let at = at + i * COPY_PIECE;
+            crate::interrupt::poll(c, at as u64)?;
+            if c.len() < PARALLEL_CRC {
+                self.w.raw(c)?;
+                tick.at(at + c.len(), 0);
+            } else {
+                self.w.raw_parallel(c, STEP, |done| tick.at(at + done, 0))?;
+            }
         }
-        self.w.raw_parallel(b, STEP, |done| tick.at(at + done, 0))
+        Ok(())
     }
 
     /// Copies one run of key records, leaving out and rewriting the records
@@ -348,13 +277,13 @@ impl<W: std::io::Write> Copier<'_, W> {
     }
 }
 
-fn gzip_file(src: &[u8], dst: &Path, prog: &Progress) -> std::io::Result<()> {
-    let f = OpenOptions::new().write(true).create_new(true).open(dst)?;
+fn gzip_file(src: &[u8], f: File, prog: &Progress) -> std::io::Result<()> {
     let mut enc = flate2::write::GzEncoder::new(
         BufWriter::with_capacity(1 << 20, f),
         flate2::Compression::fast(),
     );
-    for c in src.chunks(STEP) {
+    for (i, c) in src.chunks(STEP).enumerate() {
+        crate::interrupt::poll(src, (i * STEP) as u64).map_err(std::io::Error::other)?;
         std::io::Write::write_all(&mut enc, c)?;
         prog.add(c.len() as u64, 0);
     }
@@ -379,22 +308,51 @@ fn check_gzip(gz: &Path, rdb: &[u8]) -> std::io::Result<bool> {
     }
 }
 
-/// Moves the finished temporary file to `out`. Without `force` it is
-/// linked, which fails if `out` appeared meanwhile (no silent replacement).
-fn publish(tmp: &Path, out: &Path, force: bool) -> std::io::Result<()> {
-    if force {
-        return fs::rename(tmp, out);
+/// Fails when an input changed since the input pass: its size or
+/// modification time differ, it faulted while mapped, or its bytes no
+/// longer have the CRC-64 the input pass computed (inputs in parallel).
+fn check_inputs(
+    inputs: &[Input],
+    fingerprints: &[u64],
+    opts: &MergeOptions,
+    report: &MergeReport,
+) -> Result<(), MergeError> {
+    let problems: Vec<Option<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = inputs
+            .iter()
+            .zip(fingerprints)
+            .map(|(data, &fp)| {
+                s.spawn(move || {
+                    if let Err(e) = data.check_unchanged() {
+                        return Some(e.kind().to_string());
+                    }
+                    let now = crate::format::crc::fingerprint(data);
+                    (now != fp).then(|| {
+                        format!(
+                            "input changed while being read: its content changed (fingerprint {fp:#018x} when checked, {now:#018x} after copying)"
+                        )
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for (i, p) in problems.into_iter().enumerate() {
+        if let Some(why) = p {
+            return Err(io_error(
+                format!(
+                    "input {} ({}) changed during the merge: {why}; nothing was written",
+                    i + 1,
+                    opts.inputs[i].display()
+                ),
+                report,
+            ));
+        }
     }
-    match fs::hard_link(tmp, out) {
-        Ok(()) => fs::remove_file(tmp),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) if fs::symlink_metadata(out).is_ok() => Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "the output appeared while merging",
-        )),
-        // File systems without hard links.
-        Err(_) => fs::rename(tmp, out),
-    }
+    Ok(())
 }
 
 pub(crate) fn write(
@@ -412,14 +370,17 @@ pub(crate) fn write(
         out_counts,
         functions,
         module_aux,
+        fingerprints,
         mut report,
     } = plan;
-    let Prepared {
-        tmp,
-        file,
-        mut guard,
-    } = prepared;
+    let Prepared { out: mut atomic } = prepared;
+    let tmp = atomic.temp_path().to_path_buf();
+    let file = atomic
+        .file()
+        .try_clone()
+        .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), &report))?;
     let out = &opts.output;
+    crate::interrupt::test_pause("planned");
     let t0 = Instant::now();
     let werr = |e: crate::Error, r: &MergeReport| write_error(e, &tmp, r);
     // 1. Write, and meanwhile re-read what is written: worker threads check
@@ -480,7 +441,17 @@ pub(crate) fn write(
                     marked = c.reencoded;
                     let mut t = Ticker::new(prog, run.start);
                     c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
-                        .map_err(|e| werr(e, report))?;
+                        .map_err(|e| match e.kind() {
+                            crate::ErrorKind::InputChanged(_) => io_error(
+                                format!(
+                                    "input {} ({}) changed during the merge: {e}; nothing was written",
+                                    i + 1,
+                                    opts.inputs[i].display()
+                                ),
+                                report,
+                            ),
+                            _ => werr(e, report),
+                        })?;
                     t.flush(run.end);
                 }
             }
@@ -534,7 +505,6 @@ pub(crate) fn write(
         });
         (synced, checked)
     });
-    drop(inputs);
     let synced = synced?;
     synced
         .0
@@ -569,47 +539,58 @@ pub(crate) fn write(
     }
     // 3. Compress.
     let gzip = out.extension().is_some_and(|e| e == "gz");
-    let final_tmp = if gzip {
+    if gzip {
         let t3 = Instant::now();
-        let gz = temp_path(out, ".gz");
-        let mut gz_guard = TempGuard(Some(gz.clone()));
-        let rdb = Input::open(&tmp)
-            .map_err(|e| io_error(format!("re-reading {}: {e}", tmp.display()), &report))?;
-        prog.phase("compressing", rdb.len() as u64);
-        gzip_file(&rdb, &gz, prog)
-            .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
-        prog.finish();
-        if opts.verify {
-            match check_gzip(&gz, &rdb) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(io_error(
-                        format!("{} does not decompress to the verified file", gz.display()),
-                        &report,
-                    ))
-                }
-                Err(e) => {
-                    return Err(io_error(
-                        format!("re-reading {}: {e}", gz.display()),
-                        &report,
-                    ))
+        let (gz, gz_file) = atomic
+            .sibling(".gz")
+            .map_err(|e| io_error(format!("compressing: {e}"), &report))?;
+        let compressed = (|| -> Result<(), MergeError> {
+            let rdb = Input::open(&tmp)
+                .map_err(|e| io_error(format!("re-reading {}: {e}", tmp.display()), &report))?;
+            prog.phase("compressing", rdb.len() as u64);
+            let f = gz_file.try_clone().map_err(|e| {
+                io_error(format!("compressing to {}: {e}", gz.display()), &report)
+            })?;
+            gzip_file(&rdb, f, prog)
+                .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
+            prog.finish();
+            if opts.verify {
+                match check_gzip(&gz, &rdb) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(io_error(
+                            format!("{} does not decompress to the verified file", gz.display()),
+                            &report,
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(io_error(
+                            format!("re-reading {}: {e}", gz.display()),
+                            &report,
+                        ))
+                    }
                 }
             }
+            Ok(())
+        })();
+        if let Err(e) = compressed {
+            AtomicFile::discard_sibling(&gz);
+            return Err(e);
         }
-        drop(rdb);
-        gz_guard.0 = None;
-        guard.0 = Some(gz.clone());
-        let _ = fs::remove_file(&tmp);
+        atomic.swap_in(gz, gz_file);
         report
             .phases
             .push(("compressing", t3.elapsed().as_secs_f64()));
-        gz
-    } else {
-        tmp.clone()
-    };
-    // 4. Publish.
-    let bytes = fs::metadata(&final_tmp).map(|m| m.len()).unwrap_or(0);
-    publish(&final_tmp, out, opts.force).map_err(|e| {
+    }
+    // 4. The inputs must still be what the input pass read: the records
+    // were copied from them just now, and an input rewritten in place
+    // after its check would otherwise reach a "verified" output.
+    check_inputs(&inputs, &fingerprints, opts, &report)?;
+    drop(inputs);
+    // 5. Publish.
+    let bytes = atomic.file().metadata().map(|m| m.len()).unwrap_or(0);
+    let final_tmp = atomic.temp_path().to_path_buf();
+    atomic.commit().map_err(|e| {
         let reason = if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(
                 "output {} exists (it appeared while merging); use --force to replace it",
@@ -620,10 +601,6 @@ pub(crate) fn write(
         };
         io_error(reason, &report)
     })?;
-    guard.0 = None;
-    if let Ok(d) = File::open(out_dir(out)) {
-        let _ = d.sync_all();
-    }
     report.status = "written";
     report.output = Some(OutputSummary {
         path: out.display().to_string(),

@@ -123,6 +123,10 @@ pub(crate) struct Plan {
     pub functions: Vec<Vec<u8>>,
     /// Module aux records to write: (module id, when, payload).
     pub module_aux: Vec<(u64, u64, Vec<u8>)>,
+    /// Per input: the CRC-64 of the whole file as the input pass read it,
+    /// compared again before the output is published (an input changed in
+    /// the meantime must not end up in a verified output).
+    pub fingerprints: Vec<u64>,
     pub report: MergeReport,
 }
 
@@ -308,6 +312,8 @@ fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Str
 /// What one pass over one input found.
 struct Scan {
     report: Report,
+    /// CRC-64 of the whole input.
+    fingerprint: u64,
     /// (fingerprint, location), sorted.
     fps: Vec<(u64, u64)>,
     runs: Vec<Run>,
@@ -335,6 +341,7 @@ impl Scan {
     fn new(size: usize, header: Header) -> Self {
         Scan {
             report: Report::empty(size as u64, header),
+            fingerprint: 0,
             fps: Vec::new(),
             runs: Vec::new(),
             special: Vec::new(),
@@ -553,12 +560,15 @@ fn scan_input(
     prog: &Progress,
 ) -> crate::Result<Scan> {
     let header = Header::parse(data)?;
-    crate::inspect::with_crc(
+    let (mut scan, whole) = crate::inspect::with_crcs(
         data,
         header.has_checksum(),
+        true,
         || scan_segments(cx, data, header, threads, prog),
         |s| (&mut s.report.checksum, s.report.trailing),
-    )
+    )?;
+    scan.fingerprint = whole.unwrap_or(0);
+    Ok(scan)
 }
 
 fn scan_segments(
@@ -1033,6 +1043,7 @@ impl Plan {
                 }
             }
         }
+        crate::interrupt::test_pause("opened");
         let path = |i: usize| opts.inputs[i].display().to_string();
         // 2. The target, from the headers and leading aux fields.
         let mut pre = Vec::with_capacity(inputs.len());
@@ -1060,7 +1071,8 @@ impl Plan {
         report.target = target;
         // 3. Decode and verify every input, in parallel.
         let t0 = std::time::Instant::now();
-        let scans: Vec<Result<Scan, String>> = match target {
+        // Per input: the scan, or the error and whether the file changed.
+        let scans: Vec<Result<Scan, (String, bool)>> = match target {
             Some(target) => {
                 let total: u64 = inputs.iter().map(|d| d.len() as u64).sum();
                 prog.phase("verifying inputs", total);
@@ -1074,17 +1086,24 @@ impl Plan {
                         target,
                         input: i,
                     };
-                    scan_input(&cx, &inputs[i], threads, prog).map_err(|e| e.to_string())
+                    // A file that changed while it was read explains any
+                    // error it caused (zeros after a truncation, say).
+                    scan_input(&cx, &inputs[i], threads, prog).map_err(|e| {
+                        let e = inputs[i].check_unchanged().err().unwrap_or(e);
+                        let changed = matches!(e.kind(), crate::ErrorKind::InputChanged(_));
+                        (e.to_string(), changed)
+                    })
                 });
                 prog.finish();
                 r
             }
             None => early
                 .iter()
-                .map(|e| Err(e.clone().unwrap_or_default()))
+                .map(|e| Err((e.clone().unwrap_or_default(), false)))
                 .collect(),
         };
         let mut first_error = None;
+        let mut changed = None;
         let mut scans_ok = Vec::with_capacity(scans.len());
         for (i, s) in scans.into_iter().enumerate() {
             match s {
@@ -1097,8 +1116,16 @@ impl Plan {
                     });
                     scans_ok.push(s);
                 }
-                Err(e) => {
+                Err((e, env)) => {
                     let e = if e.is_empty() { None } else { Some(e) };
+                    if env && changed.is_none() {
+                        changed = Some(format!(
+                            "input {} ({}): {}",
+                            i + 1,
+                            path(i),
+                            e.clone().unwrap_or_default()
+                        ));
+                    }
                     if first_error.is_none() {
                         if let Some(e) = &e {
                             first_error =
@@ -1113,6 +1140,9 @@ impl Plan {
                     });
                 }
             }
+        }
+        if let Some(e) = changed {
+            return Err(io_error(e, &report));
         }
         if let Some(e) = first_error {
             return Err(refused(e, report));
@@ -1311,6 +1341,7 @@ impl Plan {
                 .into_iter()
                 .map(|(id, when, p, _)| (id.0, when, p))
                 .collect(),
+            fingerprints: scans_ok.iter().map(|s| s.fingerprint).collect(),
             report,
         })
     }

@@ -45,7 +45,8 @@ pub struct OutputSummary {
 /// Everything a merge found and did.
 #[derive(Debug, Clone)]
 pub struct MergeReport {
-    /// `written`, `refused` (data reasons), `failed` (usage or I/O), or
+    /// `written`, `refused` (data reasons), `failed` (usage or I/O),
+    /// `interrupted` ([`crate::interrupt::request`], e.g. Ctrl-C), or
     /// `running` while the merge is under way.
     pub status: &'static str,
     /// Why the merge did not complete, if it did not.
@@ -112,6 +113,9 @@ pub struct MergeReport {
     pub phases: Vec<(&'static str, f64)>,
     /// The output, when written.
     pub output: Option<OutputSummary>,
+    /// Temporary files left beside the output by rdbkit processes that no
+    /// longer run (killed, or the machine lost power), removed.
+    pub stale_removed: Vec<String>,
 }
 
 impl MergeReport {
@@ -134,6 +138,7 @@ impl MergeReport {
         MergeReport {
             status: "running",
             error: None,
+            stale_removed: Vec::new(),
             inputs: Vec::new(),
             target: opts.target,
             policy: opts.policy,
@@ -264,6 +269,7 @@ impl MergeReport {
         json!({
             "status": self.status,
             "error": self.error,
+            "stale_temporaries_removed": self.stale_removed,
             "inputs": inputs,
             "target": self.target.map(|t| t.to_string()),
             "policy": self.policy_name(),

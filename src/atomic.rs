@@ -1,0 +1,624 @@
+//! Writing outputs without ever destroying anything.
+//!
+//! Every file rdbkit writes (a merged or converted dump, a report) goes
+//! through [`AtomicFile`]: a temporary file beside the destination, written,
+//! `fsync`ed and then renamed into place, so the destination is either the
+//! old file or the complete new one. Before any work starts:
+//!
+//! * [`check_paths`] compares every destination with every input and with
+//!   each other by file identity (device and inode after following
+//!   symbolic links; for a destination that does not exist yet, its
+//!   resolved directory and name), so no output can replace an input or
+//!   another output, and the same input cannot be given twice;
+//! * [`AtomicFile::create`] refuses a destination that exists unless told
+//!   to replace it, refuses anything but a regular file or a symbolic link
+//!   (never a device such as `/dev/null`, a FIFO or a directory), and
+//!   creates the temporary file at once, so an unwritable directory fails
+//!   before the work.
+//!
+//! Temporary files are named `.NAME.rdbkit-HOST-PID-N.tmp`. A dropped
+//! [`AtomicFile`] removes its own; [`remove_temporaries`] removes every live
+//! one (for a process about to exit on a signal); and
+//! [`AtomicFile::create`] removes those left in the same directory by an
+//! rdbkit process of this host that no longer runs (killed, or the machine
+//! lost power), listing them in [`AtomicFile::stale_removed`].
+//!
+//! ```
+//! use rdbkit::atomic::AtomicFile;
+//! use std::io::Write;
+//! let dir = std::env::temp_dir().join(format!("rdbkit-atomic-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let dest = dir.join("report.json");
+//! let mut f = AtomicFile::create(&dest, false).unwrap();
+//! f.file().write_all(b"{}\n").unwrap();
+//! f.commit().unwrap();
+//! assert_eq!(std::fs::read(&dest).unwrap(), b"{}\n");
+//! // An existing file is replaced only when asked to:
+//! assert!(AtomicFile::create(&dest, false).is_err());
+//! assert!(AtomicFile::create(&dest, true).is_ok());
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Live temporary files of this process, for [`remove_temporaries`].
+/// `None` once they were removed for exiting: no new one may be created.
+static LIVE: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn live() -> std::sync::MutexGuard<'static, Option<Vec<PathBuf>>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes every temporary file this process has open for writing, and
+/// prevents new ones (creating one then fails with `Interrupted`). For a
+/// process about to exit without unwinding, e.g. on a second `SIGINT`.
+/// Returns the files removed.
+///
+/// ```
+/// // Nothing is being written in this example.
+/// assert!(rdbkit::atomic::remove_temporaries().is_empty());
+/// ```
+pub fn remove_temporaries() -> Vec<PathBuf> {
+    let mut l = live();
+    let files = l.take().unwrap_or_default();
+    for f in &files {
+        let _ = fs::remove_file(f);
+    }
+    // Keep the lock poisoned-free and empty: `None` stays, so a file
+    // created after this point cannot escape the clean-up.
+    files
+}
+
+/// The directory a destination is written in.
+pub fn dir_of(dest: &Path) -> &Path {
+    dest.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn host() -> String {
+    let h = fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let h: String = h
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(32)
+        .collect();
+    if h.is_empty() {
+        "host".into()
+    } else {
+        h
+    }
+}
+
+const TAG: &str = ".rdbkit-";
+
+fn temp_name(dest: &Path, suffix: &str) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    dir_of(dest).join(format!(
+        ".{name}{TAG}{}-{}-{seq}{suffix}.tmp",
+        host(),
+        std::process::id()
+    ))
+}
+
+/// The PID in a temporary file name of this host (`.X.rdbkit-HOST-PID-N….tmp`).
+fn temp_pid(name: &str, host: &str) -> Option<u32> {
+    if !name.starts_with('.') || !name.ends_with(".tmp") {
+        return None;
+    }
+    let rest = &name[name.rfind(TAG)? + TAG.len()..];
+    let rest = rest.strip_prefix(host)?.strip_prefix('-')?;
+    let (pid, after) = rest.split_once('-')?;
+    let seq_end = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    if seq_end == 0 {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` runs (`None`: cannot tell on this system).
+fn alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the temporary files of dead rdbkit processes of this host in
+/// `dir`, except `keep` (inputs: a stale file given as an input stays).
+fn remove_stale(dir: &Path, keep: &[Identity]) -> Vec<PathBuf> {
+    let me = std::process::id();
+    let host = host();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = temp_pid(&name.to_string_lossy(), &host) else {
+            continue;
+        };
+        if pid == me || alive(pid) != Some(false) {
+            continue;
+        }
+        let path = e.path();
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if !is_file || identity(&path).is_some_and(|id| keep.contains(&id)) {
+            continue;
+        }
+        if fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// What names a file: device and inode when it exists (symbolic links
+/// followed), else its resolved directory and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+pub(crate) fn identity(p: &Path) -> Option<Identity> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = fs::metadata(p) {
+            return Some(Identity::Inode(m.dev(), m.ino()));
+        }
+    }
+    #[cfg(not(unix))]
+    if let Ok(c) = fs::canonicalize(p) {
+        return Some(Identity::Path(c));
+    }
+    let dir = fs::canonicalize(dir_of(p)).ok()?;
+    Some(Identity::Path(dir.join(p.file_name()?)))
+}
+
+/// A path a command reads or writes, with what it is for the messages
+/// (`"input 2"`, `"the output"`, `"the report"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Role<'a> {
+    /// What the path is for.
+    pub what: &'a str,
+    /// The path as given.
+    pub path: &'a Path,
+}
+
+/// Checks, before any work, that no two of `inputs` are the same file and
+/// that no output is an input or another output (compared by file
+/// identity: device and inode through symbolic links, `.` and `..`).
+/// The error names both paths.
+///
+/// ```
+/// use rdbkit::atomic::{check_paths, Role};
+/// use std::path::Path;
+/// let dir = std::env::temp_dir().join(format!("rdbkit-paths-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let a = dir.join("a.rdb");
+/// std::fs::write(&a, b"x").unwrap();
+/// let a2 = dir.join(".").join("a.rdb");
+/// let input = [Role { what: "input 1", path: &a }];
+/// let report = [Role { what: "the report", path: &a2 }];
+/// let e = check_paths(&input, &report).unwrap_err();
+/// assert!(e.contains("input 1") && e.contains("the report"), "{e}");
+/// let ok = dir.join("out.rdb");
+/// assert!(check_paths(&input, &[Role { what: "the output", path: &ok }]).is_ok());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn check_paths(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> Result<(), String> {
+    let ids = |rs: &[Role<'_>]| -> Vec<Option<Identity>> {
+        rs.iter().map(|r| identity(r.path)).collect()
+    };
+    let (iid, oid) = (ids(inputs), ids(outputs));
+    let both = |a: &Role<'_>, b: &Role<'_>| {
+        if a.path == b.path {
+            format!("'{}'", a.path.display())
+        } else {
+            format!("'{}' and '{}'", a.path.display(), b.path.display())
+        }
+    };
+    for (i, a) in inputs.iter().enumerate() {
+        for (j, b) in inputs.iter().enumerate().skip(i + 1) {
+            if iid[i].is_some() && iid[i] == iid[j] {
+                return Err(format!(
+                    "{} and {} are the same file ({}); give each file once",
+                    a.what,
+                    b.what,
+                    both(a, b)
+                ));
+            }
+        }
+    }
+    for (i, o) in outputs.iter().enumerate() {
+        if o.path.as_os_str().is_empty() {
+            return Err(format!("{} has an empty path", o.what));
+        }
+        for (j, a) in inputs.iter().enumerate() {
+            if oid[i].is_some() && oid[i] == iid[j] {
+                return Err(format!(
+                    "{} would overwrite {} ({}); choose another file",
+                    o.what,
+                    a.what,
+                    both(o, a)
+                ));
+            }
+        }
+        for (j, b) in outputs.iter().enumerate().skip(i + 1) {
+            if oid[i].is_some() && oid[i] == oid[j] {
+                return Err(format!(
+                    "{} and {} are the same file ({}); choose different files",
+                    o.what,
+                    b.what,
+                    both(o, b)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a destination cannot be written.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The destination exists and replacing it was not asked for.
+    Exists(PathBuf),
+    /// The destination is not something rdbkit may replace (a directory, a
+    /// device, a FIFO, a socket, `-`, a path without a file name).
+    NotAFile(PathBuf, &'static str),
+    /// The temporary file cannot be created (directory missing, not
+    /// writable, disk full, ...).
+    Io(PathBuf, io::Error),
+    /// Temporary files were removed for exiting ([`remove_temporaries`]).
+    Interrupted,
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Exists(p) => {
+                write!(f, "{} exists; use --force to replace it", p.display())
+            }
+            CreateError::NotAFile(p, what) => write!(f, "{}: {what}", p.display()),
+            CreateError::Io(p, e) => write!(f, "cannot create a file in {}: {e}", p.display()),
+            CreateError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {}
+
+/// A destination being written through a temporary file beside it; see
+/// the [module documentation](self).
+#[derive(Debug)]
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    file: File,
+    replace: bool,
+    stale: Vec<PathBuf>,
+}
+
+/// Creates `path` (which must not exist) and registers it for clean-up.
+fn create_temp(path: &Path) -> Result<File, CreateError> {
+    let mut l = live();
+    let Some(list) = l.as_mut() else {
+        return Err(CreateError::Interrupted);
+    };
+    let f = OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| CreateError::Io(dir_of(path).to_path_buf(), e))?;
+    list.push(path.to_path_buf());
+    Ok(f)
+}
+
+fn forget_temp(path: &Path) {
+    if let Some(l) = live().as_mut() {
+        l.retain(|p| p != path);
+    }
+}
+
+/// Checks that `dest` may be written (see [`AtomicFile::create`]) without
+/// creating anything.
+///
+/// ```
+/// use rdbkit::atomic::check_destination;
+/// assert!(check_destination("/dev/null".as_ref(), true).is_err());
+/// assert!(check_destination("-".as_ref(), true).is_err());
+/// ```
+pub fn check_destination(dest: &Path, replace: bool) -> Result<(), CreateError> {
+    if dest.as_os_str() == "-" {
+        return Err(CreateError::NotAFile(
+            dest.into(),
+            "standard output cannot be the destination (it is written to a temporary file, verified and renamed into place); name a file",
+        ));
+    }
+    if dest.file_name().is_none() {
+        return Err(CreateError::NotAFile(dest.into(), "is not a file name"));
+    }
+    if let Ok(m) = fs::symlink_metadata(dest) {
+        let t = m.file_type();
+        if !(t.is_file() || t.is_symlink()) {
+            let what = if t.is_dir() {
+                "is a directory"
+            } else {
+                "is not a regular file (a device, FIFO or socket); only a regular file is replaced"
+            };
+            return Err(CreateError::NotAFile(dest.into(), what));
+        }
+        if !replace {
+            return Err(CreateError::Exists(dest.into()));
+        }
+    }
+    Ok(())
+}
+
+impl AtomicFile {
+    /// Checks `dest` and creates the temporary file beside it: `dest` must
+    /// not exist unless `replace`, and may only be a regular file or a
+    /// symbolic link (which is replaced itself; its target is untouched).
+    /// Stale temporary files of dead rdbkit processes in the same directory
+    /// are removed first ([`AtomicFile::stale_removed`]).
+    pub fn create(dest: &Path, replace: bool) -> Result<AtomicFile, CreateError> {
+        Self::create_keeping(dest, replace, &[])
+    }
+
+    /// [`AtomicFile::create`], never removing `keep` as stale (the inputs).
+    pub fn create_keeping(
+        dest: &Path,
+        replace: bool,
+        keep: &[&Path],
+    ) -> Result<AtomicFile, CreateError> {
+        check_destination(dest, replace)?;
+        let keep: Vec<Identity> = keep.iter().filter_map(|p| identity(p)).collect();
+        let stale = remove_stale(dir_of(dest), &keep);
+        let tmp = temp_name(dest, "");
+        let file = create_temp(&tmp)?;
+        Ok(AtomicFile {
+            dest: dest.to_path_buf(),
+            tmp,
+            file,
+            replace,
+            stale,
+        })
+    }
+
+    /// A second temporary file beside the same destination (for example a
+    /// compressed copy), removed when dropped; it replaces the first on
+    /// [`AtomicFile::swap_in`].
+    pub fn sibling(&self, suffix: &str) -> Result<(PathBuf, File), CreateError> {
+        let p = temp_name(&self.dest, suffix);
+        let f = create_temp(&p)?;
+        Ok((p, f))
+    }
+
+    /// Makes `sibling` (from [`AtomicFile::sibling`]) the file to publish;
+    /// the previous temporary file is removed.
+    pub fn swap_in(&mut self, sibling: PathBuf, file: File) {
+        let old = std::mem::replace(&mut self.tmp, sibling);
+        self.file = file;
+        let _ = fs::remove_file(&old);
+        forget_temp(&old);
+    }
+
+    /// Removes a sibling temporary file that is not needed any more.
+    pub fn discard_sibling(sibling: &Path) {
+        let _ = fs::remove_file(sibling);
+        forget_temp(sibling);
+    }
+
+    /// Stale temporary files removed when this file was created.
+    pub fn stale_removed(&self) -> &[PathBuf] {
+        &self.stale
+    }
+
+    /// The file being written (opened for reading and writing; use
+    /// [`File::try_clone`] to hand it to a writer that owns it).
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// The temporary file's path.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The destination.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes the file to disk and moves it into place. Without `replace`
+    /// it is linked, which fails if the destination appeared meanwhile (it
+    /// is never replaced silently). The directory is synced afterwards.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        publish(&self.tmp, &self.dest, self.replace)?;
+        forget_temp(&self.tmp);
+        self.tmp = PathBuf::new();
+        if let Ok(d) = File::open(dir_of(&self.dest)) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+            forget_temp(&self.tmp);
+        }
+    }
+}
+
+/// Moves the finished temporary file to `out`. Without `replace` it is
+/// linked, which fails if `out` appeared meanwhile (no silent replacement).
+fn publish(tmp: &Path, out: &Path, replace: bool) -> io::Result<()> {
+    if let Err(CreateError::NotAFile(_, what)) = check_destination(out, true) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} changed meanwhile: {what}", out.display()),
+        ));
+    }
+    if replace {
+        return fs::rename(tmp, out);
+    }
+    match fs::hard_link(tmp, out) {
+        Ok(()) => fs::remove_file(tmp),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if fs::symlink_metadata(out).is_ok() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the destination appeared meanwhile",
+        )),
+        // File systems without hard links.
+        Err(_) => fs::rename(tmp, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rdbkit-atomic-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn temp_names_parse_back() {
+        let h = host();
+        let t = temp_name(Path::new("/x/out.rdb"), ".gz");
+        let n = t.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(temp_pid(&n, &h), Some(std::process::id()));
+        assert_eq!(temp_pid(".out.rdb.rdbkit-otherhost-12-0.tmp", &h), None);
+        assert_eq!(temp_pid("out.rdb", &h), None);
+        assert_eq!(temp_pid(&format!(".a.rdbkit-{h}-x-0.tmp"), &h), None);
+    }
+
+    #[test]
+    fn stale_files_of_dead_processes_are_removed_and_inputs_kept() {
+        let d = dir("stale");
+        let h = host();
+        // PIDs above the kernel's maximum (4194304) never run.
+        let dead = d.join(format!(".out.rdb.rdbkit-{h}-99999999-0.tmp"));
+        let dead_input = d.join(format!(".in.rdb.rdbkit-{h}-99999998-0.tmp"));
+        let alive = d.join(format!(".out.rdb.rdbkit-{h}-1-0.tmp"));
+        let other_host = d.join(".out.rdb.rdbkit-elsewhere-99999999-0.tmp");
+        for p in [&dead, &dead_input, &alive, &other_host] {
+            fs::write(p, b"x").unwrap();
+        }
+        let f = AtomicFile::create_keeping(&d.join("out.rdb"), false, &[&dead_input]).unwrap();
+        assert_eq!(f.stale_removed(), &[dead.clone()]);
+        assert!(!dead.exists() && dead_input.exists() && alive.exists() && other_host.exists());
+        let tmp = f.temp_path().to_path_buf();
+        assert!(tmp.exists());
+        drop(f);
+        assert!(!tmp.exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn special_files_and_directories_are_never_replaced() {
+        let d = dir("special");
+        assert!(matches!(
+            AtomicFile::create(Path::new("/dev/null"), true),
+            Err(CreateError::NotAFile(..))
+        ));
+        assert!(matches!(
+            AtomicFile::create(&d, true),
+            Err(CreateError::NotAFile(..))
+        ));
+        assert!(matches!(
+            AtomicFile::create(Path::new("-"), true),
+            Err(CreateError::NotAFile(..))
+        ));
+        assert!(matches!(
+            AtomicFile::create(&d.join("missing/out.rdb"), true),
+            Err(CreateError::Io(..))
+        ));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn same_files_are_found_through_links_and_dots() {
+        let d = dir("same");
+        let a = d.join("a.rdb");
+        fs::write(&a, b"x").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&a, d.join("link.rdb")).unwrap();
+        let b = d.join("sub/../a.rdb");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        let inputs = [Role {
+            what: "input 1",
+            path: &a,
+        }];
+        for p in [b.clone(), d.join("link.rdb"), d.join("./a.rdb")] {
+            let e = check_paths(
+                &inputs,
+                &[Role {
+                    what: "the report",
+                    path: &p,
+                }],
+            )
+            .unwrap_err();
+            assert!(e.contains("would overwrite input 1"), "{e}");
+        }
+        // Two outputs that do not exist yet, named differently.
+        let o1 = d.join("new.json");
+        let o2 = d.join("sub/../new.json");
+        let e = check_paths(
+            &[],
+            &[
+                Role {
+                    what: "the output",
+                    path: &o1,
+                },
+                Role {
+                    what: "the report",
+                    path: &o2,
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(e.contains("the output and the report are the same file"), "{e}");
+        // The same input twice.
+        let e = check_paths(
+            &[
+                Role {
+                    what: "input 1",
+                    path: &a,
+                },
+                Role {
+                    what: "input 2",
+                    path: &b,
+                },
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("input 1 and input 2 are the same file"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
