@@ -620,13 +620,10 @@ mod tests {
 
     #[test]
     fn syncing_file_writes_everything_and_syncs_in_the_background() {
-        let path = temp_path(&std::env::temp_dir().join("rdbkit-sync-test.rdb"), "");
-        let _guard = TempGuard(Some(path.clone()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
+        let dest = std::env::temp_dir().join(format!("rdbkit-sync-test-{}.rdb", std::process::id()));
+        let mut atomic = AtomicFile::create(&dest, false).unwrap();
+        let path = atomic.temp_path().to_path_buf();
+        let file = atomic.file().try_clone().unwrap();
         let mut w = SyncingFile::new(file, None).unwrap();
         let piece: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
         for _ in 0..(3 * SYNC_EVERY as usize / piece.len() + 1) {
@@ -634,7 +631,7 @@ mod tests {
         }
         let file = w.finish().unwrap();
         file.sync_all().unwrap();
-        let got = fs::read(&path).unwrap();
+        let got = std::fs::read(&path).unwrap();
         assert_eq!(got.len() as u64, 3 * SYNC_EVERY + (1 << 20));
         assert!(got.chunks(piece.len()).all(|c| c == piece));
     }
