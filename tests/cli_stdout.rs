@@ -106,6 +106,29 @@ fn full_stdout_is_exit_2_with_one_line() {
     }
 }
 
+/// A command that fails on its own keeps its exit code; the write failure
+/// is a second line.
+#[cfg(target_os = "linux")]
+#[test]
+fn full_stdout_after_a_data_error_keeps_exit_1() {
+    let dir = scratch("full-data");
+    let data = std::fs::read(example()).unwrap();
+    let corrupt = dir.join("corrupt.rdb");
+    std::fs::write(&corrupt, &data[..50_000]).unwrap();
+    let o = run(
+        &["info", "--json", corrupt.to_str().unwrap()],
+        dev_full(),
+        Stdio::piped(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("corrupt.rdb") && lines[0].contains("at byte offset"));
+    assert!(lines[1].starts_with("rdbkit: cannot write to standard output: "));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn closed_stdout_pipe_ends_quietly() {
     let f = example();

@@ -1,5 +1,7 @@
 //! `rdbkit info`.
 
+use std::io::Write;
+
 use rdbkit::decode::{Level, Options};
 use rdbkit::inspect::{checksum_text, inspect, now_ms};
 use serde_json::{json, Value};
@@ -30,7 +32,10 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         Ok(r) => r,
         Err((f, e)) => {
             if a.json {
-                print_json(out, &error_json(&a.file, &e))?;
+                // Buffered, not flushed: if stdout cannot take it, `f` is
+                // still the outcome (Out::finish adds the write failure).
+                let v = serde_json::to_string_pretty(&error_json(&a.file, &e));
+                let _ = writeln!(out, "{}", v.unwrap_or_default());
             }
             return Err(f);
         }

@@ -5,9 +5,10 @@
 //! (`clippy.toml` forbids them in the binary). Instead:
 //!
 //! - stdout goes through [`Out`], a buffered writer created once by
-//!   [`super::main`] and passed to the command. [`outln!`] writes a line and
-//!   returns a [`Failure`] on error; `Out` also implements [`Write`] for
-//!   writers such as the JSON and RESP exporters. The first write error is
+//!   [`super::main`] and passed to the command. [`outln!`] writes (and
+//!   flushes) a line and returns a [`Failure`] on error; `Out` also
+//!   implements [`Write`] for bulk output through the JSON and RESP
+//!   exporters. The first write error is
 //!   remembered and [`Out::finish`] (called by `main`, so a command cannot
 //!   forget it) turns it into the outcome: a closed pipe (`rdbkit dump F |
 //!   head`) ends quietly with exit 0, any other error is exit 2 with one line
@@ -63,10 +64,13 @@ impl Out {
         }
     }
 
-    /// Writes `args` and a newline (see [`outln!`]).
+    /// Writes `args` and a newline, and flushes (see [`outln!`]): lines and
+    /// stderr messages stay in order. Bulk output (`dump`) goes through
+    /// [`Write`] instead, flushed when the buffer is full and at the end.
     pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result<(), Failure> {
         self.write_fmt(args)
             .and_then(|()| self.write_all(b"\n"))
+            .and_then(|()| self.flush())
             .map_err(|e| stdout_failure(&e.to_string()))
     }
 
@@ -77,7 +81,8 @@ impl Out {
     ///   returned (its error is a consequence).
     /// - Otherwise the buffered rest is flushed. If the command succeeded, a
     ///   failed flush is the outcome. If the command failed, its failure
-    ///   stands, and a failed flush is reported on an extra stderr line.
+    ///   and exit code stand, and a failed flush is reported on a second
+    ///   line.
     ///
     /// A closed pipe is never reported: the reader has what it wanted, the
     /// run ends quietly (exit 0 unless the command failed on its own).
@@ -94,19 +99,21 @@ impl Out {
         } else {
             Err(stdout_failure(&msg))
         };
-        match r {
-            Err(f) if !during_run => {
-                if let Err(w) = write_failure {
-                    errln!("rdbkit: {}", w.msg);
-                }
+        match (r, write_failure) {
+            // The command's failure, then the write failure on a second line.
+            (Err(mut f), Err(w)) if !during_run => {
+                f.msg = format!("{}\nrdbkit: {}", f.msg, w.msg);
                 Err(f)
             }
-            _ => write_failure,
+            (Err(f), Ok(())) if !during_run => Err(f),
+            (_, write_failure) => write_failure,
         }
     }
 
+    /// Remembers the first failure (an interrupted write is retried by the
+    /// caller, not a failure).
     fn record(&mut self, e: io::Error) -> io::Error {
-        if self.failed.is_none() {
+        if self.failed.is_none() && e.kind() != io::ErrorKind::Interrupted {
             self.failed = Some((e.kind(), e.to_string()));
         }
         e
