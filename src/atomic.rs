@@ -530,7 +530,7 @@ mod tests {
             fs::write(p, b"x").unwrap();
         }
         let f = AtomicFile::create_keeping(&d.join("out.rdb"), false, &[&dead_input]).unwrap();
-        assert_eq!(f.stale_removed(), &[dead.clone()]);
+        assert_eq!(f.stale_removed(), std::slice::from_ref(&dead));
         assert!(!dead.exists() && dead_input.exists() && alive.exists() && other_host.exists());
         let tmp = f.temp_path().to_path_buf();
         assert!(tmp.exists());
@@ -602,7 +602,10 @@ mod tests {
             ],
         )
         .unwrap_err();
-        assert!(e.contains("the output and the report are the same file"), "{e}");
+        assert!(
+            e.contains("the output and the report are the same file"),
+            "{e}"
+        );
         // The same input twice.
         let e = check_paths(
             &[

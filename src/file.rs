@@ -366,8 +366,7 @@ mod guard {
         unsafe {
             match PREVIOUS.get() {
                 Some(prev)
-                    if prev.sa_sigaction != libc::SIG_DFL
-                        && prev.sa_sigaction != libc::SIG_IGN =>
+                    if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN =>
                 {
                     if prev.sa_flags & libc::SA_SIGINFO != 0 {
                         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =

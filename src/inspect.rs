@@ -274,7 +274,11 @@ pub fn inspect(data: &[u8], opts: Options, now_ms: i64) -> Result<Report> {
     )
     // A file that changed while it was read explains whatever error its
     // new bytes caused (zeros after a truncation, for example).
-    .map_err(|e| crate::file::check_region(data, e.offset()).err().unwrap_or(e))
+    .map_err(|e| {
+        crate::file::check_region(data, e.offset())
+            .err()
+            .unwrap_or(e)
+    })
 }
 
 /// Runs `walk` (a decode with the checksum comparison switched off) while

@@ -49,8 +49,8 @@ impl Default for Limits {
     }
 }
 
-mod file;
 pub mod atomic;
+mod file;
 pub mod inspect;
 pub mod interrupt;
 

@@ -1,12 +1,13 @@
 //! `rdbkit dump`.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use rdbkit::decode::{Decoder, Item, Kind, Level, Options};
 use rdbkit::encode::AllowLoss;
 use rdbkit::export::json;
 use rdbkit::export::resp::{RespOptions, RespWriter, ServerRelease};
 
+use super::output::{errln, Out};
 use super::{open, Failure};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +62,7 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
     })
 }
 
-pub fn run(a: Args) -> Result<(), Failure> {
+pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     let re = match &a.key {
         Some(k) => {
             Some(regex::bytes::Regex::new(k).map_err(|e| Failure::usage(format!("--key: {e}")))?)
@@ -75,15 +76,13 @@ pub fn run(a: Args) -> Result<(), Failure> {
     };
     let dec = Decoder::new(&input, opts).map_err(|e| Failure::from_lib(&a.file, e))?;
     if a.format == Format::Resp {
-        return run_resp(&a, &input, dec, re.as_ref());
+        return run_resp(&a, &input, dec, re.as_ref(), out);
     }
     if a.target.is_some() || a.drop_field_ttls || a.drop_stream_metadata || a.drop_functions {
         return Err(Failure::usage(
             "--target and --drop-* apply to --format resp only",
         ));
     }
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let werr = |e: std::io::Error| Failure::usage(format!("writing output: {e}"));
     let mut first = true;
     if a.format == Format::Json {
@@ -113,7 +112,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
             out.write_all(b",\n").map_err(werr)?;
         }
         first = false;
-        json::write_key(&mut out, &k).map_err(|e| Failure::from_lib(&a.file, e))?;
+        json::write_key(out, &k).map_err(|e| Failure::from_lib(&a.file, e))?;
         if a.format == Format::Jsonl {
             out.write_all(b"\n").map_err(werr)?;
         }
@@ -121,7 +120,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
     if a.format == Format::Json {
         out.write_all(b"]\n").map_err(werr)?;
     }
-    out.flush().map_err(werr)
+    Ok(())
 }
 
 fn run_resp(
@@ -129,6 +128,7 @@ fn run_resp(
     input: &rdbkit::Input,
     dec: Decoder<'_>,
     re: Option<&regex::bytes::Regex>,
+    out: &mut Out,
 ) -> Result<(), Failure> {
     let server = match &a.target {
         Some(t) => ServerRelease::parse(t).map_err(Failure::usage)?,
@@ -141,8 +141,6 @@ fn run_resp(
         stream_metadata: a.drop_stream_metadata,
     };
     opts.drop_functions = a.drop_functions;
-    let stdout = std::io::stdout();
-    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut w = RespWriter::new(out, opts);
     let fail = |e: rdbkit::Error| {
         let e = input.check_unchanged().err().unwrap_or(e);
@@ -163,9 +161,12 @@ fn run_resp(
         w.item(&item).map_err(fail)?;
     }
     let (_, st) = w.finish().map_err(fail)?;
-    eprintln!(
+    errln!(
         "resp: {} keys, {} commands ({} via RESTORE), {} function libraries",
-        st.keys, st.commands, st.restored, st.functions
+        st.keys,
+        st.commands,
+        st.restored,
+        st.functions
     );
     let notes = [
         (st.module_aux_skipped, "module aux records not recreated"),
@@ -183,7 +184,7 @@ fn run_resp(
     ];
     for (n, what) in notes {
         if n > 0 {
-            eprintln!("resp: {n} {what}");
+            errln!("resp: {n} {what}");
         }
     }
     Ok(())

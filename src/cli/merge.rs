@@ -7,6 +7,7 @@ use rdbkit::atomic::{check_paths, AtomicFile, Role};
 use rdbkit::encode::{AllowLoss, Target};
 use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
 
+use super::output::errln;
 use super::{Failure, EXIT_DATA, EXIT_USAGE};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,14 +195,15 @@ fn dbs_text(dbs: &std::collections::BTreeMap<u64, (u64, u64)>) -> String {
         .join("; ")
 }
 
+/// The summary, on stderr (write errors ignored: the output file is what counts).
 fn summary(r: &MergeReport) {
     for p in &r.stale_removed {
-        eprintln!("removed stale temporary file {p} (left by an rdbkit process that no longer runs)");
+        errln!("removed stale temporary file {p} (left by an rdbkit process that no longer runs)");
     }
     for (i, s) in r.inputs.iter().enumerate() {
         match &s.report {
             Some(rep) => {
-                eprintln!(
+                errln!(
                     "input {}: {} — {} bytes, RDB {} ({}), {} keys, {} expires, {} already expired, checksum {}",
                     i + 1,
                     s.path,
@@ -215,21 +217,23 @@ fn summary(r: &MergeReport) {
                 );
                 for (db, d) in &rep.dbs {
                     if d.keys > 0 {
-                        eprintln!(
+                        errln!(
                             "  db {db}: {} keys, {} expires, {} already expired",
-                            d.keys, d.expires, d.expired
+                            d.keys,
+                            d.expires,
+                            d.expired
                         );
                     }
                 }
             }
             None => match &s.error {
-                Some(e) => eprintln!(
+                Some(e) => errln!(
                     "input {}: {} — {} bytes, INVALID: {e}",
                     i + 1,
                     s.path,
                     s.size
                 ),
-                None => eprintln!(
+                None => errln!(
                     "input {}: {} — {} bytes, not decoded (the merge stopped before)",
                     i + 1,
                     s.path,
@@ -239,13 +243,14 @@ fn summary(r: &MergeReport) {
         }
     }
     if r.duplicates_identical > 0 {
-        eprintln!(
+        errln!(
             "identical duplicates: {} keys, {} copies dropped",
-            r.duplicate_keys, r.duplicates_identical
+            r.duplicate_keys,
+            r.duplicates_identical
         );
     }
     if r.conflicts_total > 0 {
-        eprintln!(
+        errln!(
             "conflicting keys: {} ({} unresolved, policy {})",
             r.conflicts_total,
             r.conflicts_unresolved,
@@ -269,7 +274,7 @@ fn summary(r: &MergeReport) {
                     )
                 })
                 .collect();
-            eprintln!(
+            errln!(
                 "  db {} '{}': {}{}",
                 c.db,
                 c.key,
@@ -280,20 +285,20 @@ fn summary(r: &MergeReport) {
             );
         }
         if r.conflicts_total > 20 {
-            eprintln!("  ... {} more (see --report)", r.conflicts_total - 20);
+            errln!("  ... {} more (see --report)", r.conflicts_total - 20);
         }
     }
     if r.dropped_dynomite_metadata > 0 {
-        eprintln!(
+        errln!(
             "Dynomite metadata keys dropped: {}",
             r.dropped_dynomite_metadata
         );
     }
     if r.dropped_expired > 0 {
-        eprintln!("expired keys dropped: {}", r.dropped_expired);
+        errln!("expired keys dropped: {}", r.dropped_expired);
     }
     if !r.functions.is_empty() || r.functions_deduplicated > 0 {
-        eprintln!(
+        errln!(
             "functions: {} ({} identical copies dropped)",
             r.functions.join(", "),
             r.functions_deduplicated
@@ -305,7 +310,7 @@ fn summary(r: &MergeReport) {
             .iter()
             .map(|(m, e, w)| format!("{m} v{e} {}", if *w == 1 { "before" } else { "after" }))
             .collect();
-        eprintln!(
+        errln!(
             "module aux data: {} ({} identical copies dropped)",
             m.join(", "),
             r.module_aux_deduplicated
@@ -313,22 +318,23 @@ fn summary(r: &MergeReport) {
     }
     if !r.modules.is_empty() {
         let m: Vec<&str> = r.modules.iter().map(String::as_str).collect();
-        eprintln!(
+        errln!(
             "module types present (the target needs these modules): {}",
             m.join(", ")
         );
     }
     if r.losses.field_ttls > 0 || r.losses.stream_metadata > 0 {
-        eprintln!(
+        errln!(
             "allowed losses: {} hash field TTLs, {} streams' metadata",
-            r.losses.field_ttls, r.losses.stream_metadata
+            r.losses.field_ttls,
+            r.losses.stream_metadata
         );
     }
     for p in r.problems.iter().take(20) {
-        eprintln!("problem: {p}");
+        errln!("problem: {p}");
     }
     if r.problems.len() > 20 {
-        eprintln!(
+        errln!(
             "  ... {} more problems (see --report)",
             r.problems.len() - 20
         );
@@ -336,7 +342,7 @@ fn summary(r: &MergeReport) {
     if let Some(o) = &r.output {
         let keys: u64 = o.dbs.values().map(|c| c.0).sum();
         let exp: u64 = o.dbs.values().map(|c| c.1).sum();
-        eprintln!(
+        errln!(
             "output: {} — {} ({} bytes{}), {} keys, {} expires ({}), {} copied verbatim, {} re-encoded, {}",
             o.path,
             o.target,
@@ -349,14 +355,14 @@ fn summary(r: &MergeReport) {
             r.reencoded_keys,
             if o.verified { "verified" } else { "NOT verified (--no-verify)" }
         );
-        eprintln!(
+        errln!(
             "expected DBSIZE after import: {} ({} keys already expired at {})",
             r.expected_dbsize_after_import(),
             r.expired_at_import,
             r.import_at
         );
     } else if !r.out_counts.is_empty() {
-        eprintln!(
+        errln!(
             "nothing written; the plan was {} keys ({})",
             r.output_keys(),
             dbs_text(&r.out_counts)

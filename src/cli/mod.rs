@@ -1,11 +1,16 @@
 //! Command-line interface. Exit codes: 0 success, 1 the data is invalid or
-//! refused, 2 usage or I/O error.
+//! refused, 2 usage or I/O error (including a failed write to stdout). A
+//! closed stdout pipe (`rdbkit dump F | head`) ends the run quietly with
+//! exit 0. All output goes through [`output`]: never `println!`/`eprintln!`.
 
 mod dump;
 mod info;
 mod merge;
+mod output;
 mod signals;
 mod verify;
+
+use output::{errln, Out};
 
 use std::process::ExitCode;
 
@@ -15,13 +20,16 @@ use clap::{Parser, Subcommand};
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the data is invalid, or the job was refused for data reasons.
 pub const EXIT_DATA: u8 = 1;
-/// Exit code: usage error or I/O error (cannot open, cannot write).
+/// Exit code: usage error or I/O error (cannot open, cannot write, stdout full).
 pub const EXIT_USAGE: u8 = 2;
 
 /// Decode, verify, convert and merge Redis / Valkey RDB dump files.
 #[derive(Parser, Debug)]
 #[command(name = "rdbkit", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success, 1 invalid data or refused, 2 usage or I/O error.")]
+#[command(
+    after_help = "Exit codes: 0 success, 1 invalid data or refused, 2 usage or I/O error \
+                  (a closed stdout pipe, as in `rdbkit dump F | head`, is a quiet exit 0)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -76,18 +84,16 @@ impl Failure {
     }
 }
 
-/// Opens an input file; failure is exit 2.
+/// Opens an input file; failure is exit 2 (see [`open_failure`]).
 pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {
-    let input = rdbkit::Input::open(path)
-        .map_err(|e| Failure::usage(format!("cannot open {path}: {}", e.kind())))?;
+    let input = rdbkit::Input::open(path).map_err(|e| open_failure(path, &e))?;
     rdbkit::interrupt::test_pause("opened");
     Ok(input)
 }
 
-/// Writes a line to stderr; a closed or full stderr is ignored.
-pub fn say(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
+/// The failure for an input that cannot be opened: exit 2.
+pub fn open_failure(path: &str, e: &rdbkit::Error) -> Failure {
+    Failure::usage(format!("cannot open {path}: {}", e.kind()))
 }
 
 pub fn main() -> ExitCode {
@@ -100,23 +106,24 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let mut out = Out::stdout();
     let r = match cli.cmd {
-        Cmd::Info(a) => info::run(a),
-        Cmd::Verify(a) => verify::run(a),
-        Cmd::Dump(a) => dump::run(a),
+        Cmd::Info(a) => info::run(a, &mut out),
+        Cmd::Verify(a) => verify::run(a, &mut out),
+        Cmd::Dump(a) => dump::run(a, &mut out),
         Cmd::Merge(a) => merge::run_merge(a),
         Cmd::Convert(a) => merge::run_convert(a),
     };
     // A command that ended after a signal failed because of it, whatever
     // it reports.
-    let r = match (r, signals::received()) {
+    let r = match (out.finish(r), signals::received()) {
         (Err(f), Some(sig)) if f.code != EXIT_OK => Err(signals::failure(sig)),
         (r, _) => r,
     };
     match r {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(f) => {
-            say(&format!("rdbkit: {}", f.msg));
+            errln!("rdbkit: {}", f.msg);
             ExitCode::from(f.code)
         }
     }

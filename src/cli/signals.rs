@@ -46,11 +46,11 @@ pub fn failure(sig: i32) -> super::Failure {
 
 fn exit_now(sig: i32) -> ! {
     let removed = rdbkit::atomic::remove_temporaries();
-    super::say(&format!(
+    super::output::errln!(
         "rdbkit: interrupted by {}; removed {} temporary file(s)",
         name(sig),
         removed.len()
-    ));
+    );
     std::process::exit(128 + sig)
 }
 

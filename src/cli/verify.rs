@@ -3,6 +3,7 @@
 use rdbkit::decode::{decode_payload, Level, Options};
 use rdbkit::inspect::{checksum_text, inspect, now_ms};
 
+use super::output::{errln, outln, Out};
 use super::{open, Failure};
 
 #[derive(clap::Args, Debug)]
@@ -20,7 +21,7 @@ pub struct Args {
     no_checksum: bool,
 }
 
-pub fn run(a: Args) -> Result<(), Failure> {
+pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     let input = open(&a.file)?;
     let opts = Options {
         level: if a.deep { Level::Deep } else { Level::Full },
@@ -29,17 +30,19 @@ pub fn run(a: Args) -> Result<(), Failure> {
     };
     if a.payload {
         let p = decode_payload(&input, opts).map_err(|e| Failure::from_lib(&a.file, e))?;
-        println!(
+        outln!(
+            out,
             "payload OK: {} ({}), RDB version {}, checksum {}",
             p.value.kind().name(),
             p.value.encoding(),
             p.version,
             checksum_text(p.checksum)
-        );
+        )?;
         return Ok(());
     }
     let r = inspect(&input, opts, now_ms()).map_err(|e| Failure::from_lib(&a.file, e))?;
-    println!(
+    outln!(
+        out,
         "{}: RDB {} ({}), {} keys, {} expires, {} already expired, checksum {}",
         a.file,
         r.header.version,
@@ -48,9 +51,9 @@ pub fn run(a: Args) -> Result<(), Failure> {
         r.expires(),
         r.expired(),
         checksum_text(r.checksum)
-    );
+    )?;
     if r.trailing > 0 {
-        eprintln!(
+        errln!(
             "rdbkit: warning: {} bytes after the checksum trailer were ignored",
             r.trailing
         );

@@ -346,7 +346,10 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         if !crate::interrupt::requested() {
             return e;
         }
-        let mut report = e.report().cloned().unwrap_or_else(|| MergeReport::new(opts));
+        let mut report = e
+            .report()
+            .cloned()
+            .unwrap_or_else(|| MergeReport::new(opts));
         report.status = "interrupted";
         report.error = Some("interrupted".into());
         report.output = None;
@@ -359,7 +362,9 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
 fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     let mut report = MergeReport::new(opts);
     check_options(opts, &report)?;
-    let roles: Vec<String> = (1..=opts.inputs.len()).map(|i| format!("input {i}")).collect();
+    let roles: Vec<String> = (1..=opts.inputs.len())
+        .map(|i| format!("input {i}"))
+        .collect();
     let inputs: Vec<Role<'_>> = opts
         .inputs
         .iter()

@@ -17,9 +17,9 @@ use super::progress::{Progress, Ticker, STEP};
 use super::report::{InputSummary, MergeReport, OutputSummary};
 use super::reread::{reread, Tracker};
 use super::{io_error, refused, MergeError, MergeOptions};
+use crate::atomic::{AtomicFile, CreateError};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
-use crate::atomic::{AtomicFile, CreateError};
 use crate::Input;
 
 /// The output's temporary file, created before the inputs are read.
@@ -548,9 +548,9 @@ pub(crate) fn write(
             let rdb = Input::open(&tmp)
                 .map_err(|e| io_error(format!("re-reading {}: {e}", tmp.display()), &report))?;
             prog.phase("compressing", rdb.len() as u64);
-            let f = gz_file.try_clone().map_err(|e| {
-                io_error(format!("compressing to {}: {e}", gz.display()), &report)
-            })?;
+            let f = gz_file
+                .try_clone()
+                .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
             gzip_file(&rdb, f, prog)
                 .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
             prog.finish();
@@ -620,7 +620,8 @@ mod tests {
 
     #[test]
     fn syncing_file_writes_everything_and_syncs_in_the_background() {
-        let dest = std::env::temp_dir().join(format!("rdbkit-sync-test-{}.rdb", std::process::id()));
+        let dest =
+            std::env::temp_dir().join(format!("rdbkit-sync-test-{}.rdb", std::process::id()));
         let mut atomic = AtomicFile::create(&dest, false).unwrap();
         let path = atomic.temp_path().to_path_buf();
         let file = atomic.file().try_clone().unwrap();
