@@ -153,6 +153,8 @@ fn metadata_keys_conflict_unless_dropped() {
         .collect();
     keys.sort();
     assert_eq!(keys, ["._add-set", "._rem-set"]);
+    // An existing report is replaced only with --force: start afresh.
+    std::fs::remove_file(&report).unwrap();
     let nodes = readme_nodes();
     let t1 = format!("dump1.rdb={}", nodes[0].token);
     let t2 = format!("dump2.rdb={}", nodes[1].token);

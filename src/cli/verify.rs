@@ -29,7 +29,10 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         ..Options::default()
     };
     if a.payload {
-        let p = decode_payload(&input, opts).map_err(|e| Failure::from_lib(&a.file, e))?;
+        // No decoder reaches an EOF record here: check the file explicitly.
+        let p = decode_payload(&input, opts)
+            .and_then(|p| input.check_unchanged().map(|()| p))
+            .map_err(|e| Failure::from_lib(&a.file, input.check_unchanged().err().unwrap_or(e)))?;
         outln!(
             out,
             "payload OK: {} ({}), RDB version {}, checksum {}",
