@@ -51,6 +51,7 @@ impl Default for Limits {
 
 mod file;
 pub mod inspect;
+mod spill;
 
 pub use file::Input;
 pub mod export;
