@@ -8,7 +8,7 @@ use rdbkit::inspect::checksum_text;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The RDB file.
+    /// The RDB file (may be gzip-compressed; - reads standard input).
     file: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -33,7 +33,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
         rdbkit::format::Lineage::Redis => "REDIS",
         rdbkit::format::Lineage::Valkey => "VALKEY",
     };
-    println!("file:      {} ({} bytes)", a.file, r.size);
+    println!("file:      {} ({} bytes)", super::shown(&a.file), r.size);
     println!("format:    {magic} RDB version {}", r.header.version);
     println!(
         "producer:  {}",

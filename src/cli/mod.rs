@@ -66,15 +66,29 @@ impl Failure {
     pub fn from_lib(path: &str, e: rdbkit::Error) -> Self {
         match e.kind() {
             rdbkit::ErrorKind::Io(_) => Failure::usage(e),
-            _ => Failure::data(format!("{path}: {e}")),
+            _ => Failure::data(format!("{}: {e}", shown(path))),
         }
     }
 }
 
-/// Opens an input file; failure is exit 2.
+/// How an input argument is named in messages: `-` is standard input.
+pub fn shown(path: &str) -> &str {
+    if path == "-" {
+        "standard input"
+    } else {
+        path
+    }
+}
+
+/// Opens an input file (`-` is standard input; gzip is decompressed): an
+/// I/O failure is exit 2, a corrupt gzip stream exit 1.
 pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {
-    rdbkit::Input::open(path)
-        .map_err(|e| Failure::usage(format!("cannot open {path}: {}", e.kind())))
+    rdbkit::Input::open(path).map_err(|e| match e.kind() {
+        rdbkit::ErrorKind::Io(_) => {
+            Failure::usage(format!("cannot open {}: {}", shown(path), e.kind()))
+        }
+        _ => Failure::from_lib(path, e),
+    })
 }
 
 pub fn main() -> ExitCode {

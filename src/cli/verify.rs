@@ -7,7 +7,7 @@ use super::{open, Failure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The RDB file (or DUMP payload with --payload).
+    /// The RDB file (or DUMP payload with --payload); may be gzip-compressed; - reads standard input.
     file: String,
     /// Also run the checks Redis runs with `sanitize-dump-payload yes`, and detect duplicate keys.
     #[arg(long)]
@@ -41,7 +41,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let r = inspect(&input, opts, now_ms()).map_err(|e| Failure::from_lib(&a.file, e))?;
     println!(
         "{}: RDB {} ({}), {} keys, {} expires, {} already expired, checksum {}",
-        a.file,
+        super::shown(&a.file),
         r.header.version,
         r.producer().unwrap_or_else(|| "producer unknown".into()),
         r.keys(),
