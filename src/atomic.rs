@@ -176,6 +176,12 @@ pub(crate) enum Identity {
 }
 
 pub(crate) fn identity(p: &Path) -> Option<Identity> {
+    // `-` reads standard input: whatever file or pipe that is.
+    let p = if p.as_os_str() == "-" {
+        Path::new("/dev/stdin")
+    } else {
+        p
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -227,15 +233,28 @@ pub fn check_paths(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> Result<(), Stri
         rs.iter().map(|r| identity(r.path)).collect()
     };
     let (iid, oid) = (ids(inputs), ids(outputs));
+    let shown = |p: &Path| {
+        if p.as_os_str() == "-" {
+            "standard input".to_string()
+        } else {
+            format!("'{}'", p.display())
+        }
+    };
     let both = |a: &Role<'_>, b: &Role<'_>| {
         if a.path == b.path {
-            format!("'{}'", a.path.display())
+            shown(a.path)
         } else {
-            format!("'{}' and '{}'", a.path.display(), b.path.display())
+            format!("{} and {}", shown(a.path), shown(b.path))
         }
     };
     for (i, a) in inputs.iter().enumerate() {
         for (j, b) in inputs.iter().enumerate().skip(i + 1) {
+            if a.path.as_os_str() == "-" && b.path.as_os_str() == "-" {
+                return Err(format!(
+                    "standard input ('-') can be only one of the inputs ({} and {})",
+                    a.what, b.what
+                ));
+            }
             if iid[i].is_some() && iid[i] == iid[j] {
                 return Err(format!(
                     "{} and {} are the same file ({}); give each file once",

@@ -114,6 +114,13 @@ pub enum ErrorKind {
         /// Value computed over header..EOF.
         computed: u64,
     },
+    /// A gzip-compressed input is corrupt: a bad member header, a CRC-32 or
+    /// length trailer that does not match, invalid deflate data, or a stream
+    /// that ends inside a member. The error's offset counts compressed bytes
+    /// (how far the decompressor got); no byte of the stream was decoded as
+    /// RDB data.
+    #[error("corrupt gzip stream ({0}), in the compressed data")]
+    Gzip(String),
     /// An I/O error (opening, mapping, writing).
     #[error("I/O error: {0}")]
     Io(String),

@@ -53,6 +53,7 @@ pub mod atomic;
 mod file;
 pub mod inspect;
 pub mod interrupt;
+mod spill;
 
 pub use file::{Input, Mapping};
 pub mod export;

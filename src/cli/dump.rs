@@ -24,7 +24,7 @@ enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The RDB file.
+    /// The RDB file (may be gzip-compressed; - reads standard input).
     file: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]

@@ -11,7 +11,7 @@ use super::{open_failure, Failure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The RDB file.
+    /// The RDB file (may be gzip-compressed; - reads standard input).
     file: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -53,7 +53,12 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         rdbkit::format::Lineage::Redis => "REDIS",
         rdbkit::format::Lineage::Valkey => "VALKEY",
     };
-    outln!(out, "file:      {} ({} bytes)", a.file, r.size)?;
+    outln!(
+        out,
+        "file:      {} ({} bytes)",
+        super::shown(&a.file),
+        r.size
+    )?;
     outln!(out, "format:    {magic} RDB version {}", r.header.version)?;
     outln!(
         out,

@@ -63,7 +63,7 @@ Exit codes: 0 written and verified; 1 refused for data reasons (corrupt input, c
 count mismatch, db > 0, limits), nothing written; 2 usage or I/O error (including an \
 existing OUT without --force), nothing written.")]
 pub struct MergeArgs {
-    /// Input dumps, one per node, in order.
+    /// Input dumps, one per node, in order (may be gzip-compressed; - reads standard input, once).
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
     #[command(flatten)]
@@ -110,7 +110,7 @@ pub struct MergeArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// Input dump.
+    /// Input dump (may be gzip-compressed; - reads standard input).
     input: PathBuf,
     #[command(flatten)]
     common: Common,

@@ -77,23 +77,39 @@ impl Failure {
     pub fn from_lib(path: &str, e: rdbkit::Error) -> Self {
         match e.kind() {
             rdbkit::ErrorKind::Io(_) => Failure::usage(e),
-            rdbkit::ErrorKind::InputChanged(_) => Failure::usage(format!("{path}: {e}")),
+            rdbkit::ErrorKind::InputChanged(_) => Failure::usage(format!("{}: {e}", shown(path))),
             rdbkit::ErrorKind::Interrupted => signals::failure(signals::received().unwrap_or(2)),
-            _ => Failure::data(format!("{path}: {e}")),
+            _ => Failure::data(format!("{}: {e}", shown(path))),
         }
     }
 }
 
-/// Opens an input file; failure is exit 2 (see [`open_failure`]).
+/// How an input argument is named in messages: `-` is standard input.
+pub fn shown(path: &str) -> &str {
+    if path == "-" {
+        "standard input"
+    } else {
+        path
+    }
+}
+
+/// Opens an input file (`-` is standard input; gzip is decompressed): see
+/// [`open_failure`] for the exit codes.
 pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {
     let input = rdbkit::Input::open(path).map_err(|e| open_failure(path, &e))?;
     rdbkit::interrupt::test_pause("opened");
     Ok(input)
 }
 
-/// The failure for an input that cannot be opened: exit 2.
+/// The failure for an input that cannot be opened: an I/O failure is exit
+/// 2, a corrupt gzip stream exit 1.
 pub fn open_failure(path: &str, e: &rdbkit::Error) -> Failure {
-    Failure::usage(format!("cannot open {path}: {}", e.kind()))
+    match e.kind() {
+        rdbkit::ErrorKind::Io(_) => {
+            Failure::usage(format!("cannot open {}: {}", shown(path), e.kind()))
+        }
+        _ => Failure::from_lib(path, e.clone()),
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -8,7 +8,7 @@ use super::{open, Failure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The RDB file (or DUMP payload with --payload).
+    /// The RDB file (or DUMP payload with --payload); may be gzip-compressed; - reads standard input.
     file: String,
     /// Also run the checks Redis runs with `sanitize-dump-payload yes`, and detect duplicate keys.
     #[arg(long)]
@@ -47,7 +47,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     outln!(
         out,
         "{}: RDB {} ({}), {} keys, {} expires, {} already expired, checksum {}",
-        a.file,
+        super::shown(&a.file),
         r.header.version,
         r.producer().unwrap_or_else(|| "producer unknown".into()),
         r.keys(),

@@ -117,7 +117,10 @@ impl Policy {
 /// ```
 #[derive(Debug, Clone)]
 pub struct MergeOptions {
-    /// Input files, in order (`first` / `last` refer to this order).
+    /// Input files, in order (`first` / `last` refer to this order). An
+    /// input may be gzip-compressed (recognised by its content) or a pipe;
+    /// the path `-` is standard input (at most one input may be `-`; a
+    /// file named `-` can be given as `./-`). See [`crate::Input::open`].
     pub inputs: Vec<PathBuf>,
     /// Output file; a name ending in `.gz` is written gzip-compressed.
     pub output: PathBuf,
@@ -283,6 +286,9 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
     let usage = |m: String| Err(io_error(m, report));
     if n == 0 {
         return usage("no input files".into());
+    }
+    if opts.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return usage("standard input ('-') can be only one of the inputs".into());
     }
     if opts.flatten_dbs && opts.keep_dbs {
         return usage("flatten_dbs and keep_dbs exclude each other".into());

@@ -1031,20 +1031,32 @@ impl Plan {
         for (i, p) in opts.inputs.iter().enumerate() {
             match Input::open(p) {
                 Ok(input) => inputs.push(input),
+                // A corrupt gzip input is refused like any corrupt input.
+                Err(e) if !matches!(e.kind(), crate::ErrorKind::Io(_)) => {
+                    let name = crate::spill::display_name(p);
+                    return Err(refused(
+                        format!("input {} ({name}) is invalid: {e}", i + 1),
+                        report,
+                    ));
+                }
                 Err(e) => {
                     let reason = match e.kind() {
                         crate::ErrorKind::Io(m) => m.clone(),
                         k => k.to_string(),
                     };
                     return Err(io_error(
-                        format!("cannot open input {} ({}): {reason}", i + 1, p.display()),
+                        format!(
+                            "cannot open input {} ({}): {reason}",
+                            i + 1,
+                            crate::spill::display_name(p)
+                        ),
                         &report,
                     ));
                 }
             }
         }
         crate::interrupt::test_pause("opened");
-        let path = |i: usize| opts.inputs[i].display().to_string();
+        let path = |i: usize| crate::spill::display_name(&opts.inputs[i]);
         // 2. The target, from the headers and leading aux fields.
         let mut pre = Vec::with_capacity(inputs.len());
         let mut early: Vec<Option<String>> = vec![None; inputs.len()];
