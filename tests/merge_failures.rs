@@ -271,7 +271,7 @@ fn output_that_is_an_input_is_refused_even_with_force() {
             "--force",
         ]);
         let err = assert_exit(&o, 2);
-        assert!(err.contains("is input 1"), "{err}");
+        assert!(err.contains("would overwrite input 1"), "{err}");
     }
     assert_eq!(std::fs::read(&a).unwrap(), before);
     assert_eq!(listing(&s.0), vec!["a.rdb", "link.rdb"]);

@@ -188,8 +188,11 @@ fn differing_module_aux_is_an_error() {
     assert!(msg.contains("module aux data of"), "{msg}");
     assert!(msg.contains("differs between input 1 and input 2"), "{msg}");
     assert!(!rep.inputs[0].report.as_ref().unwrap().module_aux.is_empty());
-    // The same file twice (as two nodes with disjoint keys would be): one copy.
-    let mut o = opts(&["search-a.rdb", "search-a.rdb"], &out);
+    // The same content twice, in two files (two nodes holding the same
+    // keys): one copy. (The same file given twice is refused.)
+    let copy = s.join("search-a-copy.rdb");
+    std::fs::copy(fx("search-a.rdb"), &copy).unwrap();
+    let mut o = MergeOptions::new(vec![fx("search-a.rdb"), copy], out.clone());
     o.policy = Policy::First;
     let r = merge(&o).unwrap();
     let n = r.inputs[0].report.as_ref().unwrap().module_aux.len();

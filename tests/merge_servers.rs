@@ -804,7 +804,8 @@ fn redis_7_4_down_to_7_0() {
     assert!(stderr(&o).contains("field"), "{}", stderr(&o));
     assert!(!out.exists());
     let mut args = base.to_vec();
-    args.extend(["--drop-field-ttls", "--drop-stream-metadata"]);
+    // The refusal's report is replaced only with --force.
+    args.extend(["--drop-field-ttls", "--drop-stream-metadata", "--force"]);
     let o = rdbkit(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let rep = read_json(&report);

@@ -39,6 +39,9 @@ pub(crate) fn prepare(
             CreateError::Exists(p) => {
                 format!("output {} exists; use --force to replace it", p.display())
             }
+            CreateError::Io(dir, e) => {
+                format!("cannot create the output in {}: {e}", dir.display())
+            }
             e => format!("output: {e}"),
         };
         io_error(reason, report)
