@@ -16,7 +16,9 @@
 //!   creates the temporary file at once, so an unwritable directory fails
 //!   before the work.
 //!
-//! Temporary files are named `.NAME.rdbkit-HOST-PID-N.tmp`. A dropped
+//! Temporary files are named `.NAME.rdbkit-HOST-PID-N.tmp` (the host name
+//! keeps a process of another machine or container sharing the directory
+//! from being taken for a dead one here). A dropped
 //! [`AtomicFile`] removes its own; [`remove_temporaries`] removes every live
 //! one (for a process about to exit on a signal); and
 //! [`AtomicFile::create`] removes those left in the same directory by an
@@ -64,13 +66,12 @@ fn live() -> std::sync::MutexGuard<'static, Option<Vec<PathBuf>>> {
 /// assert!(rdbkit::atomic::remove_temporaries().is_empty());
 /// ```
 pub fn remove_temporaries() -> Vec<PathBuf> {
-    let mut l = live();
-    let files = l.take().unwrap_or_default();
+    // Taking the list leaves `None`: a temporary file created after this
+    // point is refused, so none can escape the clean-up.
+    let files = live().take().unwrap_or_default();
     for f in &files {
         let _ = fs::remove_file(f);
     }
-    // Keep the lock poisoned-free and empty: `None` stays, so a file
-    // created after this point cannot escape the clean-up.
     files
 }
 
