@@ -103,5 +103,8 @@ pub fn run(a: Args) -> Result<(), Failure> {
     for (o, n) in &r.enterprise_opcodes {
         println!("Redis Enterprise opcode {o}: {n} records (skipped)");
     }
+    for w in r.warnings.lines() {
+        println!("warning:   {w}");
+    }
     Ok(())
 }

@@ -176,6 +176,9 @@ fn summary(r: &MergeReport) {
                         );
                     }
                 }
+                for w in rep.warnings.lines() {
+                    eprintln!("  warning: {w}");
+                }
             }
             None => match &s.error {
                 Some(e) => eprintln!(

@@ -36,6 +36,9 @@ pub fn run(a: Args) -> Result<(), Failure> {
             p.version,
             checksum_text(p.checksum)
         );
+        for w in p.warnings.lines() {
+            eprintln!("rdbkit: warning: {w}");
+        }
         return Ok(());
     }
     let r = inspect(&input, opts, now_ms()).map_err(|e| Failure::from_lib(&a.file, e))?;
@@ -49,6 +52,9 @@ pub fn run(a: Args) -> Result<(), Failure> {
         r.expired(),
         checksum_text(r.checksum)
     );
+    for w in r.warnings.lines() {
+        eprintln!("rdbkit: warning: {w}");
+    }
     if r.trailing > 0 {
         eprintln!(
             "rdbkit: warning: {} bytes after the checksum trailer were ignored",

@@ -4,7 +4,7 @@
 use super::items::{Ctx, Items};
 use super::module::{check_module_value, read_module_value};
 use super::stream::Stream;
-use super::Level;
+use super::{Level, Warnings};
 use crate::format::{rdb_type as t, Elem, RdbStr, Reader};
 use crate::{Error, ErrorKind, Result};
 
@@ -44,7 +44,14 @@ fn elem_fingerprint(e: Elem<'_>, buf: &mut Vec<u8>) -> u64 {
 }
 
 /// Walks the value of type `rdb_type` at `r`, leaving `r` just past it.
-pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Level) -> Result<()> {
+/// Facts Redis accepts but that look wrong go to `warn`.
+pub(crate) fn walk_value(
+    rdb_type: u8,
+    r: &mut Reader<'_>,
+    ctx: Ctx,
+    level: Level,
+    warn: &mut Warnings,
+) -> Result<()> {
     match rdb_type {
         t::STRING => {
             let s = RdbStr::read(r, &ctx.limits, "string value")?;
@@ -65,7 +72,14 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
             return Err(Error::new(ErrorKind::PreReleaseModule(id.name()), at));
         }
         _ if super::stream::stream_version(rdb_type).is_some() => {
-            let s = Stream::parse(rdb_type, r, ctx, level != Level::Skip, level == Level::Deep)?;
+            let s = Stream::parse(
+                rdb_type,
+                r,
+                ctx,
+                level != Level::Skip,
+                level == Level::Deep,
+                warn,
+            )?;
             *r = Reader::at(r.buf(), s.end());
         }
         // Single-blob encodings at Skip level: step over the blob without
