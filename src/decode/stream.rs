@@ -1,5 +1,14 @@
 //! Streams (types 15, 19, 21, 26, 27): entries from the node listpacks,
 //! metadata, consumer groups, PELs, consumers, NACK zones and IDMP state.
+//!
+//! The checks follow the loaders that read the file's RDB version: a fact
+//! is an error when every Redis/Valkey release that reads that version
+//! refuses it (rdbLoadObject, `streamValidateListpackIntegrity` with
+//! `sanitize-dump-payload yes` for [`super::Level::Deep`]), and a warning
+//! ([`super::Warnings`]) when some release loads it. The 2026 hardening of
+//! stream loading (Redis 8.x, Valkey 9.1: lengths against live counts,
+//! deleted flags, shared PEL entries) is newer than most releases that read
+//! RDB 9-12, so those facts are warnings.
 
 use std::fmt;
 
@@ -435,7 +444,8 @@ impl<'a> Stream<'a> {
                 warn.add(at, || {
                     format!(
                         "stream length {length} but the nodes hold {} live entries \
-                         (Redis loads it and keeps the stored length)",
+                         (Redis up to 7.4 and Valkey up to 8.1 load it and keep the stored \
+                         length; Valkey 9.1 refuses it)",
                         entries.live
                     )
                 });
@@ -844,7 +854,11 @@ fn first_duplicate(v: &mut [Vec<u8>]) -> Option<Vec<u8>> {
 /// rdbLoadObject): an error for RDB 10+ files (loaded by 7.0+ only), a
 /// warning for older ones (5.0-6.2 load them). A length that differs from
 /// the nodes' master-entry counts (Redis 5 wrote such streams) is a
-/// warning.
+/// warning: every Redis up to 7.4 and Valkey up to 8.1 load it (tested in
+/// `tests/stream_length.rs`); Valkey 9.1 refuses it ("Stream length
+/// inconsistent with the number of valid entries", the 2026 hardening that
+/// newer Redis releases got as well), but it also reads RDB 9-11 files
+/// that older servers wrote and load.
 fn check_length(
     ctx: &Ctx,
     n_nodes: u64,
@@ -875,7 +889,8 @@ fn check_length(
                 .map_or_else(|| "an unknown number of".into(), |n| n.to_string());
             format!(
                 "stream length {length} but the node master entries count {counted} live \
-                 entries (Redis loads it and keeps the stored length)"
+                 entries (Redis up to 7.4 and Valkey up to 8.1 load it and keep the stored \
+                 length; Valkey 9.1 refuses it)"
             )
         });
     }
@@ -967,7 +982,8 @@ fn check_node(
         let (seen, said) = (np.seen_deleted, np.deleted);
         warn.add(lp_at, || {
             format!(
-                "stream node {master} flags {seen} entries deleted, its master entry says {said}"
+                "stream node {master} flags {seen} entries deleted, its master entry says \
+                 {said} (Redis up to 7.4 does not check it; newer releases refuse it)"
             )
         });
     }
@@ -988,7 +1004,9 @@ const NACK_ZONE: u32 = u32::MAX - 1;
 /// * "Consumer entry not found in group global PEL" (every version): an error;
 /// * "Duplicated consumer PEL entry" (the same consumer twice, every
 ///   version): an error; two different consumers owning one entry are
-///   accepted (the last one wins): a warning;
+///   accepted by 5.0-7.4 and Valkey 8.1 (the last one wins), refused by
+///   Valkey 9.1 and by Redis builds with the 2026 fix (Redis PR #15081;
+///   Debian's 7.0.15 for CVE-2026-66373): a warning;
 /// * deep (6.2+): "Stream CG PEL entry without consumer": an error.
 ///
 /// NACK-zone entries (v5, Redis 8.6+) must be in the group PEL and owned
@@ -1074,7 +1092,9 @@ fn check_group(
                         warn.add(offset, || {
                             format!(
                                 "PEL entry {id} is owned by two consumers \
-                                 (Redis loads it; the last one owns it)"
+                                 (Redis 6.x-7.4 and Valkey 8.1 load it, the last one owning \
+                                 it; Valkey 9.1 and Redis builds with the 2026 stream fixes \
+                                 refuse it)"
                             )
                         });
                     }
