@@ -1,7 +1,7 @@
 //! Walking one value to its end at a chosen validation level, with the deep
 //! (`sanitize-dump-payload yes`) checks.
 
-use super::items::{Ctx, Items};
+use super::items::{Ctx, Items, Odd};
 use super::module::{check_module_value, read_module_value};
 use super::stream::Stream;
 use super::{Level, Warnings};
@@ -96,14 +96,57 @@ pub(crate) fn walk_value(
             let always = always_checked(rdb_type, ctx);
             let checked = level == Level::Deep || (level == Level::Full && always);
             let items = Items::new(rdb_type, &mut probe, ctx, checked)?;
-            let end = match level {
-                Level::Skip => items.skip()?,
+            let (end, odd) = match level {
+                Level::Skip => (items.skip()?, Odd::default()),
                 Level::Full if always => check_collection(items, start, r, false)?,
-                Level::Full => items.finish()?,
+                Level::Full => items.finish_odd()?,
                 Level::Deep => check_collection(items, start, r, true)?,
             };
+            report_odd(odd, level, r.offset_of(start), warn)?;
             *r = Reader::at(r.buf(), end);
         }
+    }
+    Ok(())
+}
+
+/// Facts some Redis releases or levels refuse, found while walking a
+/// collection: an error where every release that reads the file's RDB
+/// version refuses them at this level, else a warning.
+fn report_odd(odd: Odd, level: Level, at: u64, warn: &mut Warnings) -> Result<()> {
+    let invalid = |vt: &'static str, what: String| {
+        Err(Error::new(
+            ErrorKind::InvalidValue {
+                value_type: vt,
+                what,
+            },
+            at,
+        ))
+    };
+    if odd.text_scores > 0 {
+        // No release checks ziplist/listpack scores: zzlGetScore reads them
+        // with strtod.
+        warn.add(at, || {
+            format!(
+                "{} sorted-set scores are not numbers (Redis loads them and reads them as \
+                 strtod does)",
+                odd.text_scores
+            )
+        });
+    }
+    if odd.intset_unordered {
+        // intsetValidateIntegrity checks the order with deep only
+        // ("Intset integrity check failed.").
+        if level == Level::Deep {
+            return invalid(
+                "set",
+                "intset elements not in strictly ascending order".into(),
+            );
+        }
+        warn.add(at, || {
+            "intset elements not in strictly ascending order (Redis loads it; \
+             sanitize-dump-payload yes refuses it)"
+                .into()
+        });
     }
     Ok(())
 }
@@ -132,7 +175,7 @@ fn check_collection(
     start: usize,
     r: &Reader<'_>,
     deep: bool,
-) -> Result<usize> {
+) -> Result<(usize, Odd)> {
     let rt = items.rdb_type();
     let always = always_checked(rt, items.ctx());
     let at = r.offset_of(start);
@@ -218,7 +261,7 @@ fn check_collection(
             ));
         }
     }
-    Ok(items.end_pos())
+    Ok((items.end_pos(), items.odd))
 }
 
 fn member_word(vt: &str) -> &'static str {
