@@ -225,7 +225,8 @@ fn file_misc() -> (Vec<u8>, Vec<LenField>) {
         .s(b"#!lua name=lib\nredis.register_function('f', function() return 1 end)");
     let id = ModuleId::from_name("testmodul", 1).unwrap().0;
     b.byte(0xF7).free(id, "module id");
-    b.n(2, "module aux when opcode").n(2, "module aux when");
+    // Redis hands 'when' to the module unchecked (a warning when not 1 or 2).
+    b.n(2, "module aux when opcode").free(2, "module aux when");
     b.n(5, "module sub-opcode").s(b"aux-data");
     b.n(0, "module eof");
     b.byte(0xFE).free(0, "db number");

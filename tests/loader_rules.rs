@@ -212,6 +212,30 @@ fn cases() -> Vec<Case> {
         z.extend_from_slice(&f64::NAN.to_le_bytes());
         let nan = Err("NaN score");
         v.push(raw("a NaN score", 5, &z, version, nan, nan));
+        // A set (type 2) holding "a" twice, and a hash ziplist (type 13)
+        // with the field "f" twice: 5.0/6.0 load RDB 9 files without
+        // looking for duplicates; 6.2+ refuse them on every load.
+        let mut set = vec![2];
+        set.extend(rdb_str(b"a"));
+        set.extend(rdb_str(b"a"));
+        let mut zl = 23u32.to_le_bytes().to_vec();
+        zl.extend_from_slice(&19u32.to_le_bytes());
+        zl.extend_from_slice(&4u16.to_le_bytes());
+        for (i, c) in b"fvfw".iter().enumerate() {
+            zl.extend_from_slice(&[if i == 0 { 0 } else { 3 }, 0x01, *c]);
+        }
+        zl.push(0xff);
+        for (name, ty, body) in [
+            ("a set member twice", 2u8, set),
+            ("a hash ziplist field twice", 13, rdb_str(&zl)),
+        ] {
+            let full = if version >= 10 {
+                Err("duplicate")
+            } else {
+                Ok("(Redis 5.0/6.0 load it; 6.2+ refuse it)")
+            };
+            v.push(raw(name, ty, &body, version, full, Err("duplicate")));
+        }
         // An LZF string of length 0: any data (6.2+).
         v.push(raw(
             "an LZF string of length 0",
@@ -286,7 +310,8 @@ fn restore(srv: &servers::ServerInfo, p: &[u8], config: &[(&str, &str)]) -> Resu
 /// intset out of order is loaded by all without `sanitize-dump-payload`
 /// (but Valkey 9.1) and refused with it; a NaN score by none (6.x stop on
 /// an assertion); an LZF string of length 0 by all but 6.0; a listpack
-/// score that is not a number by all.
+/// score that is not a number by all; duplicates in a set or a hash
+/// ziplist by Redis 6.0 only.
 #[test]
 fn servers_agree() {
     let test = "servers_agree";

@@ -239,6 +239,9 @@ impl<'a> Items<'a> {
                 it.min_expire = Some(r.u64le("hash min expire")?);
                 plain(Plain::HashTtlFirst, r, &mut it, 3)?
             }
+            // Array (type 28, Redis 8.8+): the element count, flag and tag
+            // checks follow the format notes (docs/rdb-format.md); no 8.8
+            // loader source was available to check them against.
             t::ARRAY => {
                 it.group = Group::Two;
                 let n = r.count("array length", 3)?;
@@ -512,6 +515,8 @@ impl<'a> Items<'a> {
                     let mut rr = r.clone();
                     let container = if v2 {
                         let at = rr.pos();
+                        // rdbLoadObject: "Quicklist integrity check failed."
+                        // (every version with quicklist v2).
                         let c = rr.length("quicklist container")?;
                         if c != 1 && c != 2 {
                             return Err(rr.err_at(

@@ -310,7 +310,17 @@ impl<'a> Decoder<'a> {
                     return Ok(Item::Aux { key, value });
                 }
                 op::MODULE_AUX => {
-                    return module::read_module_aux(&mut self.r, &limits).map(Item::ModuleAux)
+                    let m = module::read_module_aux(&mut self.r, &limits)?;
+                    if m.when != 1 && m.when != 2 && self.opts.level != Level::Skip {
+                        let (name, when) = (m.id.name(), m.when);
+                        self.warnings.add(at as u64, || {
+                            format!(
+                                "module aux for {name}: 'when' is {when}, not 1 (before keys) \
+                                 or 2 (after); Redis passes it to the module unchecked"
+                            )
+                        });
+                    }
+                    return Ok(Item::ModuleAux(m));
                 }
                 op::FUNCTION2 => {
                     let code = RdbStr::read(&mut self.r, &limits, "function library")?;

@@ -98,9 +98,9 @@ pub(crate) fn walk_value(
             let items = Items::new(rdb_type, &mut probe, ctx, checked)?;
             let (end, odd) = match level {
                 Level::Skip => (items.skip()?, Odd::default()),
-                Level::Full if always => check_collection(items, start, r, false)?,
+                Level::Full if always => check_collection(items, start, r, false, warn)?,
                 Level::Full => items.finish_odd()?,
-                Level::Deep => check_collection(items, start, r, true)?,
+                Level::Deep => check_collection(items, start, r, true, warn)?,
             };
             report_odd(odd, level, r.offset_of(start), warn)?;
             *r = Reader::at(r.buf(), end);
@@ -153,9 +153,13 @@ fn report_odd(odd: Odd, level: Level, at: u64, warn: &mut Warnings) -> Result<()
 
 /// Types whose content checks Redis runs on every load, with or without
 /// `sanitize-dump-payload`: duplicates in the plain set and sorted-set
-/// encodings (inserted into a dict one by one) and in zipmaps and hash/zset
-/// ziplists (always converted with a deep walk), and the field TTL range of
-/// the hashtable-with-TTL encodings.
+/// encodings (inserted into a dict one by one: "Duplicate set members
+/// detected", "Duplicate zset fields detected", 6.2+) and in zipmaps and
+/// hash/zset ziplists (always converted with a deep walk, 6.2+: "Zipmap
+/// integrity check failed.", "Zset/Hash ziplist integrity check failed."),
+/// and the field TTL range of the hashtable-with-TTL encodings ("invalid
+/// expireAt time", 7.4+). Redis 5.0 and 6.0 check no duplicates, so for
+/// RDB <= 9 they are warnings at `Full`.
 fn always_checked(rdb_type: u8, ctx: Ctx) -> bool {
     match rdb_type {
         t::SET | t::ZSET | t::ZSET_2 | t::HASH_ZIPMAP | t::ZSET_ZIPLIST | t::HASH_ZIPLIST => true,
@@ -175,6 +179,7 @@ fn check_collection(
     start: usize,
     r: &Reader<'_>,
     deep: bool,
+    warn: &mut Warnings,
 ) -> Result<(usize, Odd)> {
     let rt = items.rdb_type();
     let always = always_checked(rt, items.ctx());
@@ -255,10 +260,20 @@ fn check_collection(
     if check_dups && fps.len() > 1 {
         fps.sort_unstable();
         if fps.windows(2).any(|w| w[0] == w[1]) && has_exact_duplicate(rt, r, start, items.ctx())? {
-            return Err(invalid(
-                vt,
-                format!("duplicate {} detected", member_word(vt)),
-            ));
+            // 5.0 and 6.0 load RDB <= 9 files without looking for
+            // duplicates (dictAdd unchecked, ziplists and zipmaps kept as
+            // they are): a warning there, unless deep (6.2+ refuse them).
+            if !deep && items.ctx().version <= 9 {
+                let word = member_word(vt);
+                warn.add(at, || {
+                    format!("duplicate {vt} {word} (Redis 5.0/6.0 load it; 6.2+ refuse it)")
+                });
+            } else {
+                return Err(invalid(
+                    vt,
+                    format!("duplicate {} detected", member_word(vt)),
+                ));
+            }
         }
     }
     Ok((items.end_pos(), items.odd))
