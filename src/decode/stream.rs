@@ -662,7 +662,9 @@ impl<'a> Entries<'a> {
             Some((s, e)) => &self.input[s..e],
             None => &self.blob[..],
         };
-        let np = NodeParser::start(data, master).map_err(|k| Error::new(k, lp_at))?;
+        // Lenient as Redis's stream iterator, which reads entries to the
+        // listpack's end whatever the master entry's counts say.
+        let np = NodeParser::start(data, master, false).map_err(|k| Error::new(k, lp_at))?;
         self.node = Some((np, lp_at));
         Ok(())
     }
@@ -697,6 +699,7 @@ fn bad(what: String) -> ErrorKind {
 #[derive(Debug)]
 struct NodeParser {
     it: BlobIter,
+    strict: bool,
     master: StreamId,
     /// The master entry's field count as stored (Redis loops `max(n, 0)`
     /// times but checks lp-counts with the signed value).
@@ -734,10 +737,18 @@ impl NodeParser {
     }
 
     /// Reads the master entry: count, deleted, num_fields, fields..., 0.
-    fn start(data: &[u8], master: StreamId) -> std::result::Result<NodeParser, ErrorKind> {
+    /// With `strict`, the entry count is checked against the master entry
+    /// (`streamValidateListpackIntegrity`); without, entries are read to
+    /// the end as Redis's iterator does.
+    fn start(
+        data: &[u8],
+        master: StreamId,
+        strict: bool,
+    ) -> std::result::Result<NodeParser, ErrorKind> {
         let it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
         let mut np = NodeParser {
             it,
+            strict,
             master,
             master_nf: 0,
             master_fields: Vec::new(),
@@ -766,7 +777,7 @@ impl NodeParser {
         let Some(flags) = self.it.next(data).map_err(ErrorKind::from)? else {
             // Redis walks exactly count + deleted entries: fewer run off
             // the end, more leave elements behind ("if (next) return 0").
-            if self.seen != self.count.wrapping_add(self.deleted) {
+            if self.strict && self.seen != self.count.wrapping_add(self.deleted) {
                 return Err(bad(format!(
                     "node holds {} entries, its master entry says {} live + {} deleted",
                     self.seen, self.count, self.deleted
@@ -774,7 +785,7 @@ impl NodeParser {
             }
             return Ok(None);
         };
-        if self.seen == self.count.wrapping_add(self.deleted) {
+        if self.strict && self.seen == self.count.wrapping_add(self.deleted) {
             return Err(bad(format!(
                 "node holds more entries than its master entry says ({} live + {} deleted)",
                 self.count, self.deleted
@@ -953,7 +964,7 @@ fn check_node(
         while it.next(data).map_err(ErrorKind::from)?.is_some() {}
         return Ok(());
     }
-    let mut np = NodeParser::start(data, master)?;
+    let mut np = NodeParser::start(data, master, true)?;
     let mut first = true;
     let mut order_warned = false;
     while let Some(deleted) = np.next(data)? {
