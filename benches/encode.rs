@@ -103,6 +103,7 @@ fn dataset() -> Vec<Record> {
             .collect();
         let s = StreamValue {
             entries,
+            length: None,
             last_id: StreamId {
                 ms: 1_700_000_000_499,
                 seq: 0,

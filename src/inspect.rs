@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::decode::{Checksum, Decoder, Item, Kind, Level, Options};
+use crate::decode::{Checksum, Decoder, Item, Kind, Level, Options, Warnings};
 use crate::format::{crc, Header};
 use crate::{Error, ErrorKind, Result};
 use serde_json::{json, Map, Value};
@@ -84,6 +84,8 @@ pub struct Report {
     pub checksum: Checksum,
     /// Bytes after the trailer.
     pub trailing: usize,
+    /// Facts Redis accepts that look wrong (the first 100, and the total).
+    pub warnings: Warnings,
 }
 
 impl Report {
@@ -103,6 +105,7 @@ impl Report {
             enterprise_opcodes: BTreeMap::new(),
             checksum: Checksum::Absent,
             trailing: 0,
+            warnings: Warnings::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl Report {
             "enterprise_opcodes": r.enterprise_opcodes.iter().map(|(o, n)| json!({"opcode": o, "count": n})).collect::<Vec<_>>(),
             "checksum": checksum_text(r.checksum),
             "trailing_bytes": r.trailing,
+            "warnings": r.warnings.to_json(),
         })
     }
 
@@ -205,6 +209,7 @@ impl Report {
         for (o, n) in p.enterprise_opcodes {
             *self.enterprise_opcodes.entry(o).or_default() += n;
         }
+        self.warnings.absorb(p.warnings);
         if p.checksum != Checksum::Absent || p.trailing > 0 {
             self.checksum = p.checksum;
             self.trailing = p.trailing;
@@ -671,6 +676,7 @@ fn walk_range(
         }
     }
     flush(rep, counts_db, &mut counts, &mut by_type, lineage);
+    rep.warnings.absorb(dec.take_warnings());
     if let Some(f) = fps {
         f.extend(dec.take_key_fingerprints());
     }

@@ -190,6 +190,7 @@ fn norm(v: OwnedValue, sv: u8, lossy: bool) -> OwnedValue {
         }
         OwnedValue::Stream(s) => {
             let n = s.entries.len() as u64;
+            s.length = Some(s.length.unwrap_or(n));
             let first = s.entries.first().map(|e| e.0).unwrap_or_default();
             if sv < 2 || lossy {
                 s.first_id = None;

@@ -242,6 +242,7 @@ fn stream() -> impl Strategy<Value = OwnedValue> {
             };
             OwnedValue::Stream(Box::new(StreamValue {
                 entries,
+                length: None,
                 last_id,
                 first_id: Some(first),
                 max_deleted_id: Some(if rich {
@@ -397,6 +398,7 @@ fn expected(v: &OwnedValue, t: Target) -> OwnedValue {
     if let OwnedValue::Stream(s) = &mut v {
         let ver = stream_version(t);
         let n = s.entries.len() as u64;
+        s.length = Some(s.length.unwrap_or(n));
         if ver < 2 {
             s.first_id = None;
             s.max_deleted_id = None;

@@ -167,6 +167,7 @@ fn nack_zone_leaves_the_pel_for_older_targets() {
     };
     let stream = StreamValue {
         entries: vec![(id(0), vec![(b"f".to_vec(), b"v".to_vec())])],
+        length: None,
         last_id: id(3),
         groups: vec![GroupValue {
             name: b"g".to_vec(),

@@ -138,6 +138,9 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     for (o, n) in &r.enterprise_opcodes {
         outln!(out, "Redis Enterprise opcode {o}: {n} records (skipped)")?;
     }
+    for w in r.warnings.lines() {
+        outln!(out, "warning:   {w}")?;
+    }
     Ok(())
 }
 

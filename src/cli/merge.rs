@@ -225,6 +225,9 @@ fn summary(r: &MergeReport) {
                         );
                     }
                 }
+                for w in rep.warnings.lines() {
+                    errln!("  warning: {w}");
+                }
             }
             None => match &s.error {
                 Some(e) => errln!(

@@ -41,6 +41,9 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
             p.version,
             checksum_text(p.checksum)
         )?;
+        for w in p.warnings.lines() {
+            errln!("rdbkit: warning: {w}");
+        }
         return Ok(());
     }
     let r = inspect(&input, opts, now_ms()).map_err(|e| Failure::from_lib(&a.file, e))?;
@@ -55,6 +58,9 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         r.expired(),
         checksum_text(r.checksum)
     )?;
+    for w in r.warnings.lines() {
+        errln!("rdbkit: warning: {w}");
+    }
     if r.trailing > 0 {
         errln!(
             "rdbkit: warning: {} bytes after the checksum trailer were ignored",

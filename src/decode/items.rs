@@ -132,6 +132,19 @@ pub struct Items<'a> {
     /// against `Limits::max_collection_len`, which plain encodings check
     /// against their stated count up front).
     elems: u64,
+    /// Facts Redis checks only in some versions or levels, counted for the
+    /// walk to report (see `decode::walk`): blob scores that are not numbers
+    /// (read as `strtod` does); an intset not in ascending order.
+    pub(crate) odd: Odd,
+}
+
+/// Counts of facts a walk turns into warnings or errors by version and level.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Odd {
+    /// Blob (ziplist, listpack) scores that are not a number.
+    pub text_scores: u64,
+    /// An intset whose elements are not strictly ascending.
+    pub intset_unordered: bool,
 }
 
 /// One hash field.
@@ -185,6 +198,7 @@ impl<'a> Items<'a> {
             array_insert_idx: None,
             blob_end: 0,
             elems: 0,
+            odd: Odd::default(),
         };
         let valkey = ctx.lineage == Lineage::Valkey;
         let plain = |kind: Plain, r: &mut Reader<'a>, it: &mut Items<'a>, min: u64| -> Result<()> {
@@ -225,6 +239,9 @@ impl<'a> Items<'a> {
                 it.min_expire = Some(r.u64le("hash min expire")?);
                 plain(Plain::HashTtlFirst, r, &mut it, 3)?
             }
+            // Array (type 28, Redis 8.8+): the element count, flag and tag
+            // checks follow the format notes (docs/rdb-format.md); no 8.8
+            // loader source was available to check them against.
             t::ARRAY => {
                 it.group = Group::Two;
                 let n = r.count("array length", 3)?;
@@ -420,6 +437,9 @@ impl<'a> Items<'a> {
             return Ok(None);
         };
         let res = it.next(self.blob());
+        if it.out_of_order() {
+            self.odd.intset_unordered = true;
+        }
         let out = match res {
             Ok(Some(ElemPos::Range(s, e))) => Some(Ref::Blob(s, e)),
             Ok(Some(ElemPos::Int(i))) => Some(Ref::Int(i)),
@@ -495,6 +515,8 @@ impl<'a> Items<'a> {
                     let mut rr = r.clone();
                     let container = if v2 {
                         let at = rr.pos();
+                        // rdbLoadObject: "Quicklist integrity check failed."
+                        // (every version with quicklist v2).
                         let c = rr.length("quicklist container")?;
                         if c != 1 && c != 2 {
                             return Err(rr.err_at(
@@ -597,19 +619,22 @@ impl<'a> Items<'a> {
             let kind = *kind;
             let mut rr = r.clone();
             let m = self.plain_str(&mut rr)?;
-            let at = rr.pos();
+            let score_at = rr.pos();
             let score = match kind {
                 Plain::ZsetText => rr.text_double("zset score")?,
                 Plain::ZsetBin => rr.f64le("zset score")?,
                 _ => return Err(self.wrong_kind("next_scored")),
             };
+            // rdbLoadObject: "Zset with NAN score detected" since 7.0;
+            // before, zslInsert's serverAssert(!isnan(score)) stops the
+            // server. No release loads it.
             if score.is_nan() {
                 return Err(rr.err_at(
                     ErrorKind::InvalidValue {
                         value_type: "zset",
                         what: "NaN score".into(),
                     },
-                    at,
+                    score_at,
                 ));
             }
             if let Src::Plain { r, .. } = &mut self.src {
@@ -623,18 +648,18 @@ impl<'a> Items<'a> {
         let Some([m, s]) = self.blob_group::<2>()? else {
             return Ok(None);
         };
-        let score = match self.resolve(s).as_f64() {
-            Some(v) if !v.is_nan() => v,
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidValue {
-                        value_type: "zset",
-                        what: "score is not a valid number".into(),
-                    },
-                    self.blob_offset,
-                ))
-            }
+        // Redis never checks blob scores: zzlGetScore reads them with
+        // strtod (0 when no number starts the text).
+        let (score, odd) = match self.resolve(s) {
+            Elem::Int(i) => (i as f64, false),
+            Elem::Bytes(b) => match crate::format::parse_double_text(b) {
+                Some(v) => (v, v.is_nan()),
+                None => (crate::format::strtod_prefix(b), true),
+            },
         };
+        if odd {
+            self.odd.text_scores += 1;
+        }
         Ok(Some((self.resolve(m), score)))
     }
 
@@ -703,9 +728,10 @@ impl<'a> Items<'a> {
                 let Some([f, v, ttl]) = self.blob_group::<3>()? else {
                     return Ok(None);
                 };
-                let ttl = match self.resolve(ttl) {
-                    Elem::Int(i) => i,
-                    _ => {
+                // lpGetIntegerValue: an integer, or a string holding one.
+                let ttl = match self.resolve(ttl).as_int() {
+                    Some(i) => i,
+                    None => {
                         return Err(Error::new(
                             ErrorKind::InvalidValue {
                                 value_type: "hash",
@@ -779,7 +805,12 @@ impl<'a> Items<'a> {
 
     /// Reads every element without returning them (validating as it goes),
     /// and returns the input position just past the value.
-    pub(crate) fn finish(mut self) -> Result<usize> {
+    pub(crate) fn finish(self) -> Result<usize> {
+        self.finish_odd().map(|(end, _)| end)
+    }
+
+    /// [`Items::finish`], also returning the facts counted on the way.
+    pub(crate) fn finish_odd(mut self) -> Result<(usize, Odd)> {
         match self.group {
             _ if self.rdb_type == t::ARRAY => while self.next_array()?.is_some() {},
             Group::One => while self.next_elem()?.is_some() {},
@@ -793,7 +824,7 @@ impl<'a> Items<'a> {
             }
             _ => while self.next_field()?.is_some() {},
         }
-        Ok(self.end_pos())
+        Ok((self.end_pos(), self.odd))
     }
 
     /// Skips the value without looking inside blobs or LZF data and returns

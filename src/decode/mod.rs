@@ -10,6 +10,7 @@ mod payload;
 mod stream;
 mod value;
 mod walk;
+mod warning;
 
 use std::ops::Range;
 
@@ -21,6 +22,7 @@ pub use stream::{
 };
 pub use value::{encoding_name, Kind, Value};
 pub use walk::fingerprint;
+pub use warning::{Warning, Warnings};
 
 use crate::format::{crc, opcode as op, Header, Lineage, RdbStr, Reader};
 use crate::{Error, ErrorKind, Limits, Result};
@@ -184,6 +186,8 @@ pub struct Decoder<'a> {
     /// fingerprints of several decoders itself).
     dup_check_at_eof: bool,
     key_buf: Vec<u8>,
+    /// Facts Redis accepts that look wrong (see [`Warnings`]).
+    warnings: Warnings,
 }
 
 impl<'a> Decoder<'a> {
@@ -205,6 +209,7 @@ impl<'a> Decoder<'a> {
             key_fps: (opts.level == Level::Deep).then(Vec::new),
             dup_check_at_eof: true,
             key_buf: Vec::new(),
+            warnings: Warnings::default(),
         })
     }
 
@@ -233,6 +238,17 @@ impl<'a> Decoder<'a> {
     /// Deep mode: the key fingerprints gathered so far.
     pub(crate) fn take_key_fingerprints(&mut self) -> Vec<u32> {
         self.key_fps.take().unwrap_or_default()
+    }
+
+    /// The warnings found so far: facts Redis accepts on load that look
+    /// wrong (only at [`Level::Full`] and [`Level::Deep`]).
+    pub fn warnings(&self) -> &Warnings {
+        &self.warnings
+    }
+
+    /// Takes the warnings found so far, leaving none.
+    pub fn take_warnings(&mut self) -> Warnings {
+        std::mem::take(&mut self.warnings)
     }
 
     /// The file header.
@@ -294,7 +310,17 @@ impl<'a> Decoder<'a> {
                     return Ok(Item::Aux { key, value });
                 }
                 op::MODULE_AUX => {
-                    return module::read_module_aux(&mut self.r, &limits).map(Item::ModuleAux)
+                    let m = module::read_module_aux(&mut self.r, &limits)?;
+                    if m.when != 1 && m.when != 2 && self.opts.level != Level::Skip {
+                        let (name, when) = (m.id.name(), m.when);
+                        self.warnings.add(at as u64, || {
+                            format!(
+                                "module aux for {name}: 'when' is {when}, not 1 (before keys) \
+                                 or 2 (after); Redis passes it to the module unchecked"
+                            )
+                        });
+                    }
+                    return Ok(Item::ModuleAux(m));
                 }
                 op::FUNCTION2 => {
                     let code = RdbStr::read(&mut self.r, &limits, "function library")?;
@@ -388,7 +414,21 @@ impl<'a> Decoder<'a> {
             key.validate().map_err(keyerr)?;
         }
         let vstart = self.r.pos();
-        walk::walk_value(rdb_type, &mut self.r, ctx, self.opts.level).map_err(keyerr)?;
+        let mark = self.warnings.kept_len();
+        let total = self.warnings.total();
+        walk::walk_value(
+            rdb_type,
+            &mut self.r,
+            ctx,
+            self.opts.level,
+            &mut self.warnings,
+        )
+        .map_err(keyerr)?;
+        if self.warnings.total() != total && self.warnings.kept_len() > mark {
+            if let Ok(k) = key.to_bytes() {
+                self.warnings.set_key(mark, &k);
+            }
+        }
         let vend = self.r.pos();
         if let Some(fps) = &mut self.key_fps {
             let kb = key.bytes_in(&mut self.key_buf).map_err(keyerr)?;

@@ -94,16 +94,9 @@ pub(crate) fn read_module_aux<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result
             at,
         ));
     }
+    // rdbLoad reads 'when' and hands it to the module's aux_load without
+    // checking it: a value other than 1 or 2 is a warning (Decoder).
     let when = r.length("module aux when")?;
-    if when != 1 && when != 2 {
-        return Err(r.err_at(
-            ErrorKind::Corrupt(format!(
-                "module aux for {}: 'when' is {when}, not 1 (before) or 2 (after)",
-                id.name()
-            )),
-            at,
-        ));
-    }
     let start = r.pos();
     skip_sub_opcodes(r, limits)?;
     Ok(ModuleAux {

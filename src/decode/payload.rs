@@ -17,6 +17,8 @@ pub struct Payload<'a> {
     pub key_meta: Option<&'a [u8]>,
     /// Checksum status.
     pub checksum: Checksum,
+    /// Facts Redis accepts in this payload that look wrong.
+    pub warnings: super::Warnings,
 }
 
 /// Decodes and checks a DUMP payload at the options' validation level.
@@ -96,7 +98,8 @@ pub fn decode_payload(data: &[u8], opts: Options) -> Result<Payload<'_>> {
         ));
     }
     let vstart = r.pos();
-    walk::walk_value(rdb_type, &mut r, ctx, opts.level)?;
+    let mut warnings = super::Warnings::default();
+    walk::walk_value(rdb_type, &mut r, ctx, opts.level, &mut warnings)?;
     if !r.is_empty() {
         return Err(r.err(ErrorKind::Corrupt(format!(
             "{} bytes after the value, before the footer",
@@ -120,6 +123,7 @@ pub fn decode_payload(data: &[u8], opts: Options) -> Result<Payload<'_>> {
         value,
         key_meta,
         checksum,
+        warnings,
     })
 }
 

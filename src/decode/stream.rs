@@ -1,9 +1,19 @@
 //! Streams (types 15, 19, 21, 26, 27): entries from the node listpacks,
 //! metadata, consumer groups, PELs, consumers, NACK zones and IDMP state.
+//!
+//! The checks follow the loaders that read the file's RDB version: a fact
+//! is an error when every Redis/Valkey release that reads that version
+//! refuses it (rdbLoadObject, `streamValidateListpackIntegrity` with
+//! `sanitize-dump-payload yes` for [`super::Level::Deep`]), and a warning
+//! ([`super::Warnings`]) when some release loads it. The 2026 hardening of
+//! stream loading (Redis 8.x, Valkey 9.1: lengths against live counts,
+//! deleted flags, shared PEL entries) is newer than most releases that read
+//! RDB 9-12, so those facts are warnings.
 
 use std::fmt;
 
 use super::items::Ctx;
+use super::Warnings;
 use crate::format::blob::{BlobIter, BlobKind, ElemPos};
 use crate::format::{lzf, rdb_type as t, Elem, RdbStr, Reader};
 use crate::{Error, ErrorKind, Result};
@@ -234,6 +244,26 @@ fn read_id(r: &mut Reader<'_>, what: &'static str) -> Result<StreamId> {
     })
 }
 
+/// The 16 bytes of a node key. rdbLoadObject reads it with
+/// `rdbGenericLoadStringObject(RDB_LOAD_SDS)`, so any string form is taken
+/// (an LZF or integer-encoded string as well) as long as it is 16 bytes:
+/// "Stream node key entry is not the size of a stream ID" (every version).
+fn node_key(key: RdbStr<'_>, key_at: u64) -> Result<[u8; 16]> {
+    if key.len() != 16 {
+        return Err(Error::corrupt(
+            format!("stream node key is {} bytes, not 16", key.len()),
+            key_at,
+        ));
+    }
+    let b = key.to_bytes()?;
+    let mut out = [0u8; 16];
+    if b.len() != 16 {
+        return Err(Error::corrupt("stream node key is not 16 bytes", key_at));
+    }
+    out.copy_from_slice(&b);
+    Ok(out)
+}
+
 impl<'a> Stream<'a> {
     /// Parses a stream value at `r` (advancing `r` past it). With
     /// `check_nodes`, every node listpack is walked and checked, and the
@@ -246,6 +276,7 @@ impl<'a> Stream<'a> {
         ctx: Ctx,
         check_nodes: bool,
         deep: bool,
+        warn: &mut Warnings,
     ) -> Result<Stream<'a>> {
         let version = stream_version(rdb_type).ok_or_else(|| {
             r.err(ErrorKind::Corrupt(format!(
@@ -261,18 +292,7 @@ impl<'a> Stream<'a> {
         for _ in 0..n_nodes {
             let key_at = r.offset();
             let key = RdbStr::read(r, &ctx.limits, "stream node key")?;
-            let RdbStr::Raw(kb) = key else {
-                return Err(Error::corrupt(
-                    "stream node key is not a raw string",
-                    key_at,
-                ));
-            };
-            if kb.len() != 16 {
-                return Err(Error::corrupt(
-                    format!("stream node key is {} bytes, not 16", kb.len()),
-                    key_at,
-                ));
-            }
+            let kb = node_key(key, key_at)?;
             let lp_at = r.offset();
             let lp = RdbStr::read(r, &ctx.limits, "stream node listpack")?;
             if check_nodes {
@@ -283,6 +303,11 @@ impl<'a> Stream<'a> {
                             .map_err(|e| Error::new(ErrorKind::Lzf(e.to_string()), offset))?;
                         &scratch
                     }
+                    // Redis reads the decimal text as the listpack, whose
+                    // header (4 ASCII digits as a byte count, at least
+                    // 0x30303030) never matches its 1-20 bytes:
+                    // lpValidateIntegrity fails ("Stream listpack integrity
+                    // check failed."), shallow or deep.
                     RdbStr::Int(_) => {
                         return Err(Error::corrupt(
                             "stream listpack stored as an integer",
@@ -290,13 +315,14 @@ impl<'a> Stream<'a> {
                         ))
                     }
                 };
-                check_node(data, StreamId::from_raw(kb), deep, &mut entries)
+                let master = StreamId::from_raw(&kb);
+                check_node(data, master, deep, &mut entries, warn, lp_at)
                     .map_err(|k| Error::new(k, lp_at))?;
-                node_keys.push(StreamId::from_raw(kb));
+                node_keys.push(master);
             }
         }
         if check_nodes {
-            // raxTryInsert: "Listpack re-added with existing key".
+            // raxTryInsert: "Listpack re-added with existing key" (every version).
             if !node_keys.windows(2).all(|w| w[0] < w[1]) {
                 node_keys.sort_unstable();
                 if let Some(w) = node_keys.windows(2).find(|w| w[0] == w[1]) {
@@ -334,18 +360,8 @@ impl<'a> Stream<'a> {
             idmp: None,
             end: 0,
         };
-        if check_nodes && entries.master_live != Some(length) {
-            // "Stream length inconsistent with live entries": the length
-            // must be the sum of the nodes' master-entry counts.
-            return Err(Error::new(
-                bad(format!(
-                    "length {length} but the node master entries count {} live entries",
-                    entries
-                        .master_live
-                        .map_or_else(|| "more than 2^64".into(), |n| n.to_string())
-                )),
-                length_at,
-            ));
+        if check_nodes {
+            check_length(&ctx, n_nodes, length, &entries, length_at, warn)?;
         }
         let mut gr = r.clone();
         let mut group_names: Vec<Vec<u8>> = Vec::new();
@@ -353,10 +369,11 @@ impl<'a> Stream<'a> {
             let g_at = gr.offset();
             let g = s.read_group(&mut gr)?;
             if check_nodes {
-                check_group(&g, g_at, deep)?;
+                check_group(&g, g_at, deep, ctx.version, warn)?;
                 group_names.push(g.name.to_bytes()?.into_owned());
             }
         }
+        // streamCreateCG: "Duplicated consumer group name" (every version).
         if let Some(name) = first_duplicate(&mut group_names) {
             return Err(Error::new(
                 bad(format!(
@@ -420,25 +437,24 @@ impl<'a> Stream<'a> {
         }
         s.end = r.pos();
         if deep && check_nodes {
+            // Not checked by Redis (streamValidateListpackIntegrity looks at
+            // one node at a time): warnings.
             let at = r.offset();
-            let bad = |what: String| {
-                Err(Error::new(
-                    ErrorKind::InvalidValue {
-                        value_type: "stream",
-                        what,
-                    },
-                    at,
-                ))
-            };
-            if entries.live != length {
-                return bad(format!(
-                    "length {length} but the nodes hold {} live entries",
-                    entries.live
-                ));
+            if entries.live != length && entries.master_live == Some(length) {
+                warn.add(at, || {
+                    format!(
+                        "stream length {length} but the nodes hold {} live entries \
+                         (Redis up to 7.4 and Valkey up to 8.1 load it and keep the stored \
+                         length; Valkey 9.1 refuses it)",
+                        entries.live
+                    )
+                });
             }
             if let Some(max) = entries.max_id {
                 if max > last_id {
-                    return bad(format!("entry {max} is newer than the last id {last_id}"));
+                    warn.add(at, || {
+                        format!("stream entry {max} is newer than the last id {last_id}")
+                    });
                 }
             }
         }
@@ -628,16 +644,7 @@ impl<'a> Entries<'a> {
     fn load_node(&mut self) -> Result<()> {
         let key_at = self.r.offset();
         let key = RdbStr::read(&mut self.r, &self.ctx.limits, "stream node key")?;
-        let RdbStr::Raw(kb) = key else {
-            return Err(Error::corrupt(
-                "stream node key is not a raw string",
-                key_at,
-            ));
-        };
-        if kb.len() != 16 {
-            return Err(Error::corrupt("stream node key is not 16 bytes", key_at));
-        }
-        let master = StreamId::from_raw(kb);
+        let master = StreamId::from_raw(&node_key(key, key_at)?);
         let lp_at = self.r.offset();
         match RdbStr::read(&mut self.r, &self.ctx.limits, "stream node listpack")? {
             RdbStr::Raw(b) => {
@@ -655,20 +662,27 @@ impl<'a> Entries<'a> {
             Some((s, e)) => &self.input[s..e],
             None => &self.blob[..],
         };
-        let np = NodeParser::start(data, master).map_err(|k| Error::new(k, lp_at))?;
+        // Lenient as Redis's stream iterator, which reads entries to the
+        // listpack's end whatever the master entry's counts say.
+        let np = NodeParser::start(data, master, false).map_err(|k| Error::new(k, lp_at))?;
         self.node = Some((np, lp_at));
         Ok(())
     }
 }
 
-fn lp_int(p: Option<ElemPos>, what: &str) -> std::result::Result<i64, ErrorKind> {
-    match p {
-        Some(ElemPos::Int(i)) => Ok(i),
-        _ => Err(ErrorKind::InvalidValue {
-            value_type: "stream",
-            what: format!("{what} is not an integer"),
-        }),
-    }
+/// An element read as an integer the way `lpGetIntegerIfValid` does: an
+/// integer element, or a string element holding a canonical integer
+/// (`string2ll`).
+fn lp_int(data: &[u8], p: Option<ElemPos>, what: &str) -> std::result::Result<i64, ErrorKind> {
+    let v = match p {
+        Some(ElemPos::Int(i)) => Some(i),
+        Some(pos @ ElemPos::Range(..)) => pos.get(data).as_int(),
+        None => None,
+    };
+    v.ok_or_else(|| ErrorKind::InvalidValue {
+        value_type: "stream",
+        what: format!("{what} is not an integer"),
+    })
 }
 
 fn bad(what: String) -> ErrorKind {
@@ -678,11 +692,18 @@ fn bad(what: String) -> ErrorKind {
     }
 }
 
-/// Parses the entries of one node listpack.
+/// Parses the entries of one node listpack, with the checks of
+/// `streamValidateListpackIntegrity(deep)` (Redis 6.2+; the same in 7.x and
+/// Valkey): every count an integer, the master entry's 0 terminator, each
+/// entry's lp-count, and exactly `count + deleted` entries.
 #[derive(Debug)]
 struct NodeParser {
     it: BlobIter,
+    strict: bool,
     master: StreamId,
+    /// The master entry's field count as stored (Redis loops `max(n, 0)`
+    /// times but checks lp-counts with the signed value).
+    master_nf: i64,
     master_fields: Vec<ElemPos>,
     fields: Vec<(ElemPos, ElemPos)>,
     cur_id: StreamId,
@@ -690,6 +711,16 @@ struct NodeParser {
     deleted: i64,
     seen: i64,
     seen_deleted: i64,
+}
+
+/// A field count read from a listpack, as a loop bound: Redis's `for (j = 0;
+/// j < n; j++)` runs no time for a negative count; a count above the
+/// listpack's size runs past its end ("impossible", rejected either way).
+fn loop_count(n: i64, data: &[u8], what: &str) -> std::result::Result<usize, ErrorKind> {
+    if n > 0 && n as u64 > data.len() as u64 {
+        return Err(bad(format!("{what} {n} is impossible")));
+    }
+    Ok(n.max(0) as usize)
 }
 
 impl NodeParser {
@@ -700,12 +731,26 @@ impl NodeParser {
             .ok_or_else(|| bad(format!("listpack ends before the {what}")))
     }
 
+    fn need_int(&mut self, data: &[u8], what: &str) -> std::result::Result<i64, ErrorKind> {
+        let p = self.need(data, what)?;
+        lp_int(data, Some(p), what)
+    }
+
     /// Reads the master entry: count, deleted, num_fields, fields..., 0.
-    fn start(data: &[u8], master: StreamId) -> std::result::Result<NodeParser, ErrorKind> {
+    /// With `strict`, the entry count is checked against the master entry
+    /// (`streamValidateListpackIntegrity`); without, entries are read to
+    /// the end as Redis's iterator does.
+    fn start(
+        data: &[u8],
+        master: StreamId,
+        strict: bool,
+    ) -> std::result::Result<NodeParser, ErrorKind> {
         let it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
         let mut np = NodeParser {
             it,
+            strict,
             master,
+            master_nf: 0,
             master_fields: Vec::new(),
             fields: Vec::new(),
             cur_id: master,
@@ -714,27 +759,14 @@ impl NodeParser {
             seen: 0,
             seen_deleted: 0,
         };
-        np.count = lp_int(Some(np.need(data, "master count")?), "master count")?;
-        np.deleted = lp_int(
-            Some(np.need(data, "master deleted count")?),
-            "deleted count",
-        )?;
-        let nf = lp_int(
-            Some(np.need(data, "master field count")?),
-            "master field count",
-        )?;
-        if nf < 0 || nf as u64 > data.len() as u64 {
-            return Err(bad(format!("master field count {nf} is impossible")));
-        }
-        for _ in 0..nf {
+        np.count = np.need_int(data, "master count")?;
+        np.deleted = np.need_int(data, "master deleted count")?;
+        np.master_nf = np.need_int(data, "master field count")?;
+        for _ in 0..loop_count(np.master_nf, data, "master field count")? {
             let f = np.need(data, "master field")?;
             np.master_fields.push(f);
         }
-        if lp_int(
-            Some(np.need(data, "master terminator")?),
-            "master terminator",
-        )? != 0
-        {
+        if np.need_int(data, "master terminator")? != 0 {
             return Err(bad("master entry terminator is not 0".into()));
         }
         Ok(np)
@@ -743,7 +775,9 @@ impl NodeParser {
     /// Reads one entry into `self.fields`; `Ok(None)` at the node's end.
     fn next(&mut self, data: &[u8]) -> std::result::Result<Option<bool>, ErrorKind> {
         let Some(flags) = self.it.next(data).map_err(ErrorKind::from)? else {
-            if self.seen != self.count + self.deleted {
+            // Redis walks exactly count + deleted entries: fewer run off
+            // the end, more leave elements behind ("if (next) return 0").
+            if self.strict && self.seen != self.count.wrapping_add(self.deleted) {
                 return Err(bad(format!(
                     "node holds {} entries, its master entry says {} live + {} deleted",
                     self.seen, self.count, self.deleted
@@ -751,41 +785,42 @@ impl NodeParser {
             }
             return Ok(None);
         };
-        let flags = lp_int(Some(flags), "entry flags")?;
-        let ms = lp_int(Some(self.need(data, "entry ms delta")?), "entry ms delta")?;
-        let seq = lp_int(Some(self.need(data, "entry seq delta")?), "entry seq delta")?;
+        if self.strict && self.seen == self.count.wrapping_add(self.deleted) {
+            return Err(bad(format!(
+                "node holds more entries than its master entry says ({} live + {} deleted)",
+                self.count, self.deleted
+            )));
+        }
+        let flags = lp_int(data, Some(flags), "entry flags")?;
+        let ms = self.need_int(data, "entry ms delta")?;
+        let seq = self.need_int(data, "entry seq delta")?;
         self.cur_id = StreamId {
             ms: self.master.ms.wrapping_add(ms as u64),
             seq: self.master.seq.wrapping_add(seq as u64),
         };
         self.fields.clear();
         let samefields = flags & 2 != 0;
-        let n = if samefields {
-            let n = self.master_fields.len();
-            for i in 0..n {
+        let expect = if samefields {
+            for i in 0..self.master_fields.len() {
                 let v = self.need(data, "entry value")?;
                 let f = self.master_fields[i];
                 self.fields.push((f, v));
             }
-            n
+            self.master_nf.wrapping_add(3)
         } else {
-            let nf = lp_int(
-                Some(self.need(data, "entry field count")?),
-                "entry field count",
-            )?;
-            if nf < 0 || nf as u64 > data.len() as u64 {
-                return Err(bad(format!("entry field count {nf} is impossible")));
-            }
-            for _ in 0..nf {
+            let nf = self.need_int(data, "entry field count")?;
+            let n = loop_count(nf, data, "entry field count")?;
+            // Field, value, field, value... (Redis's check walks n elements
+            // and then n more).
+            for _ in 0..n {
                 let f = self.need(data, "entry field")?;
                 let v = self.need(data, "entry value")?;
                 self.fields.push((f, v));
             }
-            nf as usize
+            nf.wrapping_mul(2).wrapping_add(4)
         };
-        let lp_count = lp_int(Some(self.need(data, "entry lp-count")?), "entry lp-count")?;
-        let expect = if samefields { n + 3 } else { 2 * n + 4 };
-        if lp_count != expect as i64 {
+        let lp_count = self.need_int(data, "entry lp-count")?;
+        if lp_count != expect {
             return Err(bad(format!("entry lp-count {lp_count}, expected {expect}")));
         }
         self.seen += 1;
@@ -800,9 +835,11 @@ impl NodeParser {
 /// Totals gathered while checking the nodes of one stream.
 #[derive(Debug)]
 struct EntryCheck {
+    /// Entries not flagged deleted (deep mode only).
     live: u64,
     max_id: Option<StreamId>,
-    /// Sum of the nodes' master-entry live counts (`None` on overflow).
+    /// Sum of the nodes' master-entry live counts (`None` when one is not
+    /// a non-negative integer, or on overflow).
     master_live: Option<u64>,
 }
 
@@ -822,74 +859,176 @@ fn first_duplicate(v: &mut [Vec<u8>]) -> Option<Vec<u8>> {
     v.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
 }
 
-/// The master entry's live count of a node (its first element), checked as
-/// Redis does on every load: the first entry must be well formed and be an
-/// integer above 0 ("Stream listpack bad entry count").
-fn master_count(data: &[u8]) -> std::result::Result<u64, ErrorKind> {
+/// The stored length against the nodes. Redis (every version) keeps the
+/// stored length as it is; since 7.0 it refuses only a length above 0
+/// with no node at all ("Stream length inconsistent with rax entries",
+/// rdbLoadObject): an error for RDB 10+ files (loaded by 7.0+ only), a
+/// warning for older ones (5.0-6.2 load them). A length that differs from
+/// the nodes' master-entry counts (Redis 5 wrote such streams) is a
+/// warning: every Redis up to 7.4 and Valkey up to 8.1 load it (tested in
+/// `tests/stream_length.rs`); Valkey 9.1 refuses it ("Stream length
+/// inconsistent with the number of valid entries", the 2026 hardening that
+/// newer Redis releases got as well), but it also reads RDB 9-11 files
+/// that older servers wrote and load.
+fn check_length(
+    ctx: &Ctx,
+    n_nodes: u64,
+    length: u64,
+    entries: &EntryCheck,
+    at: u64,
+    warn: &mut Warnings,
+) -> Result<()> {
+    if n_nodes == 0 && length > 0 {
+        if ctx.version >= 10 {
+            return Err(Error::new(
+                bad(format!("length {length} but the stream has no node")),
+                at,
+            ));
+        }
+        warn.add(at, || {
+            format!(
+                "stream length {length} but the stream has no node \
+                 (Redis 5.0-6.2 load it; 7.0+ refuse it)"
+            )
+        });
+        return Ok(());
+    }
+    if entries.master_live != Some(length) {
+        warn.add(at, || {
+            let counted = entries
+                .master_live
+                .map_or_else(|| "an unknown number of".into(), |n| n.to_string());
+            format!(
+                "stream length {length} but the node master entries count {counted} live \
+                 entries (Redis up to 7.4 and Valkey up to 8.1 load it and keep the stored \
+                 length; Valkey 9.1 refuses it)"
+            )
+        });
+    }
+    Ok(())
+}
+
+/// The master entry's live count of a node (its first element) as Redis
+/// reads it (`lpGetIntegerIfValid`), or `None` when it is not an integer.
+/// An empty listpack is an error in every version: rdbLoadObject's
+/// `lpFirst(lp) == NULL` check ("Empty listpack inside stream").
+fn master_count(data: &[u8]) -> std::result::Result<Option<i64>, ErrorKind> {
     let mut it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
     match it.next(data).map_err(ErrorKind::from)? {
         None => Err(bad("empty listpack in a stream node".into())),
-        Some(ElemPos::Int(n)) if n > 0 => Ok(n as u64),
-        Some(ElemPos::Int(n)) => Err(bad(format!(
-            "node master entry count {n} (a node must hold live entries)"
-        ))),
-        Some(_) => Err(bad("node master entry count is not an integer".into())),
+        Some(p) => Ok(lp_int(data, Some(p), "master count").ok()),
     }
 }
 
-/// Walks one node listpack; in deep mode also checks the entry structure and ID order.
+/// Walks one node listpack (`lp_at`: its offset, for warnings). Shallow
+/// (`sanitize-dump-payload no`) Redis only checks the listpack header and
+/// that it is not empty; rdbkit also walks every element (a listpack that
+/// fails the walk cannot be decoded). Deep: the entry structure
+/// ([`NodeParser`]); the ID and deleted-flag facts Redis does not check are
+/// warnings.
 fn check_node(
     data: &[u8],
     master: StreamId,
     deep: bool,
     acc: &mut EntryCheck,
+    warn: &mut Warnings,
+    lp_at: u64,
 ) -> std::result::Result<(), ErrorKind> {
     let n = master_count(data)?;
-    acc.master_live = acc.master_live.and_then(|m| m.checked_add(n));
+    match n {
+        Some(n) if n > 0 => {
+            acc.master_live = acc.master_live.and_then(|m| m.checked_add(n as u64));
+        }
+        // Deleting the last live entry removes a node, but Redis does not
+        // check the count on load.
+        Some(n) => {
+            if n < 0 {
+                acc.master_live = None;
+            }
+            warn.add(lp_at, || {
+                format!("stream node {master} has a master entry count of {n} live entries")
+            });
+        }
+        // Deep: streamValidateListpackIntegrity requires an integer
+        // (NodeParser::start fails below).
+        None if deep => {}
+        None => {
+            acc.master_live = None;
+            warn.add(lp_at, || {
+                format!("stream node {master}: the master entry count is not an integer")
+            });
+        }
+    }
     if !deep {
         let mut it = BlobIter::new(BlobKind::Listpack, data).map_err(ErrorKind::from)?;
-        if it.header_count() == Some(0) {
-            return Err(bad("empty listpack in a stream node".into()));
-        }
         while it.next(data).map_err(ErrorKind::from)?.is_some() {}
-        // Without the deep walk the live count is unknown; keep totals unset.
-        acc.live = u64::MAX;
         return Ok(());
     }
-    let mut np = NodeParser::start(data, master)?;
+    let mut np = NodeParser::start(data, master, true)?;
     let mut first = true;
+    let mut order_warned = false;
     while let Some(deleted) = np.next(data)? {
         if first && np.cur_id != master {
-            return Err(bad(format!(
-                "first entry {} differs from the node key {master}",
-                np.cur_id
-            )));
+            let id = np.cur_id;
+            warn.add(lp_at, || {
+                format!("stream node {master}: its first entry is {id}, not the node key")
+            });
         }
         if let Some(prev) = acc.max_id {
-            if np.cur_id <= prev {
-                return Err(bad(format!("entry {} is not after {prev}", np.cur_id)));
+            if np.cur_id <= prev && !order_warned {
+                order_warned = true;
+                let id = np.cur_id;
+                warn.add(lp_at, || {
+                    format!("stream entry {id} is not after the entry {prev} before it")
+                });
             }
         }
-        acc.max_id = Some(np.cur_id);
+        acc.max_id = Some(acc.max_id.map_or(np.cur_id, |m| m.max(np.cur_id)));
         if !deleted {
             acc.live = acc.live.wrapping_add(1);
         }
         first = false;
     }
     if np.seen_deleted != np.deleted {
-        return Err(bad(format!(
-            "node marks {} entries deleted, its master entry says {}",
-            np.seen_deleted, np.deleted
-        )));
+        let (seen, said) = (np.seen_deleted, np.deleted);
+        warn.add(lp_at, || {
+            format!(
+                "stream node {master} flags {seen} entries deleted, its master entry says \
+                 {said} (Redis up to 7.4 does not check it; newer releases refuse it)"
+            )
+        });
     }
     Ok(())
 }
 
-/// Checks of one group that Redis runs on every load: no duplicate ID in
-/// the group PEL, no duplicate consumer name, every consumer PEL entry (and
-/// NACK zone entry) is in the group PEL and owned once. With `deep`, also:
-/// every group PEL entry is owned by a consumer or in the NACK zone.
-fn check_group(g: &Group<'_>, offset: u64, deep: bool) -> Result<()> {
+/// Owner of a group PEL entry while the consumers are read.
+const UNOWNED: u32 = u32::MAX;
+/// Owner mark of an entry in the NACK zone.
+const NACK_ZONE: u32 = u32::MAX - 1;
+
+/// Checks of one group (at `offset`), as rdbLoadObject runs them:
+/// * "Duplicated global PEL entry" (every version; 5.0/6.0 spell it
+///   "gobal"): an error;
+/// * "Duplicate stream consumer detected." (7.0+): an error in RDB 10+
+///   files; 5.0-6.2 look the name up and reuse the consumer, so for older
+///   files it is a warning and both names are one consumer;
+/// * "Consumer entry not found in group global PEL" (every version): an error;
+/// * "Duplicated consumer PEL entry" (the same consumer twice, every
+///   version): an error; two different consumers owning one entry are
+///   accepted by 5.0-7.4 and Valkey 8.1 (the last one wins), refused by
+///   Valkey 9.1 and by Redis builds with the 2026 fix (Redis PR #15081;
+///   Debian's 7.0.15 for CVE-2026-66373): a warning;
+/// * deep (6.2+): "Stream CG PEL entry without consumer": an error.
+///
+/// NACK-zone entries (v5, Redis 8.6+) must be in the group PEL and owned
+/// by no consumer.
+fn check_group(
+    g: &Group<'_>,
+    offset: u64,
+    deep: bool,
+    rdb_version: u32,
+    warn: &mut Warnings,
+) -> Result<()> {
     let mut pel: Vec<StreamId> = Vec::with_capacity(g.pel_len().min(1 << 20) as usize);
     for e in g.pel() {
         pel.push(e?.id);
@@ -904,47 +1043,97 @@ fn check_group(g: &Group<'_>, offset: u64, deep: bool) -> Result<()> {
             ));
         }
     }
-    let mut owned = vec![false; pel.len()];
-    let mut mark = |id: StreamId| -> Result<()> {
-        match pel.binary_search(&id) {
-            Ok(i) if !owned[i] => {
-                owned[i] = true;
-                Ok(())
+    // Consumer names, and for each consumer the first with its name.
+    let mut names: Vec<(Vec<u8>, u32)> =
+        Vec::with_capacity(g.consumers_len().min(1 << 20) as usize);
+    for (i, c) in g.consumers().enumerate() {
+        names.push((c?.name.to_bytes()?.into_owned(), i as u32));
+    }
+    let mut canon: Vec<u32> = (0..names.len() as u32).collect();
+    names.sort();
+    let mut dup_warned = false;
+    for w in names.windows(2) {
+        if w[0].0 == w[1].0 {
+            if rdb_version >= 10 {
+                return Err(Error::new(
+                    bad(format!(
+                        "duplicate consumer name '{}'",
+                        crate::format::escape_bytes(&w[0].0)
+                    )),
+                    offset,
+                ));
             }
-            Ok(_) => Err(Error::new(
-                bad(format!("PEL entry {id} owned by two consumers")),
-                offset,
-            )),
-            Err(_) => Err(Error::new(
-                bad(format!("consumer PEL entry {id} is not in the group PEL")),
-                offset,
-            )),
-        }
-    };
-    let mut names: Vec<Vec<u8>> = Vec::with_capacity(g.consumers_len().min(1 << 20) as usize);
-    for c in g.consumers() {
-        let c = c?;
-        names.push(c.name.to_bytes()?.into_owned());
-        for id in c.pel() {
-            mark(id)?;
+            canon[w[1].1 as usize] = canon[w[0].1 as usize];
+            if !dup_warned {
+                dup_warned = true;
+                let name = crate::format::escape_bytes(&w[0].0);
+                warn.add(offset, || {
+                    format!(
+                        "consumer name '{name}' appears twice in a group (Redis 5.0-6.2 \
+                         load it as one consumer; 7.0+ refuse it)"
+                    )
+                });
+            }
         }
     }
-    if let Some(name) = first_duplicate(&mut names) {
-        return Err(Error::new(
-            bad(format!(
-                "duplicate consumer name '{}'",
-                crate::format::escape_bytes(&name)
-            )),
-            offset,
-        ));
+    drop(names);
+    let mut owner = vec![UNOWNED; pel.len()];
+    let mut shared_warned = false;
+    for (i, c) in g.consumers().enumerate() {
+        let who = canon[i];
+        for id in c?.pel() {
+            let Ok(j) = pel.binary_search(&id) else {
+                return Err(Error::new(
+                    bad(format!("consumer PEL entry {id} is not in the group PEL")),
+                    offset,
+                ));
+            };
+            match owner[j] {
+                UNOWNED => owner[j] = who,
+                o if o == who => {
+                    return Err(Error::new(
+                        bad(format!("consumer PEL holds the entry {id} twice")),
+                        offset,
+                    ))
+                }
+                _ => {
+                    owner[j] = who;
+                    if !shared_warned {
+                        shared_warned = true;
+                        warn.add(offset, || {
+                            format!(
+                                "PEL entry {id} is owned by two consumers \
+                                 (Redis 6.x-7.4 and Valkey 8.1 load it, the last one owning \
+                                 it; Valkey 9.1 and Redis builds with the 2026 stream fixes \
+                                 refuse it)"
+                            )
+                        });
+                    }
+                }
+            }
+        }
     }
     if let Some(n) = g.nacked() {
         for id in n {
-            mark(id)?;
+            match pel.binary_search(&id) {
+                Ok(j) if owner[j] == UNOWNED => owner[j] = NACK_ZONE,
+                Ok(_) => {
+                    return Err(Error::new(
+                        bad(format!("NACK zone entry {id} is owned or listed twice")),
+                        offset,
+                    ))
+                }
+                Err(_) => {
+                    return Err(Error::new(
+                        bad(format!("NACK zone entry {id} is not in the group PEL")),
+                        offset,
+                    ))
+                }
+            }
         }
     }
     if deep {
-        if let Some(i) = owned.iter().position(|o| !o) {
+        if let Some(i) = owner.iter().position(|&o| o == UNOWNED) {
             return Err(Error::new(
                 bad(format!("group PEL entry {} has no owner", pel[i])),
                 offset,

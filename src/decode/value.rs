@@ -204,7 +204,16 @@ impl<'a> Value<'a> {
         if self.kind() != Kind::Stream {
             return Err(self.wrong("stream"));
         }
-        Stream::parse(self.rdb_type, &mut self.reader(), self.ctx, false, false)
+        // Without the node checks there are no warnings to collect.
+        let mut none = super::Warnings::default();
+        Stream::parse(
+            self.rdb_type,
+            &mut self.reader(),
+            self.ctx,
+            false,
+            false,
+            &mut none,
+        )
     }
 
     /// The module value (type 7).

@@ -1,10 +1,10 @@
 //! Walking one value to its end at a chosen validation level, with the deep
 //! (`sanitize-dump-payload yes`) checks.
 
-use super::items::{Ctx, Items};
+use super::items::{Ctx, Items, Odd};
 use super::module::{check_module_value, read_module_value};
 use super::stream::Stream;
-use super::Level;
+use super::{Level, Warnings};
 use crate::format::{rdb_type as t, Elem, RdbStr, Reader};
 use crate::{Error, ErrorKind, Result};
 
@@ -44,7 +44,14 @@ fn elem_fingerprint(e: Elem<'_>, buf: &mut Vec<u8>) -> u64 {
 }
 
 /// Walks the value of type `rdb_type` at `r`, leaving `r` just past it.
-pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Level) -> Result<()> {
+/// Facts Redis accepts but that look wrong go to `warn`.
+pub(crate) fn walk_value(
+    rdb_type: u8,
+    r: &mut Reader<'_>,
+    ctx: Ctx,
+    level: Level,
+    warn: &mut Warnings,
+) -> Result<()> {
     match rdb_type {
         t::STRING => {
             let s = RdbStr::read(r, &ctx.limits, "string value")?;
@@ -65,7 +72,14 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
             return Err(Error::new(ErrorKind::PreReleaseModule(id.name()), at));
         }
         _ if super::stream::stream_version(rdb_type).is_some() => {
-            let s = Stream::parse(rdb_type, r, ctx, level != Level::Skip, level == Level::Deep)?;
+            let s = Stream::parse(
+                rdb_type,
+                r,
+                ctx,
+                level != Level::Skip,
+                level == Level::Deep,
+                warn,
+            )?;
             *r = Reader::at(r.buf(), s.end());
         }
         // Single-blob encodings at Skip level: step over the blob without
@@ -82,23 +96,70 @@ pub(crate) fn walk_value(rdb_type: u8, r: &mut Reader<'_>, ctx: Ctx, level: Leve
             let always = always_checked(rdb_type, ctx);
             let checked = level == Level::Deep || (level == Level::Full && always);
             let items = Items::new(rdb_type, &mut probe, ctx, checked)?;
-            let end = match level {
-                Level::Skip => items.skip()?,
-                Level::Full if always => check_collection(items, start, r, false)?,
-                Level::Full => items.finish()?,
-                Level::Deep => check_collection(items, start, r, true)?,
+            let (end, odd) = match level {
+                Level::Skip => (items.skip()?, Odd::default()),
+                Level::Full if always => check_collection(items, start, r, false, warn)?,
+                Level::Full => items.finish_odd()?,
+                Level::Deep => check_collection(items, start, r, true, warn)?,
             };
+            report_odd(odd, level, r.offset_of(start), warn)?;
             *r = Reader::at(r.buf(), end);
         }
     }
     Ok(())
 }
 
+/// Facts some Redis releases or levels refuse, found while walking a
+/// collection: an error where every release that reads the file's RDB
+/// version refuses them at this level, else a warning.
+fn report_odd(odd: Odd, level: Level, at: u64, warn: &mut Warnings) -> Result<()> {
+    let invalid = |vt: &'static str, what: String| {
+        Err(Error::new(
+            ErrorKind::InvalidValue {
+                value_type: vt,
+                what,
+            },
+            at,
+        ))
+    };
+    if odd.text_scores > 0 {
+        // No release checks ziplist/listpack scores: zzlGetScore reads them
+        // with strtod.
+        warn.add(at, || {
+            format!(
+                "{} sorted-set scores are not numbers (Redis loads them and reads them as \
+                 strtod does)",
+                odd.text_scores
+            )
+        });
+    }
+    if odd.intset_unordered {
+        // intsetValidateIntegrity checks the order with deep only
+        // ("Intset integrity check failed.").
+        if level == Level::Deep {
+            return invalid(
+                "set",
+                "intset elements not in strictly ascending order".into(),
+            );
+        }
+        warn.add(at, || {
+            "intset elements not in strictly ascending order (Redis loads it; \
+             sanitize-dump-payload yes refuses it)"
+                .into()
+        });
+    }
+    Ok(())
+}
+
 /// Types whose content checks Redis runs on every load, with or without
 /// `sanitize-dump-payload`: duplicates in the plain set and sorted-set
-/// encodings (inserted into a dict one by one) and in zipmaps and hash/zset
-/// ziplists (always converted with a deep walk), and the field TTL range of
-/// the hashtable-with-TTL encodings.
+/// encodings (inserted into a dict one by one: "Duplicate set members
+/// detected", "Duplicate zset fields detected", 6.2+) and in zipmaps and
+/// hash/zset ziplists (always converted with a deep walk, 6.2+: "Zipmap
+/// integrity check failed.", "Zset/Hash ziplist integrity check failed."),
+/// and the field TTL range of the hashtable-with-TTL encodings ("invalid
+/// expireAt time", 7.4+). Redis 5.0 and 6.0 check no duplicates, so for
+/// RDB <= 9 they are warnings at `Full`.
 fn always_checked(rdb_type: u8, ctx: Ctx) -> bool {
     match rdb_type {
         t::SET | t::ZSET | t::ZSET_2 | t::HASH_ZIPMAP | t::ZSET_ZIPLIST | t::HASH_ZIPLIST => true,
@@ -118,7 +179,8 @@ fn check_collection(
     start: usize,
     r: &Reader<'_>,
     deep: bool,
-) -> Result<usize> {
+    warn: &mut Warnings,
+) -> Result<(usize, Odd)> {
     let rt = items.rdb_type();
     let always = always_checked(rt, items.ctx());
     let at = r.offset_of(start);
@@ -198,13 +260,23 @@ fn check_collection(
     if check_dups && fps.len() > 1 {
         fps.sort_unstable();
         if fps.windows(2).any(|w| w[0] == w[1]) && has_exact_duplicate(rt, r, start, items.ctx())? {
-            return Err(invalid(
-                vt,
-                format!("duplicate {} detected", member_word(vt)),
-            ));
+            // 5.0 and 6.0 load RDB <= 9 files without looking for
+            // duplicates (dictAdd unchecked, ziplists and zipmaps kept as
+            // they are): a warning there, unless deep (6.2+ refuse them).
+            if !deep && items.ctx().version <= 9 {
+                let word = member_word(vt);
+                warn.add(at, || {
+                    format!("duplicate {vt} {word} (Redis 5.0/6.0 load it; 6.2+ refuse it)")
+                });
+            } else {
+                return Err(invalid(
+                    vt,
+                    format!("duplicate {} detected", member_word(vt)),
+                ));
+            }
         }
     }
-    Ok(items.end_pos())
+    Ok((items.end_pos(), items.odd))
 }
 
 fn member_word(vt: &str) -> &'static str {

@@ -100,6 +100,10 @@ pub type StreamFields = Vec<(Vec<u8>, Vec<u8>)>;
 pub struct StreamValue {
     /// Live entries in ID order.
     pub entries: Vec<(StreamId, StreamFields)>,
+    /// The stored length (`None`: the entry count). Redis keeps the stored
+    /// length when it loads a stream, even one that differs from the entry
+    /// count (Redis 5 wrote such streams), so a copy keeps it too.
+    pub length: Option<u64>,
     /// Last ID ever added.
     pub last_id: StreamId,
     /// First live ID (`None`: derive from entries).
@@ -860,6 +864,7 @@ fn stream_from_value(v: &Value<'_>) -> Result<StreamValue> {
     });
     Ok(StreamValue {
         entries,
+        length: Some(s.length),
         last_id: s.last_id,
         first_id: s.first_id,
         max_deleted_id: s.max_deleted_id,
@@ -892,7 +897,7 @@ pub const IDMP_DEFAULT_MAX_ENTRIES: u64 = 100;
 
 /// What an older stream type cannot carry, as a list of descriptions.
 fn stream_losses(s: &StreamValue, ver: u8) -> Vec<&'static str> {
-    let length = s.entries.len() as u64;
+    let length = s.length.unwrap_or(s.entries.len() as u64);
     let first = s.entries.first().map(|e| e.0).unwrap_or_default();
     let mut lost = Vec::new();
     if ver < 2 {
@@ -1054,7 +1059,8 @@ fn encode_stream(
         .stream_type()
         .ok_or_else(|| enc_err(format!("streams need RDB 9 or later; target is {target}")))?;
     let ver = crate::decode::stream_version_of(ty);
-    let length = s.entries.len() as u64;
+    // The stored length as it is (see `StreamValue::length`).
+    let length = s.length.unwrap_or(s.entries.len() as u64);
     let first = s.entries.first().map(|e| e.0).unwrap_or_default();
     let lost = stream_losses(s, ver);
     if !lost.is_empty() {

@@ -9,7 +9,7 @@ mod reader;
 mod string;
 
 pub use blob::{BlobIter, BlobKind};
-pub use reader::{parse_double_text, Len, Reader};
+pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
 pub use string::{Elem, RdbStr};
 
 /// Opcodes: bytes in type position that are not value types.

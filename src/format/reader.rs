@@ -304,6 +304,79 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Reads a double the way C's `strtod` does for a score Redis never
+/// checked (`zzlStrtod` of a ziplist or listpack sorted-set score): leading
+/// white space, then the longest decimal number (or `inf`, `infinity`,
+/// `nan`, any case) that starts the text; 0 when none does. Hexadecimal
+/// floats read as their leading `0`.
+///
+/// ```
+/// use rdbkit::format::strtod_prefix;
+/// assert_eq!(strtod_prefix(b" 1.5e2xyz"), 150.0);
+/// assert_eq!(strtod_prefix(b"-Inf!"), f64::NEG_INFINITY);
+/// assert_eq!(strtod_prefix(b"abc"), 0.0);
+/// ```
+pub fn strtod_prefix(s: &[u8]) -> f64 {
+    let s = &s[..s.len().min(127)];
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .unwrap_or(s.len());
+    let t = &s[start..];
+    let (neg, body) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let lower: Vec<u8> = body.iter().take(8).map(u8::to_ascii_lowercase).collect();
+    let special = if lower.starts_with(b"inf") {
+        Some(f64::INFINITY)
+    } else if lower.starts_with(b"nan") {
+        Some(f64::NAN)
+    } else {
+        None
+    };
+    if let Some(v) = special {
+        return if neg { -v } else { v };
+    }
+    // digits [. digits] [e [sign] digits]
+    let digits = |from: usize| {
+        body[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let int = digits(0);
+    let mut end = int;
+    let mut frac = 0;
+    if body.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        if int + frac > 0 {
+            end += 1 + frac;
+        }
+    }
+    if int + frac == 0 {
+        return 0.0;
+    }
+    if matches!(body.get(end), Some(b'e' | b'E')) {
+        let mut e = end + 1;
+        if matches!(body.get(e), Some(b'+' | b'-')) {
+            e += 1;
+        }
+        let n = digits(e);
+        if n > 0 {
+            end = e + n;
+        }
+    }
+    let text = std::str::from_utf8(&body[..end]).unwrap_or("0");
+    let v: f64 = text.parse().unwrap_or(0.0);
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
 /// Parses the text form of a double as Redis writes it (`%.17g`, `inf`, `-inf`, `nan`).
 ///
 /// ```

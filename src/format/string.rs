@@ -71,6 +71,12 @@ impl<'a> RdbStr<'a> {
                 }
                 let offset = r.offset();
                 let data = r.take(clen, what)?;
+                if ulen == 0 {
+                    // Since 6.2 rdbLoadLzfStringObject accepts what
+                    // lzf_decompress returns when it equals the length:
+                    // with a length of 0, any data gives the empty string.
+                    return Ok(RdbStr::Raw(&data[..0]));
+                }
                 Ok(RdbStr::Lzf {
                     data,
                     len: ulen as usize,

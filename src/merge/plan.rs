@@ -790,6 +790,7 @@ fn scan_range(
     }
     s.runs.extend(run.take());
     s.fold(header.lineage);
+    s.report.warnings.absorb(dec.take_warnings());
     let end = dec.offset();
     tick.flush(end);
     Ok(Part {
