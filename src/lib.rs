@@ -27,6 +27,7 @@ pub mod decode;
 pub mod encode;
 mod error;
 pub mod format;
+pub mod release;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -11,17 +11,17 @@
 mod blob;
 mod double;
 mod primitives;
-mod target;
 mod value;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
+/// The format a file is written for (defined in [`crate::release`]).
+pub use crate::release::Target;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use double::{format_g17, format_shortest, score_text, text_double};
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};
-pub use target::Target;
 pub use value::{
     AllowLoss, ArrayItem, ConsumerValue, EncodeConfig, GroupValue, HashEntry, IdmpValue, Losses,
     OwnedValue, PendingValue, StreamFields, StreamValue, IDMP_DEFAULT_DURATION_S,

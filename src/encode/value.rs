@@ -7,9 +7,9 @@ use super::double::{score_text, text_double};
 use super::primitives::{
     write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts,
 };
-use super::target::Target;
 use crate::decode::{ArrayValue, Kind, StreamId, Value};
 use crate::format::{parse_canonical_int, rdb_type as t, Lineage, ModuleId};
+use crate::release::Target;
 use crate::{Error, ErrorKind, Result};
 
 /// One hash field.

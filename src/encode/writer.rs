@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use super::primitives::{write_len, write_str, StrOpts};
-use super::target::Target;
 use super::value::{AllowLoss, EncodeConfig, Losses, OwnedValue};
 use crate::decode::KeyRecord;
 use crate::format::{crc::Crc64, opcode as op, Lineage};
+use crate::release::Target;
 use crate::{Error, ErrorKind, Result};
 
 /// Per-key metadata written before the type byte.

@@ -56,7 +56,7 @@ pub(crate) fn prepare(
 
 /// The version written in the `redis-ver` / `valkey-ver` aux field: the
 /// newest producer among inputs of exactly the target's format, otherwise
-/// the first release writing that format.
+/// the target's own ([`Target::producer`], from the table of releases).
 pub(crate) fn producer_version(t: Target, inputs: &[InputSummary]) -> String {
     let field = if t.valkey || t.lineage == Lineage::Valkey {
         "valkey-ver"
@@ -74,21 +74,7 @@ pub(crate) fn producer_version(t: Target, inputs: &[InputSummary]) -> String {
     if let Some((_, v)) = best {
         return v.clone();
     }
-    match (t.lineage, t.version, t.valkey) {
-        (Lineage::Valkey, v, _) if v >= 81 => "9.2.0",
-        (Lineage::Valkey, _, _) => "9.0.0",
-        (_, 11, true) => "8.0.0",
-        (_, v, _) if v >= 14 => "8.8.0",
-        (_, 13, _) => "8.6.0",
-        (_, 12, _) => "7.4.0",
-        (_, 11, _) => "7.2.0",
-        (_, 10, _) => "7.0.0",
-        (_, 9, _) => "6.2.0",
-        (_, 8, _) => "4.0.0",
-        (_, 7, _) => "3.2.0",
-        _ => "2.8.0",
-    }
-    .to_string()
+    t.producer().to_string()
 }
 
 /// The `used-mem` aux value: the sum of the inputs' own values, or of their

@@ -26,6 +26,7 @@ use crate::decode::{encoding_name, fingerprint, Decoder, Item, KeyRecord, Kind, 
 use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
 use crate::format::{rdb_type, Header, Lineage, ModuleId};
 use crate::inspect::{library_name, DbStats, ModuleAuxInfo, Report};
+use crate::release::Support;
 use crate::{Input, Limits};
 
 /// Conflicts and duplicates listed in the report at most (all are counted).
@@ -271,9 +272,11 @@ fn made_by_valkey(aux: &[(String, String)]) -> bool {
 fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, String> {
     let redis = pre.iter().filter(|p| p.0.lineage == Lineage::Redis);
     let redis_max = redis.clone().map(|p| p.0.version).max();
+    // Valkey writes REDIS-magic files up to 11 (7.2-8.1).
+    let valkey_redis = crate::release::newest_format(Lineage::Valkey, Lineage::Redis);
     let all_redis_from_valkey = redis
         .clone()
-        .all(|p| made_by_valkey(&p.1) && p.0.version <= 11);
+        .all(|p| made_by_valkey(&p.1) && Some(p.0.version) <= valkey_redis);
     let valkey_max = pre
         .iter()
         .filter(|p| p.0.lineage == Lineage::Valkey)
@@ -286,15 +289,14 @@ fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Str
             valkey: true,
         }),
         (Some(r), Some(v)) => Err(format!(
-            "the inputs mix Redis-format files (newest REDIS{r:04}) and Valkey 80+ files (VALKEY{v:03}); choose the output format with --target (e.g. {} or valkey-9.1)",
-            match r {
-                12 => "redis-7.4",
-                13 => "redis-8.6",
-                14 => "redis-8.8",
-                11 => "redis-7.2",
-                10 => "redis-7.0",
-                _ => "redis-6.2",
-            }
+            "the inputs mix Redis-format files (newest REDIS{r:04}) and Valkey 80+ files (VALKEY{v:03}); choose the output format with --target (e.g. {} or {})",
+            // The release standing for that format, not older than RDB 9,
+            // or the newest Valkey release.
+            Target::redis(r.max(9)).release().map_or("redis-X.Y", |x| x.name),
+            crate::release::RELEASES
+                .iter()
+                .rfind(|x| x.lineage == Lineage::Valkey && x.support == Support::Full)
+                .map_or("valkey-X.Y", |x| x.name)
         )),
         (Some(v), None) => Ok(Target {
             valkey: all_redis_from_valkey,
