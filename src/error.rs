@@ -121,9 +121,17 @@ pub enum ErrorKind {
     /// RDB data.
     #[error("corrupt gzip stream ({0}), in the compressed data")]
     Gzip(String),
-    /// An I/O error (opening, mapping, writing).
-    #[error("I/O error: {0}")]
-    Io(String),
+    /// An I/O error (opening, mapping, reading a pipe, writing), with what
+    /// was being done and the operating system's error ([`Error::io_error`]
+    /// gives it back, e.g. to tell a closed pipe apart).
+    #[error("{}", io_text(.context, .source))]
+    Io {
+        /// What was being done, naming the file (`"dump.rdb"`,
+        /// `"writing out.rdb"`); empty when the caller adds it.
+        context: String,
+        /// The operating system's error.
+        source: IoError,
+    },
     /// The input file changed while it was being read: truncated, resized
     /// or rewritten by another process. Nothing decoded from it can be
     /// trusted (see [`crate::Input`]).
@@ -136,6 +144,44 @@ pub enum ErrorKind {
     /// An encoder could not represent a value in the chosen target.
     #[error("cannot encode: {0}")]
     Encode(String),
+}
+
+fn io_text(context: &str, source: &IoError) -> String {
+    if context.is_empty() {
+        format!("I/O error: {source}")
+    } else {
+        format!("{context}: {source}")
+    }
+}
+
+/// An [`std::io::Error`] kept inside an [`ErrorKind`] (which is `Clone` and
+/// `PartialEq`): shared, and compared by kind and message.
+#[derive(Debug, Clone)]
+pub struct IoError(std::sync::Arc<std::io::Error>);
+
+impl IoError {
+    /// The operating system's error.
+    pub fn get(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 /// An error with its location: byte offset in the input and, when known, the key.
@@ -170,6 +216,35 @@ impl Error {
         }))
     }
 
+    /// An [`ErrorKind::Io`] error: `context` says what was being done and
+    /// names the file; `""` leaves that to the caller.
+    ///
+    /// ```
+    /// use rdbkit::{Error, ErrorKind};
+    /// let os = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+    /// let e = Error::io("writing standard output", os);
+    /// assert_eq!(e.io_error().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
+    /// assert!(matches!(e.kind(), ErrorKind::Io { .. }));
+    /// ```
+    #[cold]
+    pub fn io(context: impl Into<String>, e: std::io::Error) -> Self {
+        Self::new(
+            ErrorKind::Io {
+                context: context.into(),
+                source: IoError(std::sync::Arc::new(e)),
+            },
+            0,
+        )
+    }
+
+    /// The operating system's error, for an [`ErrorKind::Io`] error.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match &self.0.kind {
+            ErrorKind::Io { source, .. } => Some(source.get()),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`ErrorKind::Corrupt`].
     pub fn corrupt(msg: impl Into<String>, offset: u64) -> Self {
         Self::new(ErrorKind::Corrupt(msg.into()), offset)
@@ -201,6 +276,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ErrorKind::Io { .. } = &self.0.kind {
+            // No byte offset: the file, not its content, is at fault.
+            return write!(f, "{}", self.0.kind);
+        }
         write!(f, "{} at byte offset {}", self.0.kind, self.0.offset)?;
         if let Some(k) = &self.0.key {
             write!(f, " (key '{}')", crate::format::escape_bytes(k))?;
@@ -209,4 +288,19 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0.kind {
+            ErrorKind::Io { source, .. } => Some(source.get()),
+            _ => None,
+        }
+    }
+}
+
+/// An I/O error with no context ([`Error::io`] with `""`): what `?` on an
+/// [`std::io::Result`] gives.
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::io("", e)
+    }
+}

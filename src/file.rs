@@ -180,8 +180,7 @@ impl Input {
         if path.as_os_str() == "-" {
             return Input::stdin();
         }
-        let io =
-            |e: std::io::Error| Error::new(ErrorKind::Io(format!("{}: {e}", path.display())), 0);
+        let io = |e: std::io::Error| Error::io(path.display().to_string(), e);
         let f = File::open(path).map_err(io)?;
         let meta = f.metadata().map_err(io)?;
         if meta.is_file() && meta.len() > 0 && !crate::spill::starts_with_gzip(&f).map_err(io)? {
@@ -208,7 +207,7 @@ impl Input {
         {
             use std::io::Seek;
             use std::os::fd::AsFd;
-            let io = |e: std::io::Error| Error::new(ErrorKind::Io(format!("{name}: {e}")), 0);
+            let io = |e: std::io::Error| Error::io(name, e);
             let stdin = std::io::stdin();
             let mut f = File::from(stdin.as_fd().try_clone_to_owned().map_err(io)?);
             let meta = f.metadata().map_err(io)?;

@@ -92,7 +92,7 @@ impl Spill {
 }
 
 pub(crate) fn read_all_with(mut reader: impl Read, name: &str, spill: &Spill) -> Result<Input> {
-    let io_err = |e: io::Error| Error::new(ErrorKind::Io(format!("{name}: {e}")), 0);
+    let io_err = |e: io::Error| Error::io(name, e);
     let mut head = [0u8; 2];
     let n = read_full(&mut reader, &mut head).map_err(io_err)?;
     let source = io::Cursor::new(head).take(n as u64).chain(reader);
@@ -218,12 +218,12 @@ fn collect<R: Read>(
     let mut file = (spill.create)(&spill.dir).map_err(spill_err)?;
     copy_rest(r, mem, &mut file, &read_error, &spill_err)?;
     Input::map_file(&file).map_err(|e| {
-        Error::new(
-            ErrorKind::Io(format!(
-                "{name}: cannot map the temporary file in {}: {e}",
+        Error::io(
+            format!(
+                "{name}: cannot map the temporary file in {}",
                 spill.dir.display()
-            )),
-            0,
+            ),
+            e,
         )
     })
 }
@@ -235,12 +235,12 @@ fn spill_error(name: &str, dir: &Path, e: io::Error) -> Error {
     } else {
         ""
     };
-    Error::new(
-        ErrorKind::Io(format!(
-            "{name}: cannot spill the input to a temporary file in {}: {e}{hint}",
+    Error::io(
+        format!(
+            "{name}: cannot spill the input to a temporary file in {}{hint}",
             dir.display()
-        )),
-        0,
+        ),
+        e,
     )
 }
 
@@ -491,13 +491,13 @@ mod tests {
         let s = spill(10, &dir);
         let e = read_all_with(Failing(5), "in.rdb", &s).unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::Io(m) if m.contains("in.rdb") && m.contains("device on fire")),
+            matches!(e.kind(), ErrorKind::Io { .. } if e.to_string().contains("in.rdb") && e.to_string().contains("device on fire")),
             "{e}"
         );
         let gz_then_fail = io::Cursor::new(gz(&data(1000))[..20].to_vec()).chain(Failing(0));
         let e = read_all_with(gz_then_fail, "in.gz", &s).unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::Io(m) if m.contains("in.gz")),
+            matches!(e.kind(), ErrorKind::Io { .. } if e.to_string().contains("in.gz")),
             "{e}"
         );
         std::fs::remove_dir(&dir).unwrap();
@@ -521,7 +521,7 @@ mod tests {
         for input in [data(100), gz(&data(100))] {
             let e = read_all_with(&input[..], "in.rdb", &s).unwrap_err();
             let m = e.to_string();
-            assert!(matches!(e.kind(), ErrorKind::Io(_)), "{m}");
+            assert!(matches!(e.kind(), ErrorKind::Io { .. }), "{m}");
             assert!(m.contains("in.rdb") && m.contains("/some/tmp"), "{m}");
             assert!(m.contains("disk is full"), "{m}");
         }

@@ -156,7 +156,7 @@ fn print_json(out: &mut Out, v: &Value) -> Result<(), Failure> {
 /// `info --json` for a file that cannot be opened or read to the end: what
 /// went wrong and where, so that scripts always get one JSON object.
 fn error_json(file: &str, e: &rdbkit::Error) -> Value {
-    let io = matches!(e.kind(), rdbkit::ErrorKind::Io(_));
+    let io = matches!(e.kind(), rdbkit::ErrorKind::Io { .. });
     json!({
         "file": file,
         "valid": false,

@@ -76,7 +76,7 @@ impl Failure {
     /// else exit 1.
     pub fn from_lib(path: &str, e: rdbkit::Error) -> Self {
         match e.kind() {
-            rdbkit::ErrorKind::Io(_) => Failure::usage(e),
+            rdbkit::ErrorKind::Io { .. } => Failure::usage(e),
             rdbkit::ErrorKind::InputChanged(_) => Failure::usage(format!("{}: {e}", shown(path))),
             rdbkit::ErrorKind::Interrupted => signals::failure(signals::received().unwrap_or(2)),
             _ => Failure::data(format!("{}: {e}", shown(path))),
@@ -105,7 +105,10 @@ pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {
 /// 2, a corrupt gzip stream exit 1.
 pub fn open_failure(path: &str, e: &rdbkit::Error) -> Failure {
     match e.kind() {
-        rdbkit::ErrorKind::Io(_) => {
+        rdbkit::ErrorKind::Io { context, source } if context == path => {
+            Failure::usage(format!("cannot open {}: {source}", shown(path)))
+        }
+        rdbkit::ErrorKind::Io { .. } => {
             Failure::usage(format!("cannot open {}: {}", shown(path), e.kind()))
         }
         _ => Failure::from_lib(path, e.clone()),

@@ -50,10 +50,6 @@ pub struct RdbWriter<W: Write> {
     pub config: EncodeConfig,
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Io(e.to_string()), 0)
-}
-
 impl<W: Write> RdbWriter<W> {
     /// Starts a file: writes the header.
     pub fn new(out: W, target: Target) -> Result<Self> {
@@ -86,7 +82,7 @@ impl<W: Write> RdbWriter<W> {
     pub fn raw(&mut self, b: &[u8]) -> Result<()> {
         self.crc.update(b);
         self.written += b.len() as u64;
-        self.out.write_all(b).map_err(io)
+        self.out.write_all(b).map_err(Error::from)
     }
 
     /// Writes a large byte range as it is, like [`RdbWriter::raw`], but
@@ -124,7 +120,7 @@ impl<W: Write> RdbWriter<W> {
             let mut out = Ok(());
             for p in b.chunks(piece) {
                 if let Err(e) = self.out.write_all(p) {
-                    out = Err(io(e));
+                    out = Err(Error::from(e));
                     break;
                 }
                 done += p.len();
@@ -332,10 +328,10 @@ impl<W: Write> RdbWriter<W> {
         self.raw(&[op::EOF])?;
         if self.target.version >= 5 {
             let c = self.crc.value().to_le_bytes();
-            self.out.write_all(&c).map_err(io)?;
+            self.out.write_all(&c)?;
             self.written += 8;
         }
-        self.out.flush().map_err(io)?;
+        self.out.flush()?;
         Ok(self.out)
     }
 }

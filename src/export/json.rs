@@ -9,11 +9,7 @@ use base64::Engine;
 
 use crate::decode::{ArrayValue, KeyRecord, Kind, StreamId, Value};
 use crate::format::{Elem, RdbStr};
-use crate::{Error, ErrorKind, Result};
-
-fn io_err(e: io::Error) -> Error {
-    Error::new(ErrorKind::Io(e.to_string()), 0)
-}
+use crate::{Error, Result};
 
 /// Writes `s` as a JSON string literal.
 pub fn write_str(out: &mut impl Write, s: &str) -> io::Result<()> {
@@ -96,28 +92,27 @@ fn opt_num<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 fn rdbstr(out: &mut impl Write, s: RdbStr<'_>) -> Result<()> {
-    write_bytes(out, &s.to_bytes()?).map_err(io_err)
+    write_bytes(out, &s.to_bytes()?).map_err(Error::from)
 }
 
 /// Writes one key as a single-line JSON object (no trailing newline).
 pub fn write_key(out: &mut impl Write, k: &KeyRecord<'_>) -> Result<()> {
     let key = k.key.to_bytes()?;
-    write!(out, "{{\"db\":{},\"key\":", k.db).map_err(io_err)?;
-    write_bytes(out, &key).map_err(io_err)?;
+    write!(out, "{{\"db\":{},\"key\":", k.db)?;
+    write_bytes(out, &key)?;
     write!(
         out,
         ",\"type\":\"{}\",\"expire_ms\":{},\"value\":",
         k.value.kind().name(),
         opt_num(k.expire_ms)
-    )
-    .map_err(io_err)?;
+    )?;
     write_value(out, &k.value).map_err(|e| e.with_key(&key))?;
-    out.write_all(b"}").map_err(io_err)
+    out.write_all(b"}").map_err(Error::from)
 }
 
 /// Writes a value in the `dump` JSON format.
 pub fn write_value(out: &mut impl Write, v: &Value<'_>) -> Result<()> {
-    let e = io_err;
+    let e = Error::from;
     match v.kind() {
         Kind::String => rdbstr(out, v.string()?)?,
         Kind::List | Kind::Set => {
@@ -200,7 +195,7 @@ pub fn write_value(out: &mut impl Write, v: &Value<'_>) -> Result<()> {
 }
 
 fn write_stream(out: &mut impl Write, v: &Value<'_>) -> Result<()> {
-    let e = io_err;
+    let e = Error::from;
     let s = v.stream()?;
     write!(out, "{{\"length\":{},\"last_id\":", s.length).map_err(e)?;
     write_id(out, s.last_id).map_err(e)?;

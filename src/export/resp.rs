@@ -104,10 +104,6 @@ pub struct RespStats {
 /// Largest command, in bytes of arguments, before a batch is cut.
 const MAX_COMMAND_BYTES: usize = 64 << 20;
 
-fn io_err(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Io(e.to_string()), 0)
-}
-
 fn loss(what: String) -> Error {
     Error::new(ErrorKind::Encode(what), 0)
 }
@@ -190,8 +186,8 @@ impl<W: Write> RespWriter<W> {
         head.push(b'*');
         push_num(&mut head, c.argc as i64);
         head.extend_from_slice(b"\r\n");
-        self.out.write_all(&head).map_err(io_err)?;
-        self.out.write_all(&c.buf).map_err(io_err)?;
+        self.out.write_all(&head)?;
+        self.out.write_all(&c.buf)?;
         self.stats.commands += 1;
         Ok(())
     }
@@ -602,7 +598,7 @@ impl<W: Write> RespWriter<W> {
 
     /// Flushes and returns the output and the statistics.
     pub fn finish(mut self) -> Result<(W, RespStats)> {
-        self.out.flush().map_err(io_err)?;
+        self.out.flush()?;
         Ok((self.out, self.stats))
     }
 }

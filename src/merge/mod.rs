@@ -65,7 +65,7 @@ mod reread;
 use std::path::PathBuf;
 
 pub use plan::{Conflict, ConflictCopy, Duplicate, MAX_KEY_LEN, MAX_LISTED, MAX_VALUE_LEN};
-pub use report::{InputSummary, MergeReport, OutputSummary};
+pub use report::{InputSummary, MergeReport, OutputSummary, Status};
 
 use crate::atomic::{check_paths, Role};
 use crate::encode::{AllowLoss, Target};
@@ -263,7 +263,7 @@ impl MergeError {
 /// A refusal carrying `report`, with the reason recorded in it.
 pub(crate) fn refused(reason: String, mut report: MergeReport) -> MergeError {
     report.error = Some(reason.clone());
-    report.status = "refused";
+    report.status = Status::Refused;
     MergeError::Refused {
         reason,
         report: Box::new(report),
@@ -274,7 +274,7 @@ pub(crate) fn refused(reason: String, mut report: MergeReport) -> MergeError {
 pub(crate) fn io_error(reason: String, report: &MergeReport) -> MergeError {
     let mut report = report.clone();
     report.error = Some(reason.clone());
-    report.status = "failed";
+    report.status = Status::Failed;
     MergeError::Io {
         reason,
         report: Some(Box::new(report)),
@@ -356,7 +356,7 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
             .report()
             .cloned()
             .unwrap_or_else(|| MergeReport::new(opts));
-        report.status = "interrupted";
+        report.status = Status::Interrupted;
         report.error = Some("interrupted".into());
         report.output = None;
         MergeError::Interrupted {

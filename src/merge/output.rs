@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
 use super::progress::{Progress, Ticker, STEP};
-use super::report::{InputSummary, MergeReport, OutputSummary};
+use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{reread, Tracker};
 use super::{io_error, refused, MergeError, MergeOptions};
 use crate::atomic::{AtomicFile, CreateError};
@@ -98,7 +98,9 @@ fn used_mem(inputs: &[InputSummary]) -> u64 {
 /// anything else is a refusal (exit 1).
 fn write_error(e: crate::Error, tmp: &Path, report: &MergeReport) -> MergeError {
     match e.kind() {
-        crate::ErrorKind::Io(m) => io_error(format!("writing {}: {m}", tmp.display()), report),
+        crate::ErrorKind::Io { source, .. } => {
+            io_error(format!("writing {}: {source}", tmp.display()), report)
+        }
         _ => refused(format!("{e}"), report.clone()),
     }
 }
@@ -590,7 +592,7 @@ pub(crate) fn write(
         };
         io_error(reason, &report)
     })?;
-    report.status = "written";
+    report.status = Status::Written;
     report.output = Some(OutputSummary {
         path: out.display().to_string(),
         target,

@@ -1035,7 +1035,7 @@ impl Plan {
             match Input::open(p) {
                 Ok(input) => inputs.push(input),
                 // A corrupt gzip input is refused like any corrupt input.
-                Err(e) if !matches!(e.kind(), crate::ErrorKind::Io(_)) => {
+                Err(e) if !matches!(e.kind(), crate::ErrorKind::Io { .. }) => {
                     let name = crate::spill::display_name(p);
                     return Err(refused(
                         format!("input {} ({name}) is invalid: {e}", i + 1),
@@ -1043,10 +1043,7 @@ impl Plan {
                     ));
                 }
                 Err(e) => {
-                    let reason = match e.kind() {
-                        crate::ErrorKind::Io(m) => m.clone(),
-                        k => k.to_string(),
-                    };
+                    let reason = e.kind().to_string();
                     return Err(io_error(
                         format!(
                             "cannot open input {} ({}): {reason}",

@@ -42,13 +42,58 @@ pub struct OutputSummary {
     pub gzip: bool,
 }
 
+/// How a merge ended.
+///
+/// ```
+/// use rdbkit::merge::Status;
+/// assert_eq!(Status::Interrupted.name(), "interrupted");
+/// assert_eq!(Status::Written, "written");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Under way.
+    Running,
+    /// The output was written, verified (unless asked not to) and published.
+    Written,
+    /// Refused for data reasons (command-line exit code 1).
+    Refused,
+    /// A usage or I/O problem (exit code 2).
+    Failed,
+    /// Stopped by [`crate::interrupt::request`] (e.g. Ctrl-C).
+    Interrupted,
+}
+
+impl Status {
+    /// The name in reports: `running`, `written`, `refused`, `failed`,
+    /// `interrupted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Written => "written",
+            Status::Refused => "refused",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// Everything a merge found and did.
 #[derive(Debug, Clone)]
 pub struct MergeReport {
-    /// `written`, `refused` (data reasons), `failed` (usage or I/O),
-    /// `interrupted` ([`crate::interrupt::request`], e.g. Ctrl-C), or
-    /// `running` while the merge is under way.
-    pub status: &'static str,
+    /// Where the merge ended (or [`Status::Running`] while under way).
+    pub status: Status,
     /// Why the merge did not complete, if it did not.
     pub error: Option<String>,
     /// Inputs, in order.
@@ -136,7 +181,7 @@ impl MergeReport {
             "verify": opts.verify,
         });
         MergeReport {
-            status: "running",
+            status: Status::Running,
             error: None,
             stale_removed: Vec::new(),
             inputs: Vec::new(),
@@ -267,7 +312,7 @@ impl MergeReport {
                 .into()
         };
         json!({
-            "status": self.status,
+            "status": self.status.name(),
             "error": self.error,
             "stale_temporaries_removed": self.stale_removed,
             "inputs": inputs,
