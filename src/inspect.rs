@@ -161,7 +161,7 @@ impl Report {
             "slot_info_records": r.slot_infos,
             "slot_import_records": r.slot_imports,
             "enterprise_opcodes": r.enterprise_opcodes.iter().map(|(o, n)| json!({"opcode": o, "count": n})).collect::<Vec<_>>(),
-            "checksum": checksum_text(r.checksum),
+            "checksum": r.checksum.to_string(),
             "trailing_bytes": r.trailing,
             "warnings": r.warnings.to_json(),
         })
@@ -711,16 +711,6 @@ fn flush(
             e.bytes += t.bytes;
             *t = TypeStats::default();
         }
-    }
-}
-
-/// A one-line description of a checksum status.
-pub fn checksum_text(c: Checksum) -> String {
-    match c {
-        Checksum::Verified(v) => format!("OK (0x{v:016x})"),
-        Checksum::Disabled => "disabled (file saved without a checksum)".into(),
-        Checksum::NotChecked(v) => format!("not checked (stored 0x{v:016x})"),
-        Checksum::Absent => "none (RDB < 5 has no checksum)".into(),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use rdbkit::decode::{Level, Options};
-use rdbkit::inspect::{checksum_text, inspect, now_ms};
+use rdbkit::inspect::{inspect, now_ms};
 use serde_json::{json, Value};
 
 use super::output::{outln, Out};
@@ -65,7 +65,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         "producer:  {}",
         r.producer().unwrap_or_else(|| "unknown".into())
     )?;
-    outln!(out, "checksum:  {}", checksum_text(r.checksum))?;
+    outln!(out, "checksum:  {}", r.checksum)?;
     outln!(
         out,
         "keys:      {} ({} with expiry, {} already expired)",

@@ -213,7 +213,7 @@ fn summary(r: &MergeReport) {
                     rep.keys(),
                     rep.expires(),
                     rep.expired(),
-                    rdbkit::inspect::checksum_text(rep.checksum)
+                    rep.checksum
                 );
                 for (db, d) in &rep.dbs {
                     if d.keys > 0 {

@@ -1,7 +1,7 @@
 //! `rdbkit verify`.
 
 use rdbkit::decode::{decode_payload, Level, Options};
-use rdbkit::inspect::{checksum_text, inspect, now_ms};
+use rdbkit::inspect::{inspect, now_ms};
 
 use super::output::{errln, outln, Out};
 use super::{open, Failure};
@@ -39,7 +39,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
             p.value.kind().name(),
             p.value.encoding(),
             p.version,
-            checksum_text(p.checksum)
+            p.checksum
         )?;
         for w in p.warnings.lines() {
             errln!("rdbkit: warning: {w}");
@@ -56,7 +56,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         r.keys(),
         r.expires(),
         r.expired(),
-        checksum_text(r.checksum)
+        r.checksum
     )?;
     for w in r.warnings.lines() {
         errln!("rdbkit: warning: {w}");

@@ -76,6 +76,24 @@ pub enum Checksum {
     Absent,
 }
 
+/// One line for people: `OK (0x…)`, `disabled (…)`, `not checked (…)`,
+/// `none (…)`.
+///
+/// ```
+/// use rdbkit::decode::Checksum;
+/// assert_eq!(Checksum::Verified(0xab).to_string(), "OK (0x00000000000000ab)");
+/// ```
+impl std::fmt::Display for Checksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Checksum::Verified(v) => write!(f, "OK (0x{v:016x})"),
+            Checksum::Disabled => f.write_str("disabled (file saved without a checksum)"),
+            Checksum::NotChecked(v) => write!(f, "not checked (stored 0x{v:016x})"),
+            Checksum::Absent => f.write_str("none (RDB < 5 has no checksum)"),
+        }
+    }
+}
+
 /// One key and its value.
 #[derive(Debug, Clone)]
 pub struct KeyRecord<'a> {
