@@ -73,9 +73,17 @@ fn a_report_never_replaces_an_input_or_the_output() {
         ("./out.rdb", "the output"),
     ] {
         let o = rdbkit(&d, &merge_args(&["-o", "out.rdb", "--report", report]));
-        assert_eq!(o.status.code(), Some(2), "--report {report}: {}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "--report {report}: {}",
+            stderr(&o)
+        );
         let e = stderr(&o);
-        assert!(e.contains("the report (--report)") && e.contains(other), "{e}");
+        assert!(
+            e.contains("the report (--report)") && e.contains(other),
+            "{e}"
+        );
         assert!(e.contains(report), "the message names the path: {e}");
         assert_eq!(std::fs::read(d.join("b.rdb")).unwrap(), b, "input 2 intact");
         assert!(!d.join("out.rdb").exists(), "nothing written");
@@ -96,7 +104,9 @@ fn a_report_never_replaces_an_input_or_the_output() {
     // convert: the report cannot be its input either.
     let o = rdbkit(
         &d,
-        &["convert", "a.rdb", "-o", "c.rdb", "--target", "11", "--report", "a.rdb"],
+        &[
+            "convert", "a.rdb", "-o", "c.rdb", "--target", "11", "--report", "a.rdb",
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("the input"), "{}", stderr(&o));
@@ -365,7 +375,7 @@ fn an_input_truncated_during_the_run_is_an_error_not_a_signal() {
     // Truncated after the merge checked it, while the output is written.
     std::fs::copy(IN1, d.join("c.rdb")).unwrap();
     let c = d.join("c.rdb");
-    let o = changed_underneath(&d, "planned", &commands[7][..], || truncate(&c, 8192));
+    let o = changed_underneath(&d, "planned", commands[7], || truncate(&c, 8192));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("input 1 (c.rdb) changed during the merge"),
