@@ -520,7 +520,7 @@ struct Segment {
 }
 
 /// Speculative parallel walk: the file is cut into pieces of about
-/// [`PIECE`] bytes (at least two per core), and segment `i` starts at a
+/// [`PIECE`] bytes (at least two per core; two per core in deep mode), and segment `i` starts at a
 /// record boundary found by [`resync`] in piece `i` and stops at the first
 /// record at or after the next segment's start. The segments are walked by
 /// `threads` workers, each taking the next one when it is free. A segment's results count only if
@@ -534,9 +534,15 @@ fn walk_parallel(
     now_ms: i64,
     threads: usize,
 ) -> Result<Report> {
-    let parts = (data.len() / PIECE)
-        .clamp(threads * 2, threads * 16)
-        .min(64);
+    // Deep mode merges one sorted fingerprint list per segment (a k-way
+    // merge whose cost grows with k), so it keeps two segments per core.
+    let parts = if opts.level == Level::Deep {
+        (threads * 2).min(16)
+    } else {
+        (data.len() / PIECE)
+            .clamp(threads * 2, threads * 16)
+            .min(64)
+    };
     let starts = segment_starts_in(data, opts, parts, threads);
     let segments: Vec<Segment> = pool(starts.len(), threads, |i| {
         let start = starts[i];
