@@ -446,18 +446,72 @@ fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
 /// along a file (big LZF strings, small keys, blobs), so smaller pieces
 /// balance.
 pub(crate) fn segment_starts(data: &[u8], opts: Options, threads: usize) -> Vec<usize> {
-    let parts = (threads * 2).min(16);
+    segment_starts_in(data, opts, (threads * 2).min(16), threads)
+}
+
+/// [`segment_starts`] for `parts` pieces, the resyncs run on `threads`
+/// cores. A boundary counts only if it lies in its own piece (before the
+/// next piece's nominal start), so the starts ascend whatever each resync
+/// finds, and every boundary depends on its piece alone.
+pub(crate) fn segment_starts_in(
+    data: &[u8],
+    opts: Options,
+    parts: usize,
+    threads: usize,
+) -> Vec<usize> {
+    let parts = parts.max(1);
+    let nominal = |i: usize| data.len() / parts * i;
+    let found = pool(parts - 1, threads, |i| {
+        let i = i + 1;
+        resync(data, opts, nominal(i))
+            .0
+            .filter(|&b| i + 1 == parts || b < nominal(i + 1))
+    });
     let mut starts = vec![9usize];
-    for i in 1..parts {
-        let from = data.len() / parts * i;
-        if let (Some(b), _) = resync(data, opts, from) {
-            if b > *starts.last().unwrap_or(&0) {
-                starts.push(b);
-            }
+    for b in found.into_iter().flatten() {
+        if b > *starts.last().unwrap_or(&0) {
+            starts.push(b);
         }
     }
     starts
 }
+
+/// Runs `f(0)`, ..., `f(n - 1)` on up to `threads` threads, each taking the
+/// next index when it is free (so cores stay busy until the last piece
+/// whatever each costs), and returns the results in index order. `f` must
+/// not panic (callers catch panics themselves).
+pub(crate) fn pool<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, f(i)));
+        }
+    };
+    let mut all: Vec<(usize, T)> = if threads < 2 || n < 2 {
+        work()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads.min(n)).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    all.sort_unstable_by_key(|x| x.0);
+    all.into_iter().map(|x| x.1).collect()
+}
+
+/// Pieces of about this size balance the parallel walk: many more than
+/// cores (taken one at a time by whichever core is free), each still far
+/// longer than a resync.
+const PIECE: usize = 4 << 20;
 
 /// One segment's outcome.
 struct Segment {
@@ -470,9 +524,11 @@ struct Segment {
     db: u64,
 }
 
-/// Speculative parallel walk: worker `i` starts at a record boundary found
-/// by [`resync`] near `i/threads` of the file and stops at the first record
-/// at or after the next worker's start. A segment's results count only if
+/// Speculative parallel walk: the file is cut into pieces of about
+/// [`PIECE`] bytes (at least two per core; two per core in deep mode), and segment `i` starts at a
+/// record boundary found by [`resync`] in piece `i` and stops at the first
+/// record at or after the next segment's start. The segments are walked by
+/// `threads` workers, each taking the next one when it is free. A segment's results count only if
 /// the previous (true) segment ended exactly where it began; otherwise the
 /// rest of the file is walked sequentially, so the result never depends on
 /// the guess. The first error in file order wins.
@@ -483,50 +539,49 @@ fn walk_parallel(
     now_ms: i64,
     threads: usize,
 ) -> Result<Report> {
-    let starts = segment_starts(data, opts, threads);
-    let segments: Vec<Segment> = std::thread::scope(|s| {
-        let handles: Vec<_> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &start)| {
-                let bound = starts.get(i + 1).copied().unwrap_or(usize::MAX);
-                let db = if i == 0 { 0 } else { DB_UNKNOWN };
-                s.spawn(move || {
-                    let mut rep = empty_report(data, header);
-                    let mut fps: Vec<u32> = Vec::new();
-                    let deep = (opts.level == Level::Deep).then_some(&mut fps);
-                    match walk_range(data, start, bound, db, opts, now_ms, &mut rep, deep) {
-                        Ok((end, db)) => Segment {
-                            result: Ok(rep),
-                            fps: {
-                                fps.sort_unstable();
-                                fps.shrink_to_fit();
-                                fps
-                            },
-                            end,
-                            db,
-                        },
-                        Err(e) => Segment {
-                            result: Err(e),
-                            fps: Vec::new(),
-                            end: usize::MAX,
-                            db: 0,
-                        },
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| Segment {
-                    result: Err(crate::Error::corrupt("decoder thread failed", 0)),
+    // Deep mode merges one sorted fingerprint list per segment (a k-way
+    // merge whose cost grows with k), so it keeps two segments per core.
+    let parts = if opts.level == Level::Deep {
+        (threads * 2).min(16)
+    } else {
+        (data.len() / PIECE)
+            .clamp(threads * 2, threads * 16)
+            .min(64)
+    };
+    let starts = segment_starts_in(data, opts, parts, threads);
+    let segments: Vec<Segment> = pool(starts.len(), threads, |i| {
+        let start = starts[i];
+        let bound = starts.get(i + 1).copied().unwrap_or(usize::MAX);
+        let db = if i == 0 { 0 } else { DB_UNKNOWN };
+        let walk = || {
+            let mut rep = empty_report(data, header);
+            let mut fps: Vec<u32> = Vec::new();
+            let deep = (opts.level == Level::Deep).then_some(&mut fps);
+            match walk_range(data, start, bound, db, opts, now_ms, &mut rep, deep) {
+                Ok((end, db)) => Segment {
+                    result: Ok(rep),
+                    fps: {
+                        fps.sort_unstable();
+                        fps.shrink_to_fit();
+                        fps
+                    },
+                    end,
+                    db,
+                },
+                Err(e) => Segment {
+                    result: Err(e),
                     fps: Vec::new(),
                     end: usize::MAX,
                     db: 0,
-                })
-            })
-            .collect()
+                },
+            }
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)).unwrap_or_else(|_| Segment {
+            result: Err(crate::Error::corrupt("decoder thread failed", 0)),
+            fps: Vec::new(),
+            end: usize::MAX,
+            db: 0,
+        })
     });
     let mut rep = empty_report(data, header);
     let mut prev_db = 0;
@@ -750,6 +805,114 @@ mod tests {
         assert!(b >= 10 << 20);
         assert_eq!((b - 9) % 5, 0, "a record start");
         assert!(parsed < RESYNC_BUDGET / 4, "{parsed}");
+    }
+
+    /// About `mb` MiB of strings (half LZF text), listpack hashes and
+    /// lists, in dbs 0 and 5 (and key `dup` twice when `dup`).
+    fn big_file(mb: usize, dup: bool) -> Vec<u8> {
+        use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+        w.aux(b"redis-ver", b"7.2.4").unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = mb * 1024 * 1024 / 700;
+        w.select_db(0).unwrap();
+        for i in 0..n {
+            if i == n / 3 {
+                w.select_db(5).unwrap();
+            }
+            let len = 100 + (rnd() % 1200) as usize;
+            let v = match i % 5 {
+                0 => OwnedValue::List(
+                    (0..len / 40)
+                        .map(|j| format!("e{j}-{i}").into_bytes())
+                        .collect(),
+                ),
+                1 => OwnedValue::Hash(
+                    (0..len / 60)
+                        .map(|j| crate::encode::HashEntry {
+                            field: format!("f{j}").into_bytes(),
+                            value: format!("value {j} of {i}").into_bytes(),
+                            expire_ms: None,
+                        })
+                        .collect(),
+                ),
+                2 => OwnedValue::String((0..len).map(|j| b"abc de"[(j * 7 + i) % 6]).collect()),
+                _ => OwnedValue::String((0..len).map(|_| rnd() as u8).collect()),
+            };
+            let meta = KeyMeta {
+                expire_ms: (i % 3 == 0).then_some(1_700_000_000_000 + i as i64),
+                ..KeyMeta::default()
+            };
+            let key = if dup && i == n / 3 - 10 {
+                "dup".to_string()
+            } else {
+                format!("key:{i}")
+            };
+            w.key(key.as_bytes(), &v, meta).unwrap();
+            if dup && i == 10 {
+                w.key(
+                    b"dup",
+                    &OwnedValue::String(b"x".to_vec()),
+                    KeyMeta::default(),
+                )
+                .unwrap();
+            }
+        }
+        w.finish().unwrap()
+    }
+
+    fn sequential(data: &[u8], opts: Options) -> Result<Report> {
+        let header = Header::parse(data)?;
+        let mut rep = empty_report(data, header);
+        walk_range(data, 9, usize::MAX, 0, opts, 0, &mut rep, None)?;
+        Ok(rep)
+    }
+
+    /// The pooled walk over many pieces gives the sequential walk's report,
+    /// or its first error, for any thread count, at every level.
+    #[test]
+    fn pooled_walk_equals_sequential() {
+        let clean = big_file(80, false);
+        assert!(clean.len() > 8 * PIECE, "{}", clean.len());
+        let header = Header::parse(&clean).unwrap();
+        let mut cases = vec![clean.clone(), big_file(20, true)];
+        for at in [clean.len() / 3, clean.len() * 3 / 4] {
+            // A type byte no format has, at the start of a key record.
+            let mut bad = clean.clone();
+            let rec = (at..bad.len())
+                .find(|&i| bad[i] == 0 && bad.get(i + 2..i + 6) == Some(b"key:"))
+                .unwrap();
+            bad[rec] = 0xEE;
+            cases.push(bad);
+        }
+        let mut errors = 0;
+        for data in &cases {
+            for level in [Level::Full, Level::Deep] {
+                let opts = Options {
+                    level,
+                    verify_checksum: false,
+                    ..Options::default()
+                };
+                let want = sequential(data, opts).map(|r| r.to_json());
+                errors += usize::from(want.is_err());
+                for threads in [2, 3, 8] {
+                    let got = walk_parallel(data, header, opts, 0, threads).map(|r| r.to_json());
+                    assert_eq!(
+                        format!("{got:?}"),
+                        format!("{want:?}"),
+                        "threads {threads} level {level:?}"
+                    );
+                }
+            }
+        }
+        // Both damaged files at both levels, the duplicate key in deep mode.
+        assert_eq!(errors, 5);
     }
 
     #[test]

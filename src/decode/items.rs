@@ -458,23 +458,95 @@ impl<'a> Items<'a> {
     #[inline]
     fn count_elem(&mut self) -> Result<()> {
         self.elems += 1;
-        let per_entry = match self.group {
+        if self.elems > self.max_elems() {
+            return Err(self.too_many());
+        }
+        Ok(())
+    }
+
+    /// Elements per entry.
+    #[inline]
+    fn per_entry(&self) -> u64 {
+        match self.group {
             Group::One => 1,
             Group::Two => 2,
             Group::Three => 3,
+        }
+    }
+
+    /// Most elements `max_collection_len` allows.
+    #[inline]
+    fn max_elems(&self) -> u64 {
+        self.ctx
+            .limits
+            .max_collection_len
+            .saturating_mul(self.per_entry())
+    }
+
+    /// The error for `elems` over [`Items::max_elems`].
+    #[cold]
+    fn too_many(&self) -> Error {
+        Error::new(
+            ErrorKind::LimitExceeded {
+                what: "collection length",
+                value: self.elems.div_ceil(self.per_entry()),
+                limit: self.ctx.limits.max_collection_len,
+            },
+            self.blob_offset,
+        )
+    }
+
+    /// Walks the rest of the current blob without returning its elements:
+    /// the same checks, errors and order as reading it one group at a time
+    /// (`next_ref` for single elements, `blob_group` for pairs, with each
+    /// score of a sorted set parsed), in one loop.
+    fn drain_blob(&mut self, scores: bool) -> Result<()> {
+        let Some(mut it) = self.blob_it.take() else {
+            return Ok(());
         };
-        let limit = self.ctx.limits.max_collection_len;
-        if self.elems > limit.saturating_mul(per_entry) {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded {
-                    what: "collection length",
-                    value: self.elems.div_ceil(per_entry),
-                    limit,
+        let per = self.per_entry();
+        let max = self.max_elems();
+        let mut elems = self.elems;
+        // Position inside the current group.
+        let mut k = 0u64;
+        let mut bad_score = false;
+        let data = self.blob();
+        let walked = it.walk(data, |e| {
+            elems += 1;
+            if elems > max {
+                return false;
+            }
+            if scores && k == 1 && e.get(data).as_f64().is_none_or(|v| v.is_nan()) {
+                bad_score = true;
+                return false;
+            }
+            k += 1;
+            if k == per {
+                k = 0;
+            }
+            true
+        });
+        self.elems = elems;
+        match walked {
+            Err(e) => Err(Error::new(e.into(), self.blob_offset)),
+            Ok(false) if bad_score => Err(Error::new(
+                ErrorKind::InvalidValue {
+                    value_type: "zset",
+                    what: "score is not a valid number".into(),
                 },
                 self.blob_offset,
-            ));
+            )),
+            Ok(false) => Err(self.too_many()),
+            Ok(true) if k != 0 => Err(Error::new(
+                ErrorKind::Corrupt(format!(
+                    "{} ends in the middle of an entry ({} of {per} elements)",
+                    self.blob_kind.name(),
+                    k
+                )),
+                self.blob_offset,
+            )),
+            Ok(true) => Ok(()),
         }
-        Ok(())
     }
 
     /// Next single element from any source (list/set).
@@ -813,7 +885,28 @@ impl<'a> Items<'a> {
     pub(crate) fn finish_odd(mut self) -> Result<(usize, Odd)> {
         match self.group {
             _ if self.rdb_type == t::ARRAY => while self.next_array()?.is_some() {},
-            Group::One => while self.next_elem()?.is_some() {},
+            Group::One => loop {
+                // Blobs in one loop each; plain elements and the next
+                // quicklist node through `next_ref`.
+                self.drain_blob(false)?;
+                self.arena.clear();
+                if self.next_ref()?.is_none() {
+                    break;
+                }
+            },
+            Group::Two
+                if matches!(self.src, Src::Blob)
+                    && matches!(
+                        self.rdb_type,
+                        t::ZSET_ZIPLIST
+                            | t::ZSET_LISTPACK
+                            | t::HASH_ZIPMAP
+                            | t::HASH_ZIPLIST
+                            | t::HASH_LISTPACK
+                    ) =>
+            {
+                self.drain_blob(matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK))?
+            }
             Group::Two
                 if matches!(
                     self.rdb_type,
@@ -860,5 +953,142 @@ impl Items<'_> {
     /// The decoding context.
     pub fn ctx(&self) -> Ctx {
         self.ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::lzf;
+
+    /// The element-by-element walk `finish` replaced for blobs.
+    fn finish_one_by_one(mut it: Items<'_>) -> Result<usize> {
+        match it.group {
+            Group::One => while it.next_elem()?.is_some() {},
+            _ if matches!(it.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK) => {
+                while it.next_scored()?.is_some() {}
+            }
+            _ => while it.next_field()?.is_some() {},
+        }
+        Ok(it.end_pos())
+    }
+
+    fn listpack(elems: &[&[u8]]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for e in elems {
+            let start = body.len();
+            if let Ok(i) = std::str::from_utf8(e).unwrap_or("x").parse::<u8>() {
+                if i < 128 {
+                    body.push(i);
+                }
+            }
+            if body.len() == start {
+                body.push(0x80 | e.len() as u8);
+                body.extend_from_slice(e);
+            }
+            body.push((body.len() - start) as u8);
+        }
+        let mut lp = ((body.len() + 7) as u32).to_le_bytes().to_vec();
+        lp.extend_from_slice(&(elems.len() as u16).to_le_bytes());
+        lp.extend_from_slice(&body);
+        lp.push(0xff);
+        lp
+    }
+
+    fn rdb_str(b: &[u8], compress: bool) -> Vec<u8> {
+        if compress {
+            if let Some(c) = lzf::compress(b) {
+                let mut out = vec![0xc3, 0x40 | (c.len() >> 8) as u8, c.len() as u8];
+                out.extend_from_slice(&[0x40 | (b.len() >> 8) as u8, b.len() as u8]);
+                out.extend_from_slice(&c);
+                return out;
+            }
+        }
+        let mut out = vec![0x40 | (b.len() >> 8) as u8, b.len() as u8];
+        out.extend_from_slice(b);
+        out
+    }
+
+    /// `finish` (one loop per blob) and the one-by-one walk agree on every
+    /// mutation of hash, zset, set and quicklist listpacks: same end or the
+    /// same error, under a tight and a loose collection limit.
+    #[test]
+    fn drained_blobs_match_the_element_walk() {
+        let words: Vec<&[u8]> = vec![
+            b"alpha", b"1", b"bravo", b"2.5", b"charlie", b"nan", b"delta", b"77", b"e", b"200",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut seen = std::collections::BTreeMap::new();
+        for case in 0..20_000u32 {
+            let n = (rnd() % 9) as usize;
+            let elems: Vec<&[u8]> = (0..n)
+                .map(|_| words[(rnd() % words.len() as u64) as usize])
+                .collect();
+            let mut lp = listpack(&elems);
+            for _ in 0..rnd() % 3 {
+                let at = (rnd() % lp.len() as u64) as usize;
+                lp[at] = rnd() as u8;
+            }
+            let ty = [
+                t::HASH_LISTPACK,
+                t::ZSET_LISTPACK,
+                t::SET_LISTPACK,
+                t::LIST_QUICKLIST_2,
+            ][(case % 4) as usize];
+            let mut v = Vec::new();
+            if ty == t::LIST_QUICKLIST_2 {
+                v.extend_from_slice(&[2, 2]);
+                v.extend(rdb_str(&lp, case % 8 < 4));
+                v.push(2);
+                v.extend(rdb_str(&listpack(&elems), false));
+            } else {
+                v.extend(rdb_str(&lp, case % 8 < 4));
+            }
+            for max in [3, u64::MAX] {
+                let ctx = Ctx {
+                    lineage: Lineage::Redis,
+                    version: 11,
+                    limits: Limits {
+                        max_collection_len: max,
+                        ..Limits::default()
+                    },
+                };
+                let run = |fast: bool| {
+                    let mut r = Reader::at(&v, 0);
+                    let it = Items::new(ty, &mut r, ctx, false)?;
+                    if fast {
+                        it.finish()
+                    } else {
+                        finish_one_by_one(it)
+                    }
+                };
+                let (a, b) = (run(true), run(false));
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "case {case} type {ty}");
+                let outcome = match a {
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => format!("{e}"),
+                };
+                *seen.entry(outcome).or_insert(0u32) += 1;
+            }
+        }
+        // Valid blobs, limits, bad scores, broken entries and half entries.
+        for what in [
+            "ok",
+            "collection length",
+            "invalid zset",
+            "corrupt listpack",
+            "middle",
+        ] {
+            assert!(
+                seen.iter().any(|(k, &n)| k.contains(what) && n > 50),
+                "{what}: {seen:?}"
+            );
+        }
     }
 }

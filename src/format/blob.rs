@@ -331,6 +331,41 @@ impl BlobIter {
         }
     }
 
+    /// Walks elements until the end marker (which it checks) or until `f`
+    /// returns `false` for one, calling `f` with each element. The same checks,
+    /// in the same order, as calling [`BlobIter::next`] until `None`, in a
+    /// loop specialised for the blob kind; returns whether the end was reached.
+    #[inline]
+    pub fn walk(
+        &mut self,
+        data: &[u8],
+        mut f: impl FnMut(ElemPos) -> bool,
+    ) -> Result<bool, BlobError> {
+        #[inline(always)]
+        fn each(
+            it: &mut BlobIter,
+            data: &[u8],
+            f: &mut impl FnMut(ElemPos) -> bool,
+            next: impl Fn(&mut BlobIter, &[u8]) -> Result<Option<ElemPos>, BlobError>,
+        ) -> Result<bool, BlobError> {
+            if it.done {
+                return Ok(true);
+            }
+            while let Some(e) = next(it, data)? {
+                if !f(e) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        match self.kind {
+            BlobKind::Listpack => each(self, data, &mut f, BlobIter::next_listpack),
+            BlobKind::Ziplist => each(self, data, &mut f, BlobIter::next_ziplist),
+            BlobKind::Intset => each(self, data, &mut f, BlobIter::next_intset),
+            BlobKind::Zipmap => each(self, data, &mut f, BlobIter::next_zipmap),
+        }
+    }
+
     #[inline]
     fn need(&self, data: &[u8], at: usize, n: usize) -> Result<(), BlobError> {
         // The last byte is the end marker: entries must end before it.
@@ -392,6 +427,14 @@ impl BlobIter {
                 _ => return Err(self.err(format!("invalid entry encoding 0x{b:02x}"), p)),
             }
         };
+        // Entries of up to 127 bytes (almost all of them) have a one-byte
+        // back-length equal to their size; anything else takes the general
+        // path below, which reports the precise error.
+        if size <= 127 && data.get(p + size) == Some(&(size as u8)) && p + size + 1 < data.len() {
+            self.pos = p + size + 1;
+            self.seen = self.seen.saturating_add(1);
+            return Ok(Some(elem));
+        }
         let bl = backlen_size(size);
         self.need(data, p, size + bl)?;
         // Decode the back-length (first byte holds the high bits, bit 7 clear;
