@@ -299,16 +299,12 @@ fn check_gzip(gz: &Path, rdb: &[u8]) -> std::io::Result<bool> {
     }
 }
 
-/// Fails when an input changed since the input pass: its size or
-/// modification time differ, it faulted while mapped, or its bytes no
-/// longer have the CRC-64 the input pass computed (inputs in parallel).
-fn check_inputs(
-    inputs: &[Input],
-    fingerprints: &[u64],
-    opts: &MergeOptions,
-    report: &MergeReport,
-) -> Result<(), MergeError> {
-    let problems: Vec<Option<String>> = std::thread::scope(|s| {
+/// Why each input no longer is what the input pass read, if it is not:
+/// its size or modification time differ, it faulted while mapped, or its
+/// bytes no longer have the fingerprint the input pass computed (inputs
+/// in parallel).
+fn input_changes(inputs: &[Input], fingerprints: &[u64]) -> Vec<Option<String>> {
+    std::thread::scope(|s| {
         let handles: Vec<_> = inputs
             .iter()
             .zip(fingerprints)
@@ -330,8 +326,16 @@ fn check_inputs(
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    });
-    for (i, p) in problems.into_iter().enumerate() {
+    })
+}
+
+/// The failure for the first input [`input_changes`] found changed.
+fn changed_input(
+    changes: Vec<Option<String>>,
+    opts: &MergeOptions,
+    report: &MergeReport,
+) -> Result<(), MergeError> {
+    for (i, p) in changes.into_iter().enumerate() {
         if let Some(why) = p {
             return Err(io_error(
                 format!(
@@ -469,7 +473,7 @@ pub(crate) fn write(
     // bytes whether or not they have reached the disk yet, and nothing is
     // published before both are done.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let (synced, checked) = std::thread::scope(|s| {
+    let (synced, checked, changes) = std::thread::scope(|s| {
         let path = tmp.as_path();
         let reader = track.map(|t| s.spawn(move || reread(path, t, workers)));
         let written = write_all(&mut report);
@@ -485,6 +489,13 @@ pub(crate) fn write(
         if written.is_ok() {
             report.phases.push(("writing", t0.elapsed().as_secs_f64()));
         }
+        // The inputs must still be what the input pass read: the records
+        // were copied from them just now, and an input rewritten in place
+        // after its check would otherwise reach a "verified" output. Checked
+        // (on other cores) while the output is flushed to disk.
+        let changes = written
+            .is_ok()
+            .then(|| s.spawn(|| input_changes(&inputs, &fingerprints)));
         let synced = written.map(|file| {
             let r = file.sync_all();
             (r, t1.elapsed().as_secs_f64())
@@ -494,9 +505,11 @@ pub(crate) fn write(
             prog.finish();
             (got, t1.elapsed())
         });
-        (synced, checked)
+        let changes = changes.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (synced, checked, changes)
     });
     let synced = synced?;
+    changed_input(changes.unwrap_or_default(), opts, &report)?;
     synced
         .0
         .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
@@ -573,12 +586,8 @@ pub(crate) fn write(
             .phases
             .push(("compressing", t3.elapsed().as_secs_f64()));
     }
-    // 4. The inputs must still be what the input pass read: the records
-    // were copied from them just now, and an input rewritten in place
-    // after its check would otherwise reach a "verified" output.
-    check_inputs(&inputs, &fingerprints, opts, &report)?;
     drop(inputs);
-    // 5. Publish.
+    // 4. Publish.
     let bytes = atomic.file().metadata().map(|m| m.len()).unwrap_or(0);
     let final_tmp = atomic.temp_path().to_path_buf();
     atomic.commit().map_err(|e| {
