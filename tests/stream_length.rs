@@ -24,23 +24,6 @@ use servers::{check_rdb, rdbkit, server, Server, TempDir};
 
 const FIXTURE: &str = "tests/fixtures/redis-6.2/all-types.rdb";
 
-/// An RDB `LEN` field.
-fn enc_len(n: u64) -> Vec<u8> {
-    if n < 64 {
-        vec![n as u8]
-    } else if n < 16384 {
-        vec![0x40 | (n >> 8) as u8, n as u8]
-    } else if n <= u64::from(u32::MAX) {
-        let mut v = vec![0x80];
-        v.extend_from_slice(&(n as u32).to_be_bytes());
-        v
-    } else {
-        let mut v = vec![0x81];
-        v.extend_from_slice(&n.to_be_bytes());
-        v
-    }
-}
-
 /// A stream of the fixture with its length changed.
 struct Edited {
     /// The whole file, CRC fixed.
@@ -99,7 +82,7 @@ fn edited(delta: i64) -> Edited {
         found.expect("a type-15 stream with 2+ entries in the fixture");
     let length = entries.checked_add_signed(delta).unwrap();
     let mut file = data[..at].to_vec();
-    file.extend_from_slice(&enc_len(length));
+    rdbkit::encode::write_len(&mut file, length);
     file.extend_from_slice(&data[end..]);
     let n = file.len();
     let crc = crc64(&file[..n - 8]);
