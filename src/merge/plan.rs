@@ -901,32 +901,48 @@ struct Resolver<'a> {
     expired_at_import: u64,
 }
 
-type Copy<'a> = (Vec<u8>, usize, u64, KeyRecord<'a>);
+/// One input's copy of a key present in several inputs.
+struct KeyCopy<'a> {
+    /// The key's bytes.
+    key: Vec<u8>,
+    /// The input holding this copy.
+    input: usize,
+    /// Its location ([`loc`]: input and byte offset).
+    loc: u64,
+    /// The record.
+    record: KeyRecord<'a>,
+}
 
 impl Resolver<'_> {
     /// Resolves one group of records with the same fingerprint.
     fn group(&mut self, group: &[u64], report: &mut MergeReport) -> crate::Result<()> {
         let inputs = self.inputs;
-        let mut recs: Vec<Copy<'_>> = Vec::with_capacity(group.len());
+        let mut recs: Vec<KeyCopy<'_>> = Vec::with_capacity(group.len());
         for &l in group {
             let (i, off) = unloc(l);
             let r = record_at(&inputs[i], off, run_db(&self.runs[i], off))?;
             let key = r.key.to_bytes()?.into_owned();
-            recs.push((key, i, l, r));
+            recs.push(KeyCopy {
+                key,
+                input: i,
+                loc: l,
+                record: r,
+            });
         }
         // Split by real key bytes (fingerprint collisions) and output db.
         let opts = self.opts;
         recs.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(out_db(opts, a.3.db).cmp(&out_db(opts, b.3.db)))
-                .then(a.2.cmp(&b.2))
+            a.key
+                .cmp(&b.key)
+                .then(out_db(opts, a.record.db).cmp(&out_db(opts, b.record.db)))
+                .then(a.loc.cmp(&b.loc))
         });
         let mut s = 0;
         while s < recs.len() {
             let mut e = s + 1;
             while e < recs.len()
-                && recs[e].0 == recs[s].0
-                && out_db(opts, recs[e].3.db) == out_db(opts, recs[s].3.db)
+                && recs[e].key == recs[s].key
+                && out_db(opts, recs[e].record.db) == out_db(opts, recs[s].record.db)
             {
                 e += 1;
             }
@@ -938,11 +954,11 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    fn drop_copy(&mut self, db: u64, c: &Copy<'_>) {
-        self.skip.push(c.2);
+    fn drop_copy(&mut self, db: u64, c: &KeyCopy<'_>) {
+        self.skip.push(c.loc);
         let e = self.counts.entry(db).or_default();
         e.0 -= 1;
-        if let Some(x) = c.3.expire_ms {
+        if let Some(x) = c.record.expire_ms {
             e.1 -= 1;
             if x < self.opts.import_at {
                 self.expired_at_import -= 1;
@@ -951,13 +967,18 @@ impl Resolver<'_> {
     }
 
     /// Resolves the copies of one key (in input order).
-    fn key(&mut self, copies: &[Copy<'_>], report: &mut MergeReport) -> crate::Result<()> {
+    fn key(&mut self, copies: &[KeyCopy<'_>], report: &mut MergeReport) -> crate::Result<()> {
         let opts = self.opts;
-        let db = out_db(opts, copies[0].3.db);
+        let db = out_db(opts, copies[0].record.db);
         let first = &copies[0];
         let mut all_same = true;
         for c in &copies[1..] {
-            if !same_value(&first.3, &self.inputs[first.1], &c.3, &self.inputs[c.1])? {
+            if !same_value(
+                &first.record,
+                &self.inputs[first.input],
+                &c.record,
+                &self.inputs[c.input],
+            )? {
                 all_same = false;
                 break;
             }
@@ -971,8 +992,8 @@ impl Resolver<'_> {
             if report.duplicates.len() < MAX_LISTED {
                 report.duplicates.push(Duplicate {
                     db,
-                    key: String::from_utf8_lossy(&first.0).into_owned(),
-                    inputs: copies.iter().map(|c| c.1).collect(),
+                    key: String::from_utf8_lossy(&first.key).into_owned(),
+                    inputs: copies.iter().map(|c| c.input).collect(),
                 });
             }
             return Ok(());
@@ -987,8 +1008,8 @@ impl Resolver<'_> {
                 let tokens: Vec<u32> = (0..opts.inputs.len())
                     .map(|i| opts.tokens.get(i).copied().flatten().unwrap_or(0))
                     .collect();
-                owner = dynomite::owner_of_key(&first.0, &tokens, opts.hash_tag);
-                owner.and_then(|o| copies.iter().position(|c| c.1 == o))
+                owner = dynomite::owner_of_key(&first.key, &tokens, opts.hash_tag);
+                owner.and_then(|o| copies.iter().position(|c| c.input == o))
             }
         };
         match kept {
@@ -1004,18 +1025,18 @@ impl Resolver<'_> {
         if report.conflicts.len() < MAX_LISTED {
             report.conflicts.push(Conflict {
                 db,
-                key: String::from_utf8_lossy(&first.0).into_owned(),
+                key: String::from_utf8_lossy(&first.key).into_owned(),
                 copies: copies
                     .iter()
                     .map(|c| ConflictCopy {
-                        input: c.1,
-                        kind: c.3.value.kind().name(),
-                        encoding: c.3.value.encoding(),
-                        bytes: c.3.body_span.len() as u64,
-                        expire_ms: c.3.expire_ms,
+                        input: c.input,
+                        kind: c.record.value.kind().name(),
+                        encoding: c.record.value.encoding(),
+                        bytes: c.record.body_span.len() as u64,
+                        expire_ms: c.record.expire_ms,
                     })
                     .collect(),
-                kept: kept.map(|k| copies[k].1),
+                kept: kept.map(|k| copies[k].input),
                 owner,
             });
         }
