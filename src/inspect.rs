@@ -576,12 +576,8 @@ fn walk_parallel(
                 },
             }
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)).unwrap_or_else(|_| Segment {
-            result: Err(crate::Error::corrupt("decoder thread failed", 0)),
-            fps: Vec::new(),
-            end: usize::MAX,
-            db: 0,
-        })
+        // A panic is a bug, never "corrupt data": it propagates.
+        walk()
     });
     let mut rep = empty_report(data, header);
     let mut prev_db = 0;

@@ -602,8 +602,8 @@ pub(crate) fn check_duplicate_keys_in(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::corrupt("duplicate-key thread failed", 0)))
+                // A panic is a bug, never "corrupt data": resume it.
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
             })
             .collect()
     });
