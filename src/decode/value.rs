@@ -134,6 +134,20 @@ pub struct Value<'a> {
 }
 
 impl<'a> Value<'a> {
+    /// Walks the value again at [`Level::Full`](super::Level::Full) as if
+    /// it were in a file of RDB `version`: a record may be valid in its own
+    /// file (Redis 5.0 loads duplicate zipmap fields) and refused by the
+    /// loader of a newer one it is copied into.
+    pub(crate) fn check_as(&self, version: u32) -> crate::Result<()> {
+        let ctx = Ctx {
+            version,
+            ..self.ctx
+        };
+        let mut r = crate::format::Reader::at(self.input, self.start);
+        let mut ignored = super::Warnings::default();
+        super::walk::walk_value(self.rdb_type, &mut r, ctx, super::Level::Full, &mut ignored)
+    }
+
     pub(crate) fn new(rdb_type: u8, input: &'a [u8], start: usize, end: usize, ctx: Ctx) -> Self {
         Value {
             rdb_type,

@@ -709,6 +709,7 @@ fn scan_range(
         if start >= bound {
             break;
         }
+        let warned = dec.warnings().total();
         let Some(item) = dec.next() else { break };
         let item = item?;
         if !matches!(item, Item::Key(_)) {
@@ -718,6 +719,24 @@ fn scan_range(
         match item {
             Item::Key(k) => {
                 keys = 1;
+                // A fact its own file's loaders accept (a warning) may be
+                // refused by the target's: such a record must not reach the
+                // output, copied or re-encoded.
+                if dec.warnings().total() != warned && cx.target.version != header.version {
+                    k.value.check_as(cx.target.version).map_err(|e| {
+                        let e = e.with_key(&k.key.to_bytes().unwrap_or_default());
+                        crate::Error::new(
+                            crate::ErrorKind::Corrupt(format!(
+                                "{}, which the target {} refuses (its own RDB {} loaders accept it); convert for an older target",
+                                e.kind(),
+                                cx.target,
+                                header.version
+                            )),
+                            start as u64,
+                        )
+                        .with_key(e.key().unwrap_or_default())
+                    })?;
+                }
                 assumed |= !selected;
                 match &mut run {
                     Some(r) if r.grows_to(start) => r.end = k.span.end,
