@@ -1060,7 +1060,7 @@ fn encode_stream(
         .ok_or_else(|| enc_err(format!("streams need RDB 9 or later; target is {target}")))?;
     let ver = crate::decode::stream_version_of(ty);
     // The stored length as it is (see `StreamValue::length`).
-    let length = s.length.unwrap_or(s.entries.len() as u64);
+    let mut length = s.length.unwrap_or(s.entries.len() as u64);
     let first = s.entries.first().map(|e| e.0).unwrap_or_default();
     let lost = stream_losses(s, ver);
     if !lost.is_empty() {
@@ -1082,6 +1082,20 @@ fn encode_stream(
         return Err(enc_err(format!("stream entry {id} has no fields")));
     }
     let nodes = stream_nodes(s, cfg);
+    if nodes.is_empty() && length > 0 && target.version >= 10 {
+        // Redis 7.0+ refuse a length above 0 with no node ("Stream length
+        // inconsistent with rax entries"); Redis 5.0-6.2 wrote such
+        // streams. Their stored length cannot be kept for such a target.
+        if !allow.stream_metadata {
+            return Err(enc_err(format!(
+                "stream length {length} with no entries cannot be written for {target} (Redis 7.0+ refuse it); allow with --drop-stream-metadata"
+            )));
+        }
+        if lost.is_empty() {
+            losses.stream_metadata += 1;
+        }
+        length = 0;
+    }
     write_len(out, nodes.len() as u64);
     for (id, lp) in &nodes {
         write_raw_str(out, &id.to_raw());
