@@ -15,7 +15,7 @@ static ALLOC: alloc::Counting = alloc::Counting;
 use fuzz_checks::{check_convert, check_file, check_merge, check_payload, check_roundtrip};
 use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::format::crc::crc64;
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 use rdbkit::ErrorKind;
 
 /// Appends EOF and a valid CRC-64 to a file body.
