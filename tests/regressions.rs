@@ -338,3 +338,32 @@ fn a_stored_stream_length_without_nodes_is_not_written_for_rdb_10() {
     ];
     check_convert(data);
 }
+
+/// Asking a value for a type it is not is the caller's mistake, a distinct
+/// error kind, never "corrupt data".
+#[test]
+fn asking_for_the_wrong_type_is_a_wrong_type_error() {
+    let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    let Some(Ok(Item::Key(k))) = Decoder::new(file, Options::default()).unwrap().nth(1) else {
+        panic!("no key record");
+    };
+    let e = k.value.stream().unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::WrongType {
+                rdb_type: 0,
+                kind: "string",
+                wanted: "a stream"
+            }
+        ),
+        "{e}"
+    );
+    let Err(e) = k.value.items() else {
+        panic!("a string has no elements")
+    };
+    assert!(
+        matches!(e.kind(), ErrorKind::WrongType { rdb_type: 0, .. }),
+        "{e}"
+    );
+}

@@ -196,7 +196,7 @@ pub(crate) fn reread(
     path: &Path,
     tracker: &Tracker<'_>,
     workers: usize,
-) -> Result<DbCounts, String> {
+) -> crate::Result<DbCounts> {
     // Each worker takes pieces from the tracker as the writer closes them.
     let workers = workers.max(1);
     let mut done: Vec<(usize, crate::Result<Checked>)> = fan_out(workers, workers, |_| {
@@ -221,20 +221,23 @@ pub(crate) fn reread(
     done.sort_unstable_by_key(|d| d.0);
     let state = tracker.lock();
     if state.failed {
-        return Err("the write failed".into());
+        return Err(unfinished("the write failed"));
     }
     let pieces = state.cuts.len();
     drop(state);
     if done.len() != pieces || done.iter().enumerate().any(|(i, d)| d.0 != i) {
         // A piece failed and its worker stopped: report the first failure.
         let first = done.into_iter().find_map(|d| d.1.err());
-        return Err(first.map_or_else(|| "a piece was not checked".into(), |e| e.to_string()));
+        return Err(first.unwrap_or_else(|| unfinished("a piece was not checked")));
     }
     let mut crc = Crc64::new();
     let mut got = DbCounts::new();
     let mut last = Checksum::Absent;
+    // Bytes the CRC covers: where the stored checksum starts.
+    let mut end = 0u64;
     for (_, r) in done {
-        let c = r.map_err(|e| e.to_string())?;
+        let c = r?;
+        end += c.bytes;
         crc.combine(&c.crc);
         for (db, (k, e)) in c.counts {
             let t = got.entry(db).or_default();
@@ -248,16 +251,27 @@ pub(crate) fn reread(
         Checksum::NotChecked(stored) => {
             let computed = crc.value();
             if computed != stored {
-                return Err(format!(
-                    "CRC-64 mismatch: stored {stored:#018x}, computed {computed:#018x}"
+                return Err(crate::Error::new(
+                    crate::ErrorKind::ChecksumMismatch { stored, computed },
+                    end,
                 ));
             }
         }
         Checksum::Absent => {}
-        other => return Err(format!("unexpected checksum state {other:?}")),
+        other => {
+            return Err(crate::Error::corrupt(
+                format!("the checksum is {other}"),
+                end,
+            ))
+        }
     }
     got.retain(|_, c| c.0 > 0);
     Ok(got)
+}
+
+/// The re-read could not finish (the write failed, or a piece was left).
+fn unfinished(why: &str) -> crate::Error {
+    crate::Error::io("re-reading the output", std::io::Error::other(why))
 }
 
 fn check_piece(path: &Path, p: &Piece) -> crate::Result<Checked> {
@@ -402,6 +416,14 @@ mod tests {
         cuts: &[(usize, u64)],
         fail_at: Option<usize>,
     ) -> Result<DbCounts, String> {
+        write_and_reread_typed(data, cuts, fail_at).map_err(|e| e.to_string())
+    }
+
+    fn write_and_reread_typed(
+        data: &[u8],
+        cuts: &[(usize, u64)],
+        fail_at: Option<usize>,
+    ) -> crate::Result<DbCounts> {
         let dir = std::env::temp_dir();
         let path = dir.join(format!(
             "rdbkit-reread-{}-{:?}.rdb",
@@ -455,7 +477,12 @@ mod tests {
         let at = at + data[at..].windows(6).position(|w| w == b"value ").unwrap() + 2;
         data[at] ^= 0x20;
         let e = write_and_reread(&data, &cuts, None).unwrap_err();
-        assert!(e.contains("CRC-64 mismatch"), "{e}");
+        assert!(e.contains("checksum"), "{e}");
+        let e = write_and_reread_typed(&data, &cuts, None).unwrap_err();
+        assert!(
+            matches!(e.kind(), crate::ErrorKind::ChecksumMismatch { .. }),
+            "{e}"
+        );
         // A cut that is not a record boundary.
         let (data, mut cuts, _) = file(2000, 11);
         cuts[5].0 += 1;
