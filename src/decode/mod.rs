@@ -14,13 +14,12 @@ mod warning;
 
 use std::ops::Range;
 
+pub use crate::format::{Kind, StreamId};
 pub use items::{ArrayValue, Ctx, HashField, Items};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
 pub use payload::{decode_payload, Payload};
-pub use stream::{
-    stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamId,
-};
-pub use value::{encoding_name, Kind, Value};
+pub use stream::{stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream};
+pub use value::{encoding_name, Value};
 pub use walk::fingerprint;
 pub use warning::{Warning, Warnings};
 

@@ -7,8 +7,8 @@ use super::double::{score_text, text_double};
 use super::primitives::{
     write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts,
 };
-use crate::decode::{ArrayValue, Kind, StreamId, Value};
-use crate::format::{parse_canonical_int, rdb_type as t, Lineage, ModuleId};
+use crate::decode::{ArrayValue, Value};
+use crate::format::{parse_canonical_int, rdb_type as t, Kind, Lineage, ModuleId, StreamId};
 use crate::release::Target;
 use crate::{Error, ErrorKind, Result};
 

@@ -4,12 +4,16 @@
 
 pub mod blob;
 pub mod crc;
+mod kind;
 pub mod lzf;
 mod reader;
+mod stream_id;
 mod string;
 
 pub use blob::{BlobIter, BlobKind};
+pub use kind::Kind;
 pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
+pub use stream_id::StreamId;
 pub use string::{Elem, RdbStr};
 
 /// Opcodes: bytes in type position that are not value types.
