@@ -10,10 +10,12 @@
 //! deleted flags, shared PEL entries) is newer than most releases that read
 //! RDB 9-12, so those facts are warnings.
 
+use super::blob::{BlobIter, BlobKind, ElemPos};
 use super::items::Ctx;
+use super::reader::Reader;
+use super::string::{Elem, RdbStr};
 use super::Warnings;
-use crate::format::blob::{BlobIter, BlobKind, ElemPos};
-use crate::format::{lzf, rdb_type as t, Elem, RdbStr, Reader, StreamId};
+use crate::format::{lzf, rdb_type as t, StreamId};
 use crate::{Error, ErrorKind, Result};
 
 /// Stream format version (1 for type 15 ... 5 for type 27).

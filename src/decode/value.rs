@@ -2,12 +2,15 @@
 
 use super::items::{Ctx, Items};
 use super::module::{read_module_value, ModuleValue};
+use super::reader::Reader;
 use super::stream::Stream;
+use super::string::RdbStr;
+use crate::format::{rdb_type as t, Lineage};
+use crate::{ErrorKind, Result};
+
 // `Kind` lives in `format` (the encoder shares it); `value::Kind` is the
 // path the decoder's record loop names.
 pub(super) use crate::format::Kind;
-use crate::format::{rdb_type as t, Lineage, RdbStr, Reader};
-use crate::{ErrorKind, Result};
 
 /// The encoding name of a value type byte (for statistics).
 ///
@@ -65,7 +68,7 @@ impl<'a> Value<'a> {
             version,
             ..self.ctx
         };
-        let mut r = crate::format::Reader::at(self.input, self.start);
+        let mut r = Reader::at(self.input, self.start);
         let mut ignored = super::Warnings::default();
         super::walk::walk_value(self.rdb_type, &mut r, ctx, super::Level::Full, &mut ignored)
     }
