@@ -76,13 +76,13 @@ fn stream_v2_in_rdb9_round_trips_through_stream_v1() {
     all_checks(&f);
 }
 
-/// `format/lzf.rs`: `decompress` and `decompress_to_vec` allocated the
-/// claimed output length before reading the stream, so an LZF string of
-/// junk claiming 88 times its size (the largest ratio LZF allows, hence
-/// accepted by the length checks) cost 88 x the input in heap wherever a
-/// value is materialised without a prior `validate` (Level::Skip, blobs,
-/// stream nodes, deep collection checks). Now outputs over 1 MiB are
-/// allocated only once the stream is shown to produce them.
+/// `format/lzf/decompress.rs`: `decompress` and `decompress_to_vec`
+/// allocated the claimed output length before reading the stream, so an LZF
+/// string of junk claiming 88 times its size (the largest ratio LZF allows,
+/// hence accepted by the length checks) cost 88 x the input in heap
+/// wherever a value is materialised without a prior `validate`
+/// (Level::Skip, blobs, stream nodes, deep collection checks). Now outputs
+/// over 1 MiB are allocated only once the stream is shown to produce them.
 #[test]
 fn lzf_junk_claiming_88x_allocates_nothing_large() {
     let clen = 16_000usize; // claims 1.4 MB
