@@ -147,7 +147,7 @@ fn collection_limit_applies_to_blob_encodings() {
     all_checks(&f);
 }
 
-/// `encode/value.rs`: writing a stream for a target before stream v5
+/// `encode/stream.rs`: writing a stream for a target before stream v5
 /// removed the NACK-zone ids from each group PEL with a linear search per
 /// PEL entry, quadratic in the PEL size (a 4x larger PEL took 10-15x the
 /// time; `tests/hostile.rs` `conversion_time_is_linear` measures it). Now a
