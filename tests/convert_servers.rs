@@ -306,7 +306,7 @@ fn every_fixture_converts_to_every_target() {
                 let dir = TempDir::new("every");
                 let out = dir.join("out.rdb");
                 let r = (|| -> Result<bool, String> {
-                    let t = Target::parse(target)?;
+                    let t = Target::parse(target).map_err(|e| e.to_string())?;
                     let lossy = match convert(file, &out, target) {
                         Ok(l) => l,
                         Err(e) if t.version < 8 && e.contains("module") => return Ok(false),
