@@ -3,12 +3,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use rdbkit::atomic::{check_paths, AtomicFile, Role};
+use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
 use rdbkit::encode::{AllowLoss, Target};
 use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
 
 use super::output::errln;
-use super::{Failure, EXIT_DATA, EXIT_USAGE};
+use super::{Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ConflictPolicy {
@@ -173,7 +173,10 @@ fn prepare_report(
     let keep: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
     AtomicFile::create_keeping(r, force, &keep)
         .map(Some)
-        .map_err(|e| Failure::usage(format!("report: {e}")))
+        .map_err(|e| match e {
+            CreateError::Exists(_) => Failure::usage(format!("report: {e}; {FORCE_HINT}")),
+            e => Failure::usage(format!("report: {e}")),
+        })
 }
 
 /// Writes the report through its temporary file and moves it into place.

@@ -50,6 +50,11 @@ enum Cmd {
     Convert(merge::ConvertArgs),
 }
 
+/// What the command line adds to a library error for a destination that
+/// exists (`rdbkit::atomic::CreateError::Exists`, a merge's
+/// `OutputExists`).
+pub const FORCE_HINT: &str = "use --force to replace it";
+
 /// A failure: message and exit code.
 pub struct Failure {
     pub code: u8,

@@ -381,7 +381,7 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         what: "the output",
         path: &opts.output,
     }];
-    check_paths(&inputs, &output).map_err(|e| io_error(e, &report))?;
+    check_paths(&inputs, &output).map_err(|e| io_error(e.to_string(), &report))?;
     let prepared = output::prepare(opts, &mut report)?;
     let progress = progress::Progress::new(opts.progress);
     let plan = plan::Plan::build(opts, report, &progress)?;
