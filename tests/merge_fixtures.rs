@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rdbkit::decode::{Checksum, Decoder, Item, Options};
 use rdbkit::encode::{write_len, write_str, KeyMeta, OwnedValue, RdbWriter, StrOpts, Target};
-use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::merge::{merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
 use servers::*;
 
 fn fx(name: &str) -> PathBuf {
@@ -102,12 +102,22 @@ fn aux_names(c: &Content) -> Vec<&str> {
 fn databases_other_than_0_are_refused_by_default() {
     let s = TempDir::new("mfx-db");
     let out = s.join("o.rdb");
-    let (msg, rep) = refused(merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)));
+    let e = merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)).unwrap_err();
+    // The cause, typed: keys per database of all inputs.
+    match e.causes() {
+        [Cause::KeysOutsideDb0 { per_db }] => {
+            assert_eq!(per_db, &BTreeMap::from([(3, 5)]))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.report().unwrap().problems, e.causes());
+    let (msg, rep) = refused(Err(e));
     assert!(
         msg.contains("databases other than 0 (db 3: 5 keys)"),
         "{msg}"
     );
-    assert!(msg.contains("--flatten-dbs"), "{msg}");
+    // The library names no command-line flag.
+    assert!(!msg.contains("--"), "{msg}");
     assert!(!out.exists());
     assert_eq!(listing(&s.0), Vec::<String>::new());
     assert_eq!(rep.inputs[0].report.as_ref().unwrap().dbs[&3].keys, 3);
@@ -282,14 +292,21 @@ fn default_targets() {
     assert_eq!(r.reencoded_keys, 0);
     // Redis 7.4 with Valkey 9.1: needs --target.
     let out = s.join("m.rdb");
-    let (msg, _) = refused(merge(&opts(
-        &["cluster-redis-a.rdb", "valkey9-a.rdb"],
-        &out,
-    )));
+    let e = merge(&opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out)).unwrap_err();
     assert!(
-        msg.contains("choose the output format with --target"),
-        "{msg}"
+        matches!(
+            e.causes(),
+            [Cause::MixedLineage {
+                redis: 12,
+                valkey: 80,
+                ..
+            }]
+        ),
+        "{e}"
     );
+    let (msg, _) = refused(Err(e));
+    assert!(msg.contains("there is no default output format"), "{msg}");
+    assert!(!msg.contains("--"), "{msg}");
     assert!(!out.exists());
     let mut o = opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out);
     o.target = Some(Target::parse("valkey-9.1").unwrap());
@@ -335,7 +352,19 @@ fn key_over_64_kib_is_refused() {
     one_key_file(&ok, &vec![b'k'; 64 * 1024], None);
     let out = s.join("o.rdb");
     let o = MergeOptions::new(vec![ok.clone(), big.clone()], out.clone());
-    let (msg, rep) = refused(merge(&o));
+    let e = merge(&o).unwrap_err();
+    assert!(
+        matches!(
+            e.causes(),
+            [Cause::KeyTooLong {
+                input: 1,
+                len: 65537,
+                ..
+            }]
+        ),
+        "{e}"
+    );
+    let (msg, rep) = refused(Err(e));
     assert!(msg.contains("input 2: key 'kkkk"), "{msg}");
     assert!(
         msg.contains("65537 bytes long, over the 64 KiB limit"),

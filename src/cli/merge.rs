@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
 use rdbkit::encode::{AllowLoss, Target};
-use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::merge::{join_causes, merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
 
 use super::output::errln;
 use super::{Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
@@ -179,6 +179,44 @@ fn prepare_report(
         })
 }
 
+/// A merge's cause as the command line words it: the library's message
+/// and, for a cause an option resolves, the flag.
+fn cause_text(c: &Cause) -> String {
+    match c {
+        Cause::OutputExists { .. } => format!("{c}; {FORCE_HINT}"),
+        Cause::MixedLineage {
+            redis,
+            valkey,
+            suggested: [r, v],
+            ..
+        } => format!(
+            "the inputs mix Redis-format files (newest REDIS{redis:04}) and Valkey 80+ files (VALKEY{valkey:03}); choose the output format with --target (e.g. {r} or {v})"
+        ),
+        Cause::KeysOutsideDb0 { .. } => format!(
+            "{c}; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target"
+        ),
+        Cause::FunctionsUnsupported { .. } => {
+            format!("{c}; allow dropping them with --drop-functions")
+        }
+        Cause::Conflicts {
+            policy: Policy::Error,
+            ..
+        } => format!("{c}, or choose a policy with --on-conflict first|last|owner"),
+        _ => c.to_string(),
+    }
+}
+
+/// A failed merge's message: its causes with the flags that resolve them.
+fn failure_text(e: &MergeError) -> String {
+    match e {
+        MergeError::Refused { causes, .. } => {
+            format!("merge refused: {}", join_causes(causes, cause_text))
+        }
+        MergeError::Io { cause, .. } => cause_text(cause),
+        _ => e.to_string(),
+    }
+}
+
 /// Writes the report through its temporary file and moves it into place.
 fn write_report(file: Option<AtomicFile>, r: Option<&MergeReport>) -> Result<(), Failure> {
     let (Some(mut f), Some(r)) = (file, r) else {
@@ -337,7 +375,7 @@ fn summary(r: &MergeReport) {
         );
     }
     for p in r.problems.iter().take(20) {
-        errln!("problem: {p}");
+        errln!("problem: {}", cause_text(p));
     }
     if r.problems.len() > 20 {
         errln!(
@@ -397,7 +435,7 @@ fn finish(res: Result<MergeReport, MergeError>, report: Option<AtomicFile>) -> R
                         ))
                     }
                 },
-                msg: e.to_string(),
+                msg: failure_text(&e),
             })
         }
     }
