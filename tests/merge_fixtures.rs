@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rdbkit::decode::{Checksum, Decoder, Item, Options};
 use rdbkit::encode::{write_len, write_str, KeyMeta, OwnedValue, RdbWriter, StrOpts, Target};
 use rdbkit::merge::{merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::{ErrorKind, Loss};
 use servers::*;
 
 fn fx(name: &str) -> PathBuf {
@@ -340,6 +341,45 @@ fn one_key_file(path: &Path, key: &[u8], value_bytes: Option<&[u8]>) {
         }
     }
     std::fs::write(path, w.finish().unwrap()).unwrap();
+}
+
+/// A conversion that would lose hash field TTLs is refused with a typed
+/// cause: which loss, which key, and no command-line flag in the message.
+#[test]
+fn field_ttls_for_redis_7_0_are_a_typed_loss() {
+    let s = TempDir::new("mfx-loss");
+    let out = s.join("o.rdb");
+    let input = repo().join("tests/fixtures/redis-7.4/all-types.rdb");
+    let mut o = MergeOptions::new(vec![input], out.clone());
+    o.keep_dbs = true;
+    o.target = Some(Target::parse("redis-7.0").unwrap());
+    // Only the field TTLs are not allowed.
+    o.allow.stream_metadata = true;
+    let e = merge(&o).unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    assert!(!e.causes().is_empty());
+    for c in e.causes() {
+        assert_eq!(c.loss(), Some(Loss::FieldTtls), "{c}");
+        let Cause::Unencodable { input: 0, error } = c else {
+            panic!("{c:?}");
+        };
+        let ErrorKind::LossNotAllowed {
+            loss: Loss::FieldTtls,
+            detail,
+        } = error.kind()
+        else {
+            panic!("{error:?}");
+        };
+        assert!(detail.contains("REDIS0010"), "{detail}");
+        assert!(error.key().unwrap().starts_with(b"hfe:"), "{error}");
+        assert!(c.to_string().contains("AllowLoss::field_ttls"), "{c}");
+    }
+    assert!(!e.to_string().contains("--"), "{e}");
+    assert!(!out.exists());
+    // Allowed, they are dropped and counted.
+    o.allow.field_ttls = true;
+    let r = merge(&o).unwrap();
+    assert!(r.losses.field_ttls > 0);
 }
 
 #[test]

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
 use rdbkit::encode::{AllowLoss, Target};
 use rdbkit::merge::{join_causes, merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::Loss;
 
 use super::output::errln;
-use super::{Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
+use super::{describe, loss_hint, Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ConflictPolicy {
@@ -195,9 +196,9 @@ fn cause_text(c: &Cause) -> String {
         Cause::KeysOutsideDb0 { .. } => format!(
             "{c}; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target"
         ),
-        Cause::FunctionsUnsupported { .. } => {
-            format!("{c}; allow dropping them with --drop-functions")
-        }
+        Cause::FunctionsUnsupported { .. } => format!("{c}; {}", loss_hint(Loss::Functions)),
+        Cause::Unencodable { input, error } => format!("input {}: {}", input + 1, describe(error)),
+        Cause::WriteRefused(error) => describe(error),
         Cause::Conflicts {
             policy: Policy::Error,
             ..

@@ -718,8 +718,8 @@ fn encode_hash(
         });
     if ttls > 0 && !target.has_field_ttls() {
         if !allow.field_ttls {
-            return Err(enc_err(format!(
-                "{ttls} hash field TTLs cannot be written to {target} (needs Redis RDB 12+ or Valkey 9); allow with --drop-field-ttls"
+            return Err(Error::loss(crate::Loss::FieldTtls, format!(
+                "{ttls} hash field TTLs cannot be written to {target} (needs Redis RDB 12+ or Valkey 9)"
             )));
         }
         losses.field_ttls += ttls;
@@ -1065,10 +1065,13 @@ fn encode_stream(
     let lost = stream_losses(s, ver);
     if !lost.is_empty() {
         if !allow.stream_metadata {
-            return Err(enc_err(format!(
-                "stream {} cannot be written as stream v{ver} ({target}); allow with --drop-stream-metadata",
-                lost.join(", ")
-            )));
+            return Err(Error::loss(
+                crate::Loss::StreamMetadata,
+                format!(
+                    "stream {} cannot be written as stream v{ver} ({target})",
+                    lost.join(", ")
+                ),
+            ));
         }
         losses.stream_metadata += 1;
     }
@@ -1087,8 +1090,8 @@ fn encode_stream(
         // inconsistent with rax entries"); Redis 5.0-6.2 wrote such
         // streams. Their stored length cannot be kept for such a target.
         if !allow.stream_metadata {
-            return Err(enc_err(format!(
-                "stream length {length} with no entries cannot be written for {target} (Redis 7.0+ refuse it); allow with --drop-stream-metadata"
+            return Err(Error::loss(crate::Loss::StreamMetadata, format!(
+                "stream length {length} with no entries cannot be written for {target} (Redis 7.0+ refuse it)"
             )));
         }
         if lost.is_empty() {

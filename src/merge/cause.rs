@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::Policy;
 use crate::atomic::PathClash;
 use crate::encode::Target;
+use crate::{ErrorKind, Loss};
 
 /// Why a merge did not produce an output, one problem each. A
 /// [`MergeError`](super::MergeError) carries them
@@ -241,6 +242,32 @@ impl Cause {
                 | Cause::WriteFailed(_)
                 | Cause::VerificationFailed(_)
         )
+    }
+}
+
+impl Cause {
+    /// The [`Loss`] this cause refused, if that is what it is: function
+    /// libraries for a target without functions, or a record whose
+    /// rewrite for the target would lose hash field TTLs or stream
+    /// metadata ([`ErrorKind::LossNotAllowed`]).
+    ///
+    /// ```
+    /// use rdbkit::encode::Target;
+    /// use rdbkit::merge::Cause;
+    /// use rdbkit::Loss;
+    /// let c = Cause::FunctionsUnsupported { count: 2, target: Target::redis(9) };
+    /// assert_eq!(c.loss(), Some(Loss::Functions));
+    /// assert_eq!(Cause::TotalMismatch { expected: 3, got: 2 }.loss(), None);
+    /// ```
+    pub fn loss(&self) -> Option<Loss> {
+        match self {
+            Cause::FunctionsUnsupported { .. } => Some(Loss::Functions),
+            Cause::Unencodable { error, .. } | Cause::WriteRefused(error) => match error.kind() {
+                ErrorKind::LossNotAllowed { loss, .. } => Some(*loss),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 
