@@ -283,6 +283,12 @@ pub fn check_paths(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> Result<(), Path
 
 impl Role<'_> {
     /// An owned copy, for an error.
+    ///
+    /// ```
+    /// use rdbkit::atomic::Role;
+    /// let n = Role { what: "input 1", path: "a.rdb".as_ref() }.named();
+    /// assert_eq!((n.what.as_str(), n.path.to_str()), ("input 1", Some("a.rdb")));
+    /// ```
     pub fn named(&self) -> NamedPath {
         NamedPath {
             what: self.what.to_owned(),

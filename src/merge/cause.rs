@@ -11,8 +11,9 @@ use crate::{ErrorKind, Loss};
 
 /// Why a merge did not produce an output, one problem each. A
 /// [`MergeError`](super::MergeError) carries them
-/// ([`MergeError::causes`](super::MergeError::causes)); a refusal's are
-/// also the report's [`problems`](super::MergeReport::problems).
+/// ([`MergeError::causes`](super::MergeError::causes)); the problems the
+/// plan found (limits, conflicts, counts, databases, functions) are also
+/// the report's [`problems`](super::MergeReport::problems).
 ///
 /// Inputs are numbered from 0 here (as in [`Conflict`](super::Conflict));
 /// the messages count from 1. The messages say what is wrong; for the

@@ -287,7 +287,7 @@ impl MergeError {
     }
 }
 
-/// The first [`CAUSES_IN_REASON`] of `causes` joined with `"; "`, and how
+/// The first five of `causes` joined with `"; "`, and how
 /// many more there are: a refusal's reason (with `text` the library's
 /// [`Display`](std::fmt::Display) or a caller's own wording).
 ///
