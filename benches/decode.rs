@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdbkit::decode::{Level, Options};
 use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, Target};
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 
 mod common;
 

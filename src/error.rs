@@ -95,6 +95,18 @@ pub enum ErrorKind {
     /// Any other structural problem.
     #[error("{0}")]
     Corrupt(String),
+    /// A value was asked for as a type it is not (`stream()` on a string,
+    /// `next_field` on a list cursor): a mistake of the caller, not of the
+    /// data.
+    #[error("value of type {rdb_type} ({kind}) is not {wanted}")]
+    WrongType {
+        /// The value's RDB type byte.
+        rdb_type: u8,
+        /// Its type name.
+        kind: &'static str,
+        /// What was asked for.
+        wanted: &'static str,
+    },
     /// A pre-release module value (type 6) cannot be skipped without the module.
     #[error("pre-release module value (type 6, module {0}) cannot be skipped: its length is not recorded")]
     PreReleaseModule(String),

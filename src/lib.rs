@@ -52,10 +52,22 @@ impl Default for Limits {
 
 pub mod atomic;
 mod file;
-pub mod inspect;
 pub mod interrupt;
 mod spill;
 
 pub use file::{Input, Mapping};
 pub mod export;
 pub mod merge;
+pub mod stats;
+
+/// The current time in unix milliseconds (the reference time for "already
+/// expired").
+///
+/// ```
+/// assert!(rdbkit::now_ms() > 1_700_000_000_000);
+/// ```
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

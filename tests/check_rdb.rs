@@ -117,7 +117,7 @@ fn rdbkit_counts(file: &Path) -> Result<Counts, String> {
         .ok_or_else(|| format!("rdbkit verify printed no counts: {}", text.trim()))?;
     let n = |i: usize| c[i].parse::<u64>().unwrap();
     let data = std::fs::read(file).unwrap();
-    let r = rdbkit::inspect::inspect(&data, Options::default(), rdbkit::inspect::now_ms())
+    let r = rdbkit::stats::inspect(&data, Options::default(), rdbkit::now_ms())
         .map_err(|e| format!("inspect: {e}"))?;
     Ok(Counts {
         keys: n(1),
@@ -213,7 +213,7 @@ fn rdbkit_verify_matches_recorded_check_rdb() {
         // Module AUX records, in file order.
         if let Some(want) = meta["check_rdb_module_aux"].as_array() {
             let data = std::fs::read(&rdb).unwrap();
-            let r = rdbkit::inspect::inspect(&data, Options::default(), 0).unwrap();
+            let r = rdbkit::stats::inspect(&data, Options::default(), 0).unwrap();
             let ours: Vec<String> = r.module_aux.iter().map(|m| m.module.clone()).collect();
             let want: Vec<String> = want
                 .iter()

@@ -18,7 +18,8 @@ use std::path::Path;
 
 use common::{corpus_dir, normalise, read_tsv, text, Norm, Row};
 use rdbkit::decode::{Decoder, Item, Level, Options, StreamId};
-use rdbkit::inspect::{inspect, now_ms, Report};
+use rdbkit::now_ms;
+use rdbkit::stats::{inspect, FileStats};
 use rdbkit::ErrorKind;
 use serde_json::Value as Json;
 
@@ -130,7 +131,7 @@ fn check_valid(data: &[u8], scan: &Scan, verify_checksum: bool) -> Vec<String> {
     let mut bad = Vec::new();
     let now = now_ms();
     for level in [Level::Full, Level::Deep] {
-        let r: Report = match inspect(data, opts(level, verify_checksum), now) {
+        let r: FileStats = match inspect(data, opts(level, verify_checksum), now) {
             Ok(r) => r,
             Err(e) => {
                 bad.push(format!("inspect at {level:?} failed: {e}"));

@@ -4,7 +4,7 @@
 //! `rdbkit dump --format jsonl` format) and compared with the server's own
 //! view of the same keys (read back with ordinary commands by
 //! `tests/fixtures/gen/readback.py`). The `.meta.json` counts, function
-//! library names and header are compared with `rdbkit::inspect::inspect`.
+//! library names and header are compared with `rdbkit::stats::inspect`.
 //!
 //! The server's view has no file order, so values are normalised:
 //!
@@ -776,7 +776,7 @@ fn check_meta(rdb: &Path) -> Outcome {
         level: Level::Deep,
         ..Options::default()
     };
-    let r = match rdbkit::inspect::inspect(&data, opts, rdbkit::inspect::now_ms()) {
+    let r = match rdbkit::stats::inspect(&data, opts, rdbkit::now_ms()) {
         Ok(r) => r,
         Err(e) => {
             return Outcome {
@@ -785,7 +785,7 @@ fn check_meta(rdb: &Path) -> Outcome {
             }
         }
     };
-    let counts = |f: fn(&rdbkit::inspect::DbStats) -> u64| -> BTreeMap<String, u64> {
+    let counts = |f: fn(&rdbkit::stats::DbStats) -> u64| -> BTreeMap<String, u64> {
         r.dbs
             .iter()
             .map(|(db, d)| (db.to_string(), f(d)))

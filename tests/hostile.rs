@@ -20,7 +20,7 @@ use rdbkit::decode::{decode_payload, Decoder, Item, Level, Options};
 use rdbkit::encode::{BlobElem, ListpackBuilder, OwnedValue};
 use rdbkit::format::crc::crc64;
 use rdbkit::format::{lzf, ModuleId};
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 use rdbkit::{ErrorKind, Limits};
 
 const MIB: usize = 1 << 20;

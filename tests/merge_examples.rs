@@ -274,6 +274,6 @@ fn no_verify_says_so() {
     let err = assert_exit(&o, 0);
     assert!(err.contains("NOT verified (--no-verify)"), "{err}");
     let data = std::fs::read(&out).unwrap();
-    let r = rdbkit::inspect::inspect(&data, Options::default(), 0).unwrap();
+    let r = rdbkit::stats::inspect(&data, Options::default(), 0).unwrap();
     assert_eq!(r.keys(), 2553);
 }

@@ -397,7 +397,7 @@ fn gzip_output_round_trips() {
     assert_eq!(&gz[..2], &[0x1f, 0x8b]);
     let mut rdb = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut rdb).unwrap();
-    let r = rdbkit::inspect::inspect(&rdb, Options::default(), 0).unwrap();
+    let r = rdbkit::stats::inspect(&rdb, Options::default(), 0).unwrap();
     assert_eq!(r.keys(), 2553);
     assert_eq!(listing(&s.0), vec!["x.rdb.gz"]);
 }

@@ -274,7 +274,7 @@ fn expiry() {
     // Dropped.
     let mut o = opts(&ins, &out);
     o.force = true;
-    o.drop_expired_at = Some(rdbkit::inspect::now_ms());
+    o.drop_expired_at = Some(rdbkit::now_ms());
     let r = merge(&o).unwrap();
     assert_eq!(r.dropped_expired, 6);
     assert_eq!(r.output_keys(), 12);

@@ -15,7 +15,7 @@ static ALLOC: alloc::Counting = alloc::Counting;
 use fuzz_checks::{check_convert, check_file, check_merge, check_payload, check_roundtrip};
 use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::format::crc::crc64;
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 use rdbkit::ErrorKind;
 
 /// Appends EOF and a valid CRC-64 to a file body.
@@ -337,4 +337,33 @@ fn a_stored_stream_length_without_nodes_is_not_written_for_rdb_10() {
         0xb0, 0x2b, 0x35, 0x13, 0x85, 0xe4, 0x11, 0x6d,
     ];
     check_convert(data);
+}
+
+/// Asking a value for a type it is not is the caller's mistake, a distinct
+/// error kind, never "corrupt data".
+#[test]
+fn asking_for_the_wrong_type_is_a_wrong_type_error() {
+    let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    let Some(Ok(Item::Key(k))) = Decoder::new(file, Options::default()).unwrap().nth(1) else {
+        panic!("no key record");
+    };
+    let e = k.value.stream().unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::WrongType {
+                rdb_type: 0,
+                kind: "string",
+                wanted: "a stream"
+            }
+        ),
+        "{e}"
+    );
+    let Err(e) = k.value.items() else {
+        panic!("a string has no elements")
+    };
+    assert!(
+        matches!(e.kind(), ErrorKind::WrongType { rdb_type: 0, .. }),
+        "{e}"
+    );
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::format::{crc::crc64, rdb_type, RdbStr, Reader};
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 use rdbkit::Limits;
 use servers::{check_rdb, rdbkit, server, Server, TempDir};
 

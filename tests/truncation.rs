@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::format::{RdbStr, Reader};
-use rdbkit::inspect::inspect;
+use rdbkit::stats::inspect;
 use rdbkit::Limits;
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {

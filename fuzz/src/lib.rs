@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rdbkit::decode::{decode_payload, ArrayValue, Decoder, Item, Kind, Level, Options, Value};
 use rdbkit::encode::{AllowLoss, KeyMeta, Losses, OwnedValue, RdbWriter, Target};
 use rdbkit::format::Lineage;
-use rdbkit::inspect::inspect;
 use rdbkit::merge::{merge, MergeOptions, Policy};
+use rdbkit::stats::inspect;
 use rdbkit::ErrorKind;
 
 /// Decoder options at `level` with the CRC not compared (a fuzzer cannot

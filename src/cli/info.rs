@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use rdbkit::decode::{Level, Options};
-use rdbkit::inspect::{inspect, now_ms};
+use rdbkit::now_ms;
+use rdbkit::stats::inspect;
 use serde_json::{json, Value};
 
 use super::output::{outln, Out};

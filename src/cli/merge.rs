@@ -119,7 +119,7 @@ pub struct ConvertArgs {
 
 fn parse_time(s: &str) -> Result<i64, Failure> {
     if s == "now" {
-        return Ok(rdbkit::inspect::now_ms());
+        return Ok(rdbkit::now_ms());
     }
     s.parse()
         .map_err(|_| Failure::usage(format!("'{s}' is not a unix time in milliseconds")))

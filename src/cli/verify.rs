@@ -1,7 +1,8 @@
 //! `rdbkit verify`.
 
 use rdbkit::decode::{decode_payload, Level, Options};
-use rdbkit::inspect::{inspect, now_ms};
+use rdbkit::now_ms;
+use rdbkit::stats::inspect;
 
 use super::output::{errln, outln, Out};
 use super::{open, Failure};

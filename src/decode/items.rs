@@ -310,9 +310,12 @@ impl<'a> Items<'a> {
                 };
             }
             _ => {
-                return Err(r.err(ErrorKind::Corrupt(format!(
-                    "value type {rdb_type} is not a list, set, sorted set, hash or array"
-                ))))
+                return Err(r.err(ErrorKind::WrongType {
+                    rdb_type,
+                    kind: crate::decode::Kind::of(rdb_type, ctx.lineage)
+                        .map_or("?", crate::decode::Kind::name),
+                    wanted: "a list, set, sorted set, hash or array",
+                }))
             }
         }
         Ok(it)
@@ -647,17 +650,19 @@ impl<'a> Items<'a> {
     pub fn next_elem(&mut self) -> Result<Option<Elem<'_>>> {
         self.arena.clear();
         if self.group != Group::One {
-            return Err(self.wrong_kind("next_elem"));
+            return Err(self.wrong_kind("a list or set (next_elem)"));
         }
         Ok(self.next_ref()?.map(|r| self.resolve(r)))
     }
 
-    fn wrong_kind(&self, m: &str) -> Error {
+    fn wrong_kind(&self, wanted: &'static str) -> Error {
         Error::new(
-            ErrorKind::Corrupt(format!(
-                "{m} called on a cursor of value type {}",
-                self.rdb_type
-            )),
+            ErrorKind::WrongType {
+                rdb_type: self.rdb_type,
+                kind: crate::decode::Kind::of(self.rdb_type, self.ctx.lineage)
+                    .map_or("?", crate::decode::Kind::name),
+                wanted,
+            },
             self.blob_offset,
         )
     }
@@ -699,7 +704,7 @@ impl<'a> Items<'a> {
             let score = match kind {
                 Plain::ZsetText => rr.text_double("zset score")?,
                 Plain::ZsetBin => rr.f64le("zset score")?,
-                _ => return Err(self.wrong_kind("next_scored")),
+                _ => return Err(self.wrong_kind("a sorted set (next_scored)")),
             };
             // rdbLoadObject: "Zset with NAN score detected" since 7.0;
             // before, zslInsert's serverAssert(!isnan(score)) stops the
@@ -719,7 +724,7 @@ impl<'a> Items<'a> {
             return Ok(Some((self.resolve(m), score)));
         }
         if !matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK) {
-            return Err(self.wrong_kind("next_scored"));
+            return Err(self.wrong_kind("a sorted set (next_scored)"));
         }
         let Some([m, s]) = self.blob_group::<2>()? else {
             return Ok(None);
@@ -773,7 +778,7 @@ impl<'a> Items<'a> {
                     let e = rr.i64le("hash field expire")?;
                     (f, v, (e != -1).then_some(e))
                 }
-                _ => return Err(self.wrong_kind("next_field")),
+                _ => return Err(self.wrong_kind("a hash (next_field)")),
             };
             if let Src::Plain { r, .. } = &mut self.src {
                 *r = rr;
@@ -823,7 +828,7 @@ impl<'a> Items<'a> {
                     expire_ms: (ttl != 0).then_some(ttl),
                 }))
             }
-            _ => Err(self.wrong_kind("next_field")),
+            _ => Err(self.wrong_kind("a hash (next_field)")),
         }
     }
 
@@ -836,7 +841,7 @@ impl<'a> Items<'a> {
             kind: Plain::Array,
         } = &mut self.src
         else {
-            return Err(self.wrong_kind("next_array"));
+            return Err(self.wrong_kind("an array (next_array)"));
         };
         if *left == 0 {
             return Ok(None);

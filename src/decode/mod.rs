@@ -7,6 +7,7 @@
 mod items;
 mod module;
 mod payload;
+pub mod scan;
 mod stream;
 mod value;
 mod walk;
@@ -38,7 +39,10 @@ pub enum Level {
     #[default]
     Full,
     /// Also run the checks Redis runs with `sanitize-dump-payload yes`
-    /// (duplicates, orders, stream consistency) and detect duplicate keys.
+    /// (duplicates, orders, stream consistency). A key that occurs twice in
+    /// a database is a fact about the whole file: the [`scan`] engine finds
+    /// it at this level (and so do [`crate::stats::inspect`] and
+    /// `rdbkit verify --deep`), a [`Decoder`] alone does not.
     Deep,
 }
 
@@ -197,13 +201,6 @@ pub struct Decoder<'a> {
     opts: Options,
     db: u64,
     done: bool,
-    /// Deep mode: a 32-bit fingerprint of every key (4 bytes per key),
-    /// checked for duplicates at EOF.
-    key_fps: Option<Vec<u32>>,
-    /// Check `key_fps` for duplicates at EOF (off when the caller merges
-    /// fingerprints of several decoders itself).
-    dup_check_at_eof: bool,
-    key_buf: Vec<u8>,
     /// Facts Redis accepts that look wrong (see [`Warnings`]).
     warnings: Warnings,
 }
@@ -224,15 +221,13 @@ impl<'a> Decoder<'a> {
             opts,
             db: 0,
             done: false,
-            key_fps: (opts.level == Level::Deep).then(Vec::new),
-            dup_check_at_eof: true,
-            key_buf: Vec::new(),
             warnings: Warnings::default(),
         })
     }
 
     /// A decoder positioned at byte `pos` of `data` (a record boundary found
-    /// by an earlier pass), with `db` as the current database.
+    /// by an earlier pass), with `db` as the current database. The
+    /// [`scan`] engine is built on it.
     ///
     /// ```
     /// use rdbkit::decode::{Decoder, Item, Options};
@@ -245,17 +240,6 @@ impl<'a> Decoder<'a> {
         d.r = Reader::at(data, pos.max(9));
         d.db = db;
         Ok(d)
-    }
-
-    /// Deep mode: leave the duplicate-key check to the caller, who gets the
-    /// fingerprints with [`Decoder::take_key_fingerprints`].
-    pub(crate) fn defer_duplicate_check(&mut self) {
-        self.dup_check_at_eof = false;
-    }
-
-    /// Deep mode: the key fingerprints gathered so far.
-    pub(crate) fn take_key_fingerprints(&mut self) -> Vec<u32> {
-        self.key_fps.take().unwrap_or_default()
     }
 
     /// The warnings found so far: facts Redis accepts on load that look
@@ -448,10 +432,6 @@ impl<'a> Decoder<'a> {
             }
         }
         let vend = self.r.pos();
-        if let Some(fps) = &mut self.key_fps {
-            let kb = key.bytes_in(&mut self.key_buf).map_err(keyerr)?;
-            fps.push(walk::fingerprint(kb) as u32);
-        }
         Ok(Item::Key(KeyRecord {
             db: self.db,
             key,
@@ -470,11 +450,6 @@ impl<'a> Decoder<'a> {
         // Decoding reached the end of what the input held when it was
         // mapped; make sure that is still the file.
         crate::file::check_region(self.r.buf(), at as u64)?;
-        if self.dup_check_at_eof {
-            if let Some(fps) = self.key_fps.take() {
-                check_duplicate_keys(self.r.buf(), fps, self.opts)?;
-            }
-        }
         let data = self.r.buf();
         if !self.header.has_checksum() {
             return Ok(Item::Eof {
@@ -504,127 +479,6 @@ impl<'a> Decoder<'a> {
             trailing: self.r.remaining(),
         })
     }
-}
-
-/// Finds duplicate keys among the key fingerprints gathered in deep mode:
-/// sort, then confirm equal fingerprints by a second pass that compares the
-/// (db, key) pairs themselves. Memory: 4 bytes per key, plus the candidates
-/// (32-bit fingerprints collide now and then; the second pass sorts that out).
-pub(crate) fn check_duplicate_keys(data: &[u8], mut fps: Vec<u32>, opts: Options) -> Result<()> {
-    fps.sort_unstable();
-    check_duplicate_keys_in(data, vec![fps], opts, &[(9, 0)])
-}
-
-/// Keys found by the confirmation pass: (db, key, offset).
-type Found = Vec<(u64, Vec<u8>, u64)>;
-
-/// Values that occur more than once across several sorted lists (a k-way
-/// merge, so the lists are never combined into one).
-fn repeated(lists: &[Vec<u32>]) -> Vec<u32> {
-    let mut pos = vec![0usize; lists.len()];
-    let mut out = Vec::new();
-    let mut last: Option<u32> = None;
-    loop {
-        let mut best: Option<(u32, usize)> = None;
-        for (i, l) in lists.iter().enumerate() {
-            if let Some(&v) = l.get(pos[i]) {
-                if best.is_none_or(|b| v < b.0) {
-                    best = Some((v, i));
-                }
-            }
-        }
-        let Some((v, i)) = best else { break };
-        pos[i] += 1;
-        if last == Some(v) && out.last() != Some(&v) {
-            out.push(v);
-        }
-        last = Some(v);
-    }
-    out
-}
-
-/// [`check_duplicate_keys`] over fingerprint lists that are each sorted,
-/// with the confirmation pass split over `segments`: record-aligned
-/// `(start, db)` pairs in file order, each walked by its own thread up to
-/// the next one's start.
-pub(crate) fn check_duplicate_keys_in(
-    data: &[u8],
-    lists: Vec<Vec<u32>>,
-    opts: Options,
-    segments: &[(usize, u64)],
-) -> Result<()> {
-    let cands = repeated(&lists);
-    drop(lists);
-    if cands.is_empty() {
-        return Ok(());
-    }
-    // A 2^20-bit filter rejects almost every key with one bit test.
-    let mut filter = vec![0u64; 1 << 14];
-    for &c in &cands {
-        filter[(c >> 6) as usize & ((1 << 14) - 1)] |= 1 << (c & 63);
-    }
-    let skip = Options {
-        level: Level::Skip,
-        verify_checksum: false,
-        ..opts
-    };
-    let walk_segment = |start: usize, end: usize, db: u64| -> Result<Found> {
-        let mut found = Vec::new();
-        let mut dec = Decoder::resume(data, start, db, skip)?;
-        loop {
-            let at = dec.offset();
-            if at >= end {
-                break;
-            }
-            let Some(item) = dec.next() else { break };
-            if let Item::Key(k) = item? {
-                let kb = k.key.to_bytes()?;
-                let fp = walk::fingerprint(&kb) as u32;
-                if filter[(fp >> 6) as usize & ((1 << 14) - 1)] & (1 << (fp & 63)) != 0
-                    && cands.binary_search(&fp).is_ok()
-                {
-                    found.push((k.db, kb.into_owned(), at as u64));
-                }
-            }
-        }
-        Ok(found)
-    };
-    let parts: Vec<Result<Found>> = std::thread::scope(|s| {
-        let handles: Vec<_> = segments
-            .iter()
-            .enumerate()
-            .map(|(i, &(start, db))| {
-                let end = segments.get(i + 1).map_or(usize::MAX, |n| n.0);
-                let f = &walk_segment;
-                s.spawn(move || f(start, end, db))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                // A panic is a bug, never "corrupt data": resume it.
-                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-            .collect()
-    });
-    let mut found = Vec::new();
-    for p in parts {
-        found.extend(p?);
-    }
-    found.sort();
-    for w in found.windows(2) {
-        if w[0].0 == w[1].0 && w[0].1 == w[1].1 {
-            return Err(Error::new(
-                ErrorKind::DuplicateKey {
-                    db: w[0].0,
-                    first_offset: w[0].2,
-                },
-                w[1].2,
-            )
-            .with_key(&w[1].1));
-        }
-    }
-    Ok(())
 }
 
 impl<'a> Iterator for Decoder<'a> {

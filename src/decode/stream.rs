@@ -279,9 +279,12 @@ impl<'a> Stream<'a> {
         warn: &mut Warnings,
     ) -> Result<Stream<'a>> {
         let version = stream_version(rdb_type).ok_or_else(|| {
-            r.err(ErrorKind::Corrupt(format!(
-                "type {rdb_type} is not a stream"
-            )))
+            r.err(ErrorKind::WrongType {
+                rdb_type,
+                kind: crate::decode::Kind::of(rdb_type, ctx.lineage)
+                    .map_or("?", crate::decode::Kind::name),
+                wanted: "a stream",
+            })
         })?;
         let input = r.buf();
         let n_nodes = r.count("stream node count", 2)?;

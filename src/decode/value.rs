@@ -192,18 +192,18 @@ impl<'a> Value<'a> {
         Reader::at(self.input, self.start)
     }
 
-    fn wrong(&self, want: &str) -> crate::Error {
-        self.reader().err(ErrorKind::Corrupt(format!(
-            "value of type {} ({}) is not a {want}",
-            self.rdb_type,
-            self.kind().name()
-        )))
+    fn wrong(&self, wanted: &'static str) -> crate::Error {
+        self.reader().err(ErrorKind::WrongType {
+            rdb_type: self.rdb_type,
+            kind: self.kind().name(),
+            wanted,
+        })
     }
 
     /// The string value (type 0).
     pub fn string(&self) -> Result<RdbStr<'a>> {
         if self.rdb_type != t::STRING {
-            return Err(self.wrong("string"));
+            return Err(self.wrong("a string"));
         }
         RdbStr::read(&mut self.reader(), &self.ctx.limits, "string value")
     }
@@ -216,7 +216,7 @@ impl<'a> Value<'a> {
     /// The stream value.
     pub fn stream(&self) -> Result<Stream<'a>> {
         if self.kind() != Kind::Stream {
-            return Err(self.wrong("stream"));
+            return Err(self.wrong("a stream"));
         }
         // Without the node checks there are no warnings to collect.
         let mut none = super::Warnings::default();
@@ -233,7 +233,7 @@ impl<'a> Value<'a> {
     /// The module value (type 7).
     pub fn module(&self) -> Result<ModuleValue<'a>> {
         if self.rdb_type != t::MODULE_2 {
-            return Err(self.wrong("module value"));
+            return Err(self.wrong("a module value"));
         }
         read_module_value(&mut self.reader(), &self.ctx.limits)
     }

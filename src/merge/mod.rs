@@ -187,7 +187,7 @@ impl MergeOptions {
             drop_functions: false,
             force: false,
             verify: true,
-            import_at: crate::inspect::now_ms(),
+            import_at: crate::now_ms(),
             progress: false,
         }
     }

@@ -307,28 +307,17 @@ fn check_gzip(gz: &Path, rdb: &[u8]) -> std::io::Result<bool> {
 /// bytes no longer have the fingerprint the input pass computed (inputs
 /// in parallel).
 fn input_changes(inputs: &[Input], fingerprints: &[u64]) -> Vec<Option<String>> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = inputs
-            .iter()
-            .zip(fingerprints)
-            .map(|(data, &fp)| {
-                s.spawn(move || {
-                    if let Err(e) = data.check_unchanged() {
-                        return Some(e.kind().to_string());
-                    }
-                    let now = crate::format::crc::fingerprint(data);
-                    (now != fp).then(|| {
-                        format!(
-                            "input changed while being read: its content changed (fingerprint {fp:#018x} when checked, {now:#018x} after copying)"
-                        )
-                    })
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+    crate::decode::scan::fan_out(inputs.len(), inputs.len(), |i| {
+        let (data, fp) = (&inputs[i], fingerprints[i]);
+        if let Err(e) = data.check_unchanged() {
+            return Some(e.kind().to_string());
+        }
+        let now = crate::format::crc::fingerprint(data);
+        (now != fp).then(|| {
+            format!(
+                "input changed while being read: its content changed (fingerprint {fp:#018x} when checked, {now:#018x} after copying)"
+            )
+        })
     })
 }
 

@@ -15,20 +15,19 @@
 //! rewritten for the target).
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
 
 use super::progress::{Progress, Ticker};
 use super::report::{InputSummary, MergeReport};
 use super::{
     dynomite, io_error, refused, refused_for_problems, Cause, MergeError, MergeOptions, Policy,
 };
-use crate::decode::{encoding_name, fingerprint, Decoder, Item, KeyRecord, Kind, Level, Options};
+use crate::decode::scan::{self, scan, ScanOptions, Sink, Walked};
+use crate::decode::{fingerprint, Decoder, Item, KeyRecord, Level, Options, Warnings};
 use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
 use crate::format::{rdb_type, Header, Lineage, ModuleId};
-use crate::inspect::{library_name, DbStats, ModuleAuxInfo, Report};
 use crate::release::Support;
+use crate::stats::{library_name, FileStats, Stats};
 use crate::{Input, Limits};
 
 /// Conflicts and duplicates listed in the report at most (all are counted).
@@ -197,17 +196,10 @@ fn scan_limits() -> Limits {
     }
 }
 
-/// Reads the key record starting at `offset` (a record boundary).
+/// Reads the key record starting at `offset` (a record boundary found by
+/// the input pass), without checking its value again.
 pub(crate) fn record_at(data: &[u8], offset: usize, db: u64) -> crate::Result<KeyRecord<'_>> {
-    let mut d = Decoder::resume(data, offset, db, skip_opts())?;
-    match d.next() {
-        Some(Ok(Item::Key(k))) => Ok(k),
-        Some(Err(e)) => Err(e),
-        _ => Err(crate::Error::corrupt(
-            "expected a key record",
-            offset as u64,
-        )),
-    }
+    scan::record_at(data, offset, db, skip_opts())
 }
 
 /// Whether a record can be copied byte for byte (prefix opcodes included)
@@ -318,9 +310,10 @@ fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Cau
     }
 }
 
-/// What one pass over one input found.
+/// What the pass over one input found.
 struct Scan {
-    report: Report,
+    /// The input's statistics (as `rdbkit info` gives them).
+    report: FileStats,
     /// CRC-64 of the whole input.
     fingerprint: u64,
     /// (fingerprint, location), sorted.
@@ -338,318 +331,19 @@ struct Scan {
     reencode: u64,
     problems: Vec<Cause>,
     problems_total: u64,
-    /// Keys and bytes per value type byte (folded into the report at the end).
-    tstats: Vec<(u64, u64)>,
-    /// Statistics of the database being read (folded into the report on change).
-    cur: Option<(u64, DbStats)>,
-    /// Kept keys and expires of the output database being read.
-    cur_out: Option<(u64, u64, u64)>,
 }
 
 impl Scan {
-    fn new(size: usize, header: Header) -> Self {
-        Scan {
-            report: Report::empty(size as u64, header),
-            fingerprint: 0,
-            fps: Vec::new(),
-            runs: Vec::new(),
-            special: Vec::new(),
-            functions: Vec::new(),
-            module_aux: Vec::new(),
-            counts: BTreeMap::new(),
-            expired_at_import: 0,
-            nonzero: BTreeMap::new(),
-            dropped_dynomite: 0,
-            dropped_expired: 0,
-            reencode: 0,
-            problems: Vec::new(),
-            problems_total: 0,
-            tstats: vec![(0, 0); 256],
-            cur: None,
-            cur_out: None,
-        }
-    }
-
-    fn fold_db(&mut self) {
-        if let Some((db, d)) = self.cur.take() {
-            let e = self.report.dbs.entry(db).or_default();
-            e.keys += d.keys;
-            e.expires += d.expires;
-            e.expired += d.expired;
-            e.subexpires += d.subexpires;
-        }
-    }
-
-    fn fold_out(&mut self) {
-        if let Some((db, keys, expires)) = self.cur_out.take() {
-            let e = self.counts.entry(db).or_default();
-            e.0 += keys;
-            e.1 += expires;
-        }
-    }
-
-    /// Folds the per-record caches into the report.
-    fn fold(&mut self, lineage: Lineage) {
-        self.fold_db();
-        self.fold_out();
-        for (t, (keys, bytes)) in self.tstats.iter_mut().enumerate() {
-            let (keys, bytes) = (std::mem::take(keys), std::mem::take(bytes));
-            if keys > 0 {
-                let t = t as u8;
-                let kind = Kind::of(t, lineage).unwrap_or(Kind::Module);
-                let e = self
-                    .report
-                    .types
-                    .entry((kind, encoding_name(t, lineage)))
-                    .or_default();
-                e.keys += keys;
-                e.bytes += bytes;
-            }
-        }
-    }
-
-    /// The scan of a whole input, ready for planning: fingerprints sorted.
-    fn finish(mut self) -> Self {
-        self.fps.sort_unstable_by_key(|e| e.0);
-        self
-    }
-
     fn problem(&mut self, msg: impl FnOnce() -> Cause) {
         self.problems_total += 1;
         if self.problems.len() < MAX_LISTED {
             self.problems.push(msg());
         }
     }
-}
 
-struct ScanCtx<'a> {
-    opts: &'a MergeOptions,
-    target: Target,
-    input: usize,
-}
-
-fn show_key(key: &[u8]) -> String {
-    let shown = &key[..key.len().min(64)];
-    let mut s = crate::format::escape_bytes(shown);
-    if key.len() > shown.len() {
-        s.push('…');
-    }
-    s
-}
-
-/// Records one key record of the scan.
-fn scan_key(
-    cx: &ScanCtx<'_>,
-    s: &mut Scan,
-    lineage: Lineage,
-    start: usize,
-    k: &KeyRecord<'_>,
-) -> crate::Result<()> {
-    let opts = cx.opts;
-    let v = k.value;
-    let key: Cow<'_, [u8]> = k.key.to_bytes()?;
-    // Statistics, as `rdbkit info` gives them.
-    if s.cur.as_ref().is_none_or(|c| c.0 != k.db) {
-        s.fold_db();
-        s.cur = Some((k.db, DbStats::default()));
-    }
-    let d = &mut s.cur.as_mut().expect("set above").1;
-    d.keys += 1;
-    if let Some(e) = k.expire_ms {
-        d.expires += 1;
-        if e < opts.import_at {
-            d.expired += 1;
-        }
-    }
-    if matches!(v.rdb_type(), 22..=25) {
-        d.subexpires += 1;
-    }
-    let t = &mut s.tstats[usize::from(v.rdb_type())];
-    t.0 += 1;
-    t.1 += k.body_span.len() as u64;
-    if v.rdb_type() == rdb_type::MODULE_2 {
-        let m = v.module()?;
-        let ms = s.report.modules.entry(m.id.name()).or_default();
-        ms.keys += 1;
-        if !ms.encvers.contains(&m.id.encver()) {
-            ms.encvers.push(m.id.encver());
-        }
-    }
-    // Left out before anything else?
-    if let Some(f) = filtered(opts, &key, k.expire_ms) {
-        match f {
-            Filter::Dynomite => s.dropped_dynomite += 1,
-            Filter::Expired => s.dropped_expired += 1,
-        }
-        s.special.push(start);
-        return Ok(());
-    }
-    if k.db > 0 {
-        *s.nonzero.entry(k.db).or_default() += 1;
-    }
-    let odb = out_db(opts, k.db);
-    // Limits.
-    if key.len() > MAX_KEY_LEN {
-        s.problem(|| Cause::KeyTooLong {
-            input: cx.input,
-            key: show_key(&key),
-            len: key.len(),
-        });
-    }
-    let vlen = if v.rdb_type() == rdb_type::STRING {
-        v.string()?.len()
-    } else {
-        v.raw().len()
-    };
-    if vlen > MAX_VALUE_LEN {
-        s.problem(|| Cause::ValueTooLarge {
-            input: cx.input,
-            key: show_key(&key),
-            kind: v.kind().name(),
-            len: vlen,
-        });
-    }
-    // Can the target hold the record as it is? If not, check now that it
-    // can be rewritten, so that nothing is written when it cannot.
-    let target = cx.target;
-    if k.key_meta.is_some() && !key_meta_ok(target) {
-        s.problem(|| Cause::KeyMetaUnsupported {
-            input: cx.input,
-            key: show_key(&key),
-            target,
-        });
-    } else if !copyable(k, target, lineage) {
-        s.special.push(start);
-        if !target.can_read(v.rdb_type(), lineage) {
-            s.reencode += 1;
-            let mut losses = Losses::default();
-            let tried = OwnedValue::from_value(&v).and_then(|o| {
-                o.encode_with(target, &EncodeConfig::default(), opts.allow, &mut losses)
-            });
-            if let Err(e) = tried {
-                s.problem(|| Cause::Unencodable {
-                    input: cx.input,
-                    error: e.with_key(&key),
-                });
-            }
-        }
-    }
-    s.fps.push((
-        fingerprint(&key) ^ odb.wrapping_mul(DB_MIX),
-        loc(cx.input, start),
-    ));
-    if s.cur_out.is_none_or(|c| c.0 != odb) {
-        s.fold_out();
-        s.cur_out = Some((odb, 0, 0));
-    }
-    let c = s.cur_out.as_mut().expect("set above");
-    c.1 += 1;
-    if let Some(e) = k.expire_ms {
-        c.2 += 1;
-        if e < opts.import_at {
-            s.expired_at_import += 1;
-        }
-    }
-    Ok(())
-}
-
-/// One full pass over an input: every value walked, the CRC compared (on
-/// another core, while the records are walked). A big input gets `threads`
-/// cores for the walk: it is cut into segments at speculative record
-/// boundaries ([`crate::inspect::segment_starts`]) walked in parallel; a
-/// segment counts only when the one before it ends exactly at its start and
-/// in the database it assumed, otherwise the rest is walked sequentially,
-/// so the result never depends on the guess.
-fn scan_input(
-    cx: &ScanCtx<'_>,
-    data: &[u8],
-    threads: usize,
-    prog: &Progress,
-) -> crate::Result<Scan> {
-    let header = Header::parse(data)?;
-    let (mut scan, whole) = crate::inspect::with_crcs(
-        data,
-        header.has_checksum(),
-        true,
-        || scan_segments(cx, data, header, threads, prog),
-        |s| (&mut s.report.checksum, s.report.trailing),
-    )?;
-    scan.fingerprint = whole.unwrap_or(0);
-    Ok(scan)
-}
-
-fn scan_segments(
-    cx: &ScanCtx<'_>,
-    data: &[u8],
-    header: Header,
-    threads: usize,
-    prog: &Progress,
-) -> crate::Result<Scan> {
-    let whole = |from: usize, db: u64| scan_range(cx, data, header, from, usize::MAX, db, prog);
-    if threads < 2 || data.len() < 2 * crate::inspect::SEGMENT {
-        return Ok(whole(9, 0)?.scan.finish());
-    }
-    let starts = crate::inspect::segment_starts(data, scan_opts(), threads);
-    let parts: Vec<crate::Result<Part>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &start)| {
-                let bound = starts.get(i + 1).copied().unwrap_or(usize::MAX);
-                // A segment after the first assumes db 0 until it meets a
-                // SELECTDB; the join checks the assumption.
-                sc.spawn(move || scan_range(cx, data, header, start, bound, 0, prog))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut parts = parts.into_iter();
-    let mut all = parts.next().unwrap_or_else(|| whole(9, 0))?;
-    for (i, part) in parts.enumerate() {
-        if all.eof {
-            break;
-        }
-        // The segment counts if its start was a true record boundary (then
-        // its error, if any, is real) and, when it read keys before its
-        // first SELECTDB, the db it assumed for them was right. Otherwise
-        // the rest is walked sequentially from where the true part ends.
-        let part = if all.end == starts[i + 1] {
-            Some(part?).filter(|p| !p.assumed || all.db == 0)
-        } else {
-            None
-        };
-        match part {
-            Some(p) => all.append(p),
-            None => {
-                all.append(whole(all.end, all.db)?);
-                break;
-            }
-        }
-    }
-    Ok(all.scan.finish())
-}
-
-/// What a walk of the records starting in `start..bound` found.
-struct Part {
-    scan: Scan,
-    /// Offset of the first record at or after `bound` (or of EOF's end).
-    end: usize,
-    /// The database current at `end`.
-    db: u64,
-    /// Keys were read before the first `SELECTDB`, in the database given.
-    assumed: bool,
-    /// The walk reached the EOF record.
-    eof: bool,
-}
-
-impl Part {
-    /// Appends the next segment, which starts where this one ends.
-    fn append(&mut self, next: Part) {
-        let (a, b) = (&mut self.scan, next.scan);
-        a.report.absorb(b.report);
+    /// Appends the scan of the range that follows.
+    fn append(&mut self, b: Scan) {
+        let a = self;
         a.fps.extend(b.fps);
         let mut runs = b.runs.into_iter();
         if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
@@ -677,48 +371,174 @@ impl Part {
         a.problems_total += b.problems_total;
         let room = MAX_LISTED.saturating_sub(a.problems.len());
         a.problems.extend(b.problems.into_iter().take(room));
-        self.end = next.end;
-        self.db = next.db;
-        self.eof = next.eof;
     }
 }
 
-/// Decoder options of the input scan (the CRC is compared by [`scan_input`]).
-fn scan_opts() -> Options {
-    Options {
-        level: Level::Full,
-        verify_checksum: false,
-        limits: scan_limits(),
-    }
-}
-
-/// Walks the records that start in `start..bound` (the record at `bound`
-/// and after are left to the next segment), `db` being current at `start`.
-fn scan_range(
-    cx: &ScanCtx<'_>,
-    data: &[u8],
+struct ScanCtx<'a> {
+    opts: &'a MergeOptions,
+    target: Target,
+    input: usize,
     header: Header,
-    start: usize,
-    bound: usize,
-    db: u64,
-    prog: &Progress,
-) -> crate::Result<Part> {
-    let mut dec = Decoder::resume(data, start, db, scan_opts())?;
-    let mut s = Scan::new(data.len(), header);
-    let mut run: Option<Run> = None;
-    let mut cur_db = db;
-    let (mut selected, mut assumed, mut eof) = (false, false, false);
-    let mut tick = Ticker::new(prog, start);
-    loop {
-        let start = dec.offset();
-        if start >= bound {
-            break;
+    len: usize,
+    prog: &'a Progress,
+}
+
+fn show_key(key: &[u8]) -> String {
+    let shown = &key[..key.len().min(64)];
+    let mut s = crate::format::escape_bytes(shown);
+    if key.len() > shown.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// The merge's visitor of an input: the statistics ([`Stats`]) plus what
+/// the plan needs (key fingerprints, runs of copyable records, functions,
+/// module aux, per-output-db counts, problems).
+struct InputSink<'c> {
+    cx: &'c ScanCtx<'c>,
+    stats: Stats,
+    scan: Scan,
+    /// The run of key records being read.
+    run: Option<Run>,
+    /// Kept keys and expires of the output database being read.
+    cur_out: Option<(u64, u64, u64)>,
+    /// Warnings the range's decoder had drawn before the current record.
+    warned: u64,
+    tick: Ticker<'c>,
+}
+
+impl<'c> InputSink<'c> {
+    fn new(cx: &'c ScanCtx<'c>, start: usize) -> Self {
+        InputSink {
+            cx,
+            stats: Stats::new(cx.len as u64, cx.header, cx.opts.import_at, start),
+            scan: Scan {
+                report: FileStats::empty(cx.len as u64, cx.header),
+                fingerprint: 0,
+                fps: Vec::new(),
+                runs: Vec::new(),
+                special: Vec::new(),
+                functions: Vec::new(),
+                module_aux: Vec::new(),
+                counts: BTreeMap::new(),
+                expired_at_import: 0,
+                nonzero: BTreeMap::new(),
+                dropped_dynomite: 0,
+                dropped_expired: 0,
+                reencode: 0,
+                problems: Vec::new(),
+                problems_total: 0,
+            },
+            run: None,
+            cur_out: None,
+            warned: 0,
+            tick: Ticker::new(cx.prog, start),
         }
-        let warned = dec.warnings().total();
-        let Some(item) = dec.next() else { break };
-        let item = item?;
+    }
+
+    fn fold_out(&mut self) {
+        if let Some((db, keys, expires)) = self.cur_out.take() {
+            let e = self.scan.counts.entry(db).or_default();
+            e.0 += keys;
+            e.1 += expires;
+        }
+    }
+
+    /// Records one key record of the scan.
+    fn key(&mut self, start: usize, k: &KeyRecord<'_>) -> crate::Result<()> {
+        let cx = self.cx;
+        let opts = cx.opts;
+        let s = &mut self.scan;
+        let v = k.value;
+        let key: Cow<'_, [u8]> = k.key.to_bytes()?;
+        // Left out before anything else?
+        if let Some(f) = filtered(opts, &key, k.expire_ms) {
+            match f {
+                Filter::Dynomite => s.dropped_dynomite += 1,
+                Filter::Expired => s.dropped_expired += 1,
+            }
+            s.special.push(start);
+            return Ok(());
+        }
+        if k.db > 0 {
+            *s.nonzero.entry(k.db).or_default() += 1;
+        }
+        let odb = out_db(opts, k.db);
+        // Limits.
+        if key.len() > MAX_KEY_LEN {
+            s.problem(|| Cause::KeyTooLong {
+                input: cx.input,
+                key: show_key(&key),
+                len: key.len(),
+            });
+        }
+        let vlen = if v.rdb_type() == rdb_type::STRING {
+            v.string()?.len()
+        } else {
+            v.raw().len()
+        };
+        if vlen > MAX_VALUE_LEN {
+            s.problem(|| Cause::ValueTooLarge {
+                input: cx.input,
+                key: show_key(&key),
+                kind: v.kind().name(),
+                len: vlen,
+            });
+        }
+        // Can the target hold the record as it is? If not, check now that it
+        // can be rewritten, so that nothing is written when it cannot.
+        let target = cx.target;
+        let lineage = cx.header.lineage;
+        if k.key_meta.is_some() && !key_meta_ok(target) {
+            s.problem(|| Cause::KeyMetaUnsupported {
+                input: cx.input,
+                key: show_key(&key),
+                target,
+            });
+        } else if !copyable(k, target, lineage) {
+            s.special.push(start);
+            if !target.can_read(v.rdb_type(), lineage) {
+                s.reencode += 1;
+                let mut losses = Losses::default();
+                let tried = OwnedValue::from_value(&v).and_then(|o| {
+                    o.encode_with(target, &EncodeConfig::default(), opts.allow, &mut losses)
+                });
+                if let Err(e) = tried {
+                    s.problem(|| Cause::Unencodable {
+                        input: cx.input,
+                        error: e.with_key(&key),
+                    });
+                }
+            }
+        }
+        s.fps.push((
+            fingerprint(&key) ^ odb.wrapping_mul(DB_MIX),
+            loc(cx.input, start),
+        ));
+        if self.cur_out.is_none_or(|c| c.0 != odb) {
+            self.fold_out();
+            self.cur_out = Some((odb, 0, 0));
+        }
+        let c = self.cur_out.as_mut().expect("set above");
+        c.1 += 1;
+        if let Some(e) = k.expire_ms {
+            c.2 += 1;
+            if e < opts.import_at {
+                self.scan.expired_at_import += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Sink<'a> for InputSink<'_> {
+    fn record(&mut self, start: usize, item: &Item<'a>, dec: &Decoder<'a>) -> crate::Result<()> {
+        self.stats.record(start, item, dec)?;
+        let cx = self.cx;
+        let warned = std::mem::replace(&mut self.warned, dec.warnings().total());
         if !matches!(item, Item::Key(_)) {
-            s.runs.extend(run.take());
+            self.scan.runs.extend(self.run.take());
         }
         let mut keys = 0;
         match item {
@@ -727,193 +547,94 @@ fn scan_range(
                 // A fact its own file's loaders accept (a warning) may be
                 // refused by the target's: such a record must not reach the
                 // output, copied or re-encoded.
-                if dec.warnings().total() != warned && cx.target.version != header.version {
+                let version = cx.header.version;
+                if self.warned != warned && cx.target.version != version {
                     k.value.check_as(cx.target.version).map_err(|e| {
                         let e = e.with_key(&k.key.to_bytes().unwrap_or_default());
                         crate::Error::new(
                             crate::ErrorKind::Corrupt(format!(
-                                "{}, which the target {} refuses (its own RDB {} loaders accept it); convert for an older target",
+                                "{}, which the target {} refuses (its own RDB {version} loaders accept it); convert for an older target",
                                 e.kind(),
                                 cx.target,
-                                header.version
                             )),
                             start as u64,
                         )
                         .with_key(e.key().unwrap_or_default())
                     })?;
                 }
-                assumed |= !selected;
-                match &mut run {
+                match &mut self.run {
                     Some(r) if r.grows_to(start) => r.end = k.span.end,
                     _ => {
-                        s.runs.extend(run.replace(Run {
+                        self.scan.runs.extend(self.run.replace(Run {
                             start,
                             end: k.span.end,
                             db: k.db,
                         }));
                     }
                 }
-                scan_key(cx, &mut s, header.lineage, start, &k)?;
+                self.key(start, k)?;
             }
-            Item::Aux { key, value } => {
-                let k = String::from_utf8_lossy(&key.to_bytes()?).into_owned();
-                let v = String::from_utf8_lossy(&value.to_bytes()?).into_owned();
-                if k == "slot-info" {
-                    s.report.slot_infos += 1;
-                }
-                s.report.aux.push((k, v));
-            }
-            Item::SelectDb(db) => {
-                selected = true;
-                cur_db = db;
-                s.report.dbs.entry(db).or_default();
-            }
-            Item::ResizeDb { keys, expires } => {
-                assumed |= !selected;
-                s.report.dbs.entry(cur_db).or_default().resize_hint = Some((keys, expires));
+            Item::ResizeDb { keys, .. } => {
                 // Every key record takes at least 3 bytes: never trust a
                 // hint beyond what the rest of the file can hold.
-                let room = (data.len() - dec.offset()) as u64 / 3;
-                s.fps.reserve_exact(keys.min(room) as usize);
+                let room = (cx.len - dec.offset()) as u64 / 3;
+                self.scan.fps.reserve_exact((*keys).min(room) as usize);
             }
             Item::ModuleAux(m) => {
-                s.report.module_aux.push(ModuleAuxInfo {
-                    module: m.id.name(),
-                    encver: m.id.encver(),
-                    when: m.when,
-                    bytes: m.payload.len(),
-                });
-                s.module_aux.push((m.id, m.when, m.payload.to_vec()));
+                self.scan
+                    .module_aux
+                    .push((m.id, m.when, m.payload.to_vec()));
             }
             Item::Function(code) => {
                 let code = code.to_bytes()?.into_owned();
                 let name = library_name(&code).unwrap_or_else(|| "?".into());
-                s.report.functions.push(name.clone());
-                s.functions.push((name, code));
+                self.scan.functions.push((name, code));
             }
             Item::FunctionPreGa { name, .. } => {
                 let name = String::from_utf8_lossy(&name.to_bytes()?).into_owned();
-                s.report.functions.push(name.clone());
-                s.problem(|| Cause::PreReleaseFunction {
+                self.scan.problem(|| Cause::PreReleaseFunction {
                     input: cx.input,
                     name,
                 });
             }
-            Item::SlotInfo { .. } => s.report.slot_infos += 1,
-            Item::SlotImport { .. } => s.report.slot_imports += 1,
-            Item::Enterprise { opcode, .. } => {
-                *s.report.enterprise_opcodes.entry(opcode).or_default() += 1
-            }
-            Item::Eof {
-                checksum, trailing, ..
-            } => {
-                s.report.checksum = checksum;
-                s.report.trailing = trailing;
-                eof = true;
-            }
+            _ => {}
         }
-        tick.at(dec.offset(), keys);
+        self.tick.at(dec.offset(), keys);
+        Ok(())
     }
-    s.runs.extend(run.take());
-    s.fold(header.lineage);
-    s.report.warnings.absorb(dec.take_warnings());
-    let end = dec.offset();
-    tick.flush(end);
-    Ok(Part {
-        scan: s,
-        end,
-        db: cur_db,
-        assumed,
-        eof,
-    })
+
+    fn end(&mut self, walked: &Walked, warnings: Warnings) -> crate::Result<()> {
+        self.scan.runs.extend(self.run.take());
+        self.fold_out();
+        self.tick.flush(walked.end);
+        self.stats.end(walked, warnings)
+    }
+
+    fn append(&mut self, next: Self) {
+        self.stats.append(next.stats);
+        self.scan.append(next.scan);
+    }
 }
 
-/// Runs `f` for every index in `0..n` on up to one thread per core.
-fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n)
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                sc.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        done.push((i, f(i)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(done) => {
-                    for (i, t) in done {
-                        out[i] = Some(t);
-                    }
-                }
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-    });
-    out.into_iter().flatten().collect()
-}
-
-/// Calls `f` with the locations of every fingerprint found more than once
-/// across the sorted lists.
-fn equal_groups<E>(
-    lists: &[&[(u64, u64)]],
-    mut f: impl FnMut(&[u64]) -> Result<(), E>,
-) -> Result<(), E> {
-    let mut pos = vec![0usize; lists.len()];
-    let mut heap: BinaryHeap<Reverse<(u64, usize)>> = lists
-        .iter()
-        .enumerate()
-        .filter_map(|(j, l)| l.first().map(|e| Reverse((e.0, j))))
-        .collect();
-    let mut group: Vec<u64> = Vec::new();
-    let mut cur = None;
-    while let Some(Reverse((fp, j))) = heap.pop() {
-        let l = lists[j];
-        // Everything in list j below the other lists' smallest fingerprint
-        // can be taken without touching the heap.
-        let bound = heap.peek().map_or(u64::MAX, |r| r.0 .0);
-        let mut p = pos[j];
-        let mut first = fp;
-        loop {
-            if cur != Some(first) {
-                if group.len() > 1 {
-                    f(&group)?;
-                }
-                group.clear();
-                cur = Some(first);
-            }
-            while p < l.len() && l[p].0 == first {
-                group.push(l[p].1);
-                p += 1;
-            }
-            if p < l.len() && l[p].0 < bound {
-                first = l[p].0;
-            } else {
-                break;
-            }
-        }
-        pos[j] = p;
-        if p < l.len() {
-            heap.push(Reverse((l[p].0, j)));
-        }
-    }
-    if group.len() > 1 {
-        f(&group)?;
-    }
-    Ok(())
+/// One full pass over an input through the scan engine: every value
+/// walked, the CRC compared on another core, a big input on `threads`
+/// cores.
+fn scan_input(cx: &ScanCtx<'_>, data: &[u8], threads: usize) -> crate::Result<Scan> {
+    let o = ScanOptions {
+        decode: Options {
+            level: Level::Full,
+            verify_checksum: true,
+            limits: scan_limits(),
+        },
+        threads,
+        fingerprint: true,
+    };
+    let done = scan(data, &o, |start| InputSink::new(cx, start))?;
+    let mut s = done.sink.scan;
+    s.report = done.sink.stats.finish(done.checksum, done.trailing);
+    s.fingerprint = done.fingerprint.unwrap_or(0);
+    s.fps.sort_unstable_by_key(|e| e.0);
+    Ok(s)
 }
 
 struct Resolver<'a> {
@@ -939,10 +660,10 @@ struct KeyCopy<'a> {
 
 impl Resolver<'_> {
     /// Resolves one group of records with the same fingerprint.
-    fn group(&mut self, group: &[u64], report: &mut MergeReport) -> crate::Result<()> {
+    fn group(&mut self, group: &[&(u64, u64)], report: &mut MergeReport) -> crate::Result<()> {
         let inputs = self.inputs;
         let mut recs: Vec<KeyCopy<'_>> = Vec::with_capacity(group.len());
-        for &l in group {
+        for &&(_, l) in group {
             let (i, off) = unloc(l);
             let r = record_at(&inputs[i], off, run_db(&self.runs[i], off))?;
             let key = r.key.to_bytes()?.into_owned();
@@ -1138,18 +859,20 @@ impl Plan {
                 let total: u64 = inputs.iter().map(|d| d.len() as u64).sum();
                 prog.phase("verifying inputs", total);
                 // Cores left over by the inputs go into segments of each.
-                let threads = (std::thread::available_parallelism().map_or(1, |p| p.get())
-                    / inputs.len())
-                .clamp(1, 8);
-                let r = parallel(inputs.len(), |i| {
+                let cores = scan::cores();
+                let threads = (cores / inputs.len()).max(1);
+                let r = scan::fan_out(inputs.len(), cores, |i| {
                     let cx = ScanCtx {
                         opts,
                         target,
                         input: i,
+                        header: pre[i].0,
+                        len: inputs[i].len(),
+                        prog,
                     };
                     // A file that changed while it was read explains any
                     // error it caused (zeros after a truncation, say).
-                    scan_input(&cx, &inputs[i], threads, prog).map_err(|e| {
+                    scan_input(&cx, &inputs[i], threads).map_err(|e| {
                         let e = inputs[i].check_unchanged().err().unwrap_or(e);
                         let changed = matches!(e.kind(), crate::ErrorKind::InputChanged(_));
                         (e.to_string(), changed)
@@ -1325,7 +1048,7 @@ impl Plan {
         };
         {
             let lists: Vec<&[(u64, u64)]> = scans_ok.iter().map(|s| &s.fps[..]).collect();
-            let r = equal_groups(&lists, |g| res.group(g, &mut report));
+            let r = scan::equal_groups(&lists, |e| e.0, |g| res.group(g, &mut report));
             if let Err(e) = r {
                 return Err(refused(Cause::DuplicateReread(e), report));
             }
@@ -1395,22 +1118,6 @@ mod tests {
     use super::*;
     use crate::decode::Checksum;
 
-    #[test]
-    fn groups_across_and_within_lists() {
-        let a = [(1, 10), (3, 11), (3, 12), (7, 13)];
-        let b = [(2, 20), (3, 21), (8, 22)];
-        let c = [(7, 30), (9, 31)];
-        let mut got = Vec::new();
-        equal_groups::<()>(&[&a, &b, &c], |g| {
-            let mut g = g.to_vec();
-            g.sort();
-            got.push(g);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(got, vec![vec![11, 12, 21], vec![13, 30]]);
-    }
-
     /// A file of about `mb` MiB: strings (incompressible, 100 B-1 KB) and
     /// small lists, a third with TTLs; every key in db 0, or the second
     /// half in db 5 (so segments after its SELECTDB assume the wrong db).
@@ -1454,18 +1161,21 @@ mod tests {
 
     fn scan_with(data: &[u8], threads: usize) -> Result<Scan, String> {
         let opts = MergeOptions::new(vec!["in.rdb".into()], "out.rdb".into());
+        let prog = Progress::new(false);
         let cx = ScanCtx {
             opts: &opts,
             target: Target::redis(11),
             input: 0,
+            header: Header::parse(data).map_err(|e| e.to_string())?,
+            len: data.len(),
+            prog: &prog,
         };
-        let prog = Progress::new(false);
-        scan_input(&cx, data, threads, &prog).map_err(|e| e.to_string())
+        scan_input(&cx, data, threads).map_err(|e| e.to_string())
     }
 
     /// Everything the plan uses from a scan.
     type ScanView = (
-        Report,
+        FileStats,
         Vec<(u64, u64)>,
         Vec<Run>,
         Vec<usize>,
@@ -1492,7 +1202,7 @@ mod tests {
     fn segmented_scan_equals_sequential() {
         for two_dbs in [false, true] {
             let data = big_file(20, two_dbs);
-            assert!(data.len() > 2 * crate::inspect::SEGMENT);
+            assert!(data.len() > 16 << 20);
             let one = view(scan_with(&data, 1).unwrap());
             assert!(
                 matches!(one.0.checksum, Checksum::Verified(_)),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::plan::{Conflict, Duplicate};
 use super::{Cause, MergeOptions, Policy};
 use crate::encode::{Losses, Target};
-use crate::inspect::Report;
+use crate::stats::FileStats;
 
 /// One input: its path, size, and what decoding it found.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ pub struct InputSummary {
     /// File size in bytes.
     pub size: u64,
     /// What decoding the whole file found (`None` when it is invalid).
-    pub report: Option<Report>,
+    pub report: Option<FileStats>,
     /// Why the input is invalid (file offset and key included), if it is.
     pub error: Option<String>,
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::progress::Progress;
+use crate::decode::scan::{fan_out, walk_range, Sink};
 use crate::decode::{Checksum, Decoder, Item, Level, Options};
 use crate::format::crc::Crc64;
 use crate::{Input, Limits};
@@ -195,50 +196,48 @@ pub(crate) fn reread(
     path: &Path,
     tracker: &Tracker<'_>,
     workers: usize,
-) -> Result<DbCounts, String> {
-    let mut done: Vec<(usize, crate::Result<Checked>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers.max(1))
-            .map(|_| {
-                s.spawn(move || {
-                    let mut done = Vec::new();
-                    while let Some(p) = tracker.take() {
-                        let r = check_piece(path, &p);
-                        if let Ok(c) = &r {
-                            let keys = c.counts.values().map(|c| c.0).sum();
-                            tracker.checked(c.bytes, keys);
-                        }
-                        let failed = r.is_err();
-                        done.push((p.index, r));
-                        if failed {
-                            break;
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+) -> crate::Result<DbCounts> {
+    // Each worker takes pieces from the tracker as the writer closes them.
+    let workers = workers.max(1);
+    let mut done: Vec<(usize, crate::Result<Checked>)> = fan_out(workers, workers, |_| {
+        let mut done = Vec::new();
+        while let Some(p) = tracker.take() {
+            let r = check_piece(path, &p);
+            if let Ok(c) = &r {
+                let keys = c.counts.values().map(|c| c.0).sum();
+                tracker.checked(c.bytes, keys);
+            }
+            let failed = r.is_err();
+            done.push((p.index, r));
+            if failed {
+                break;
+            }
+        }
+        done
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     done.sort_unstable_by_key(|d| d.0);
     let state = tracker.lock();
     if state.failed {
-        return Err("the write failed".into());
+        return Err(unfinished("the write failed"));
     }
     let pieces = state.cuts.len();
     drop(state);
     if done.len() != pieces || done.iter().enumerate().any(|(i, d)| d.0 != i) {
         // A piece failed and its worker stopped: report the first failure.
         let first = done.into_iter().find_map(|d| d.1.err());
-        return Err(first.map_or_else(|| "a piece was not checked".into(), |e| e.to_string()));
+        return Err(first.unwrap_or_else(|| unfinished("a piece was not checked")));
     }
     let mut crc = Crc64::new();
     let mut got = DbCounts::new();
     let mut last = Checksum::Absent;
+    // Bytes the CRC covers: where the stored checksum starts.
+    let mut end = 0u64;
     for (_, r) in done {
-        let c = r.map_err(|e| e.to_string())?;
+        let c = r?;
+        end += c.bytes;
         crc.combine(&c.crc);
         for (db, (k, e)) in c.counts {
             let t = got.entry(db).or_default();
@@ -252,16 +251,27 @@ pub(crate) fn reread(
         Checksum::NotChecked(stored) => {
             let computed = crc.value();
             if computed != stored {
-                return Err(format!(
-                    "CRC-64 mismatch: stored {stored:#018x}, computed {computed:#018x}"
+                return Err(crate::Error::new(
+                    crate::ErrorKind::ChecksumMismatch { stored, computed },
+                    end,
                 ));
             }
         }
         Checksum::Absent => {}
-        other => return Err(format!("unexpected checksum state {other:?}")),
+        other => {
+            return Err(crate::Error::corrupt(
+                format!("the checksum is {other}"),
+                end,
+            ))
+        }
     }
     got.retain(|_, c| c.0 > 0);
     Ok(got)
+}
+
+/// The re-read could not finish (the write failed, or a piece was left).
+fn unfinished(why: &str) -> crate::Error {
+    crate::Error::io("re-reading the output", std::io::Error::other(why))
 }
 
 fn check_piece(path: &Path, p: &Piece) -> crate::Result<Checked> {
@@ -276,6 +286,29 @@ fn check_piece(path: &Path, p: &Piece) -> crate::Result<Checked> {
         checksum,
         bytes: (end - start) as u64,
     })
+}
+
+/// Keys and expires per database, as a [`Sink`].
+#[derive(Default)]
+struct Counter(DbCounts);
+
+impl<'a> Sink<'a> for Counter {
+    fn record(&mut self, _: usize, item: &Item<'a>, _: &Decoder<'a>) -> crate::Result<()> {
+        if let Item::Key(k) = item {
+            let c = self.0.entry(k.db).or_default();
+            c.0 += 1;
+            c.1 += u64::from(k.expire_ms.is_some());
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, next: Self) {
+        for (db, (k, e)) in next.0 {
+            let c = self.0.entry(db).or_default();
+            c.0 += k;
+            c.1 += e;
+        }
+    }
 }
 
 /// Counts keys and expires per db in `data[from..to]` (record boundaries);
@@ -293,58 +326,38 @@ fn count_part(
         verify_checksum: false,
         limits: Limits::default(),
     };
-    let mut dec = Decoder::resume(data, from, db, opts)?;
-    let mut counts = DbCounts::new();
-    loop {
-        let at = dec.offset();
-        if let Some(t) = to {
-            if at == t {
-                return Ok((counts, Checksum::Absent, t));
-            }
-            if at > t {
+    let mut counter = Counter::default();
+    let w = walk_range(data, from, to.unwrap_or(usize::MAX), db, opts, &mut counter)?;
+    let counts = counter.0;
+    match (to, w.eof) {
+        (Some(t), None) if w.end == t => Ok((counts, Checksum::Absent, t)),
+        (Some(t), None) => Err(crate::Error::corrupt(
+            "a record crosses a boundary the writer recorded",
+            t as u64,
+        )),
+        (Some(_), Some(eof)) => Err(crate::Error::corrupt(
+            "EOF before a boundary the writer recorded",
+            eof.offset as u64,
+        )),
+        (None, None) => Err(crate::Error::corrupt("no EOF record", w.end as u64)),
+        (None, Some(eof)) => {
+            if eof.trailing != 0 {
                 return Err(crate::Error::corrupt(
-                    "a record crosses a boundary the writer recorded",
-                    t as u64,
+                    format!("{} bytes after the checksum", eof.trailing),
+                    eof.offset as u64,
                 ));
             }
-        }
-        let Some(item) = dec.next() else {
-            return Err(crate::Error::corrupt("no EOF record", at as u64));
-        };
-        match item? {
-            Item::Key(k) => {
-                let c = counts.entry(k.db).or_default();
-                c.0 += 1;
-                c.1 += u64::from(k.expire_ms.is_some());
+            if eof.checksum == Checksum::Disabled {
+                return Err(crate::Error::corrupt(
+                    "the checksum was not written",
+                    eof.offset as u64,
+                ));
             }
-            Item::Eof {
-                checksum, trailing, ..
-            } => {
-                if to.is_some() {
-                    return Err(crate::Error::corrupt(
-                        "EOF before a boundary the writer recorded",
-                        at as u64,
-                    ));
-                }
-                if trailing != 0 {
-                    return Err(crate::Error::corrupt(
-                        format!("{trailing} bytes after the checksum"),
-                        at as u64,
-                    ));
-                }
-                if checksum == Checksum::Disabled {
-                    return Err(crate::Error::corrupt(
-                        "the checksum was not written",
-                        at as u64,
-                    ));
-                }
-                let end = match checksum {
-                    Checksum::NotChecked(_) => data.len() - 8,
-                    _ => data.len(),
-                };
-                return Ok((counts, checksum, end));
-            }
-            _ => {}
+            let end = match eof.checksum {
+                Checksum::NotChecked(_) => data.len() - 8,
+                _ => data.len(),
+            };
+            Ok((counts, eof.checksum, end))
         }
     }
 }
@@ -403,6 +416,14 @@ mod tests {
         cuts: &[(usize, u64)],
         fail_at: Option<usize>,
     ) -> Result<DbCounts, String> {
+        write_and_reread_typed(data, cuts, fail_at).map_err(|e| e.to_string())
+    }
+
+    fn write_and_reread_typed(
+        data: &[u8],
+        cuts: &[(usize, u64)],
+        fail_at: Option<usize>,
+    ) -> crate::Result<DbCounts> {
         let dir = std::env::temp_dir();
         let path = dir.join(format!(
             "rdbkit-reread-{}-{:?}.rdb",
@@ -456,7 +477,12 @@ mod tests {
         let at = at + data[at..].windows(6).position(|w| w == b"value ").unwrap() + 2;
         data[at] ^= 0x20;
         let e = write_and_reread(&data, &cuts, None).unwrap_err();
-        assert!(e.contains("CRC-64 mismatch"), "{e}");
+        assert!(e.contains("checksum"), "{e}");
+        let e = write_and_reread_typed(&data, &cuts, None).unwrap_err();
+        assert!(
+            matches!(e.kind(), crate::ErrorKind::ChecksumMismatch { .. }),
+            "{e}"
+        );
         // A cut that is not a record boundary.
         let (data, mut cuts, _) = file(2000, 11);
         cuts[5].0 += 1;
