@@ -52,8 +52,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use rdbkit::decode::{Decoder, Item, Level, Options};
-use rdbkit::format::{Lineage, RdbStr, Reader};
+use rdbkit::decode::{Decoder, Item, Level, Options, RdbStr, Reader};
+use rdbkit::format::Lineage;
 use rdbkit::Limits;
 use serde_json::Value as J;
 

@@ -76,13 +76,13 @@ fn stream_v2_in_rdb9_round_trips_through_stream_v1() {
     all_checks(&f);
 }
 
-/// `format/lzf.rs`: `decompress` and `decompress_to_vec` allocated the
-/// claimed output length before reading the stream, so an LZF string of
-/// junk claiming 88 times its size (the largest ratio LZF allows, hence
-/// accepted by the length checks) cost 88 x the input in heap wherever a
-/// value is materialised without a prior `validate` (Level::Skip, blobs,
-/// stream nodes, deep collection checks). Now outputs over 1 MiB are
-/// allocated only once the stream is shown to produce them.
+/// `format/lzf/decompress.rs`: `decompress` and `decompress_to_vec`
+/// allocated the claimed output length before reading the stream, so an LZF
+/// string of junk claiming 88 times its size (the largest ratio LZF allows,
+/// hence accepted by the length checks) cost 88 x the input in heap
+/// wherever a value is materialised without a prior `validate`
+/// (Level::Skip, blobs, stream nodes, deep collection checks). Now outputs
+/// over 1 MiB are allocated only once the stream is shown to produce them.
 #[test]
 fn lzf_junk_claiming_88x_allocates_nothing_large() {
     let clen = 16_000usize; // claims 1.4 MB
@@ -147,7 +147,7 @@ fn collection_limit_applies_to_blob_encodings() {
     all_checks(&f);
 }
 
-/// `encode/value.rs`: writing a stream for a target before stream v5
+/// `encode/stream.rs`: writing a stream for a target before stream v5
 /// removed the NACK-zone ids from each group PEL with a linear search per
 /// PEL entry, quadratic in the PEL size (a 4x larger PEL took 10-15x the
 /// time; `tests/hostile.rs` `conversion_time_is_linear` measures it). Now a

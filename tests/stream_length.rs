@@ -16,8 +16,8 @@ mod servers;
 
 use std::path::Path;
 
-use rdbkit::decode::{Decoder, Item, Level, Options};
-use rdbkit::format::{crc::crc64, rdb_type, RdbStr, Reader};
+use rdbkit::decode::{Decoder, Item, Level, Options, RdbStr, Reader};
+use rdbkit::format::{crc::crc64, rdb_type};
 use rdbkit::stats::inspect;
 use rdbkit::Limits;
 use servers::{check_rdb, rdbkit, server, Server, TempDir};

@@ -18,8 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rdbkit::decode::{Decoder, Item, Level, Options};
-use rdbkit::format::{RdbStr, Reader};
+use rdbkit::decode::{Decoder, Item, Level, Options, RdbStr, Reader};
 use rdbkit::stats::inspect;
 use rdbkit::Limits;
 

@@ -3,8 +3,10 @@
 //! decompressed one at a time into a buffer the cursor reuses, so iterating a
 //! collection of any size costs at most one node's worth of heap.
 
-use crate::format::blob::{BlobIter, BlobKind, ElemPos};
-use crate::format::{lzf, rdb_type as t, Elem, Lineage, RdbStr, Reader};
+use super::blob::{BlobIter, BlobKind, ElemPos};
+use super::reader::{parse_double_text, strtod_prefix, Reader};
+use super::string::{Elem, RdbStr};
+use crate::format::{lzf, rdb_type as t, Lineage};
 use crate::{Error, ErrorKind, Limits, Result};
 
 /// Decoding context of a value: lineage, version and limits.
@@ -524,9 +526,7 @@ impl<'a> Items<'a> {
             if scores && k == 1 {
                 let odd = match e.get(data) {
                     Elem::Int(_) => false,
-                    Elem::Bytes(b) => {
-                        crate::format::parse_double_text(b).is_none_or(|v| v.is_nan())
-                    }
+                    Elem::Bytes(b) => parse_double_text(b).is_none_or(|v| v.is_nan()),
                 };
                 text_scores += u64::from(odd);
             }
@@ -733,9 +733,9 @@ impl<'a> Items<'a> {
         // strtod (0 when no number starts the text).
         let (score, odd) = match self.resolve(s) {
             Elem::Int(i) => (i as f64, false),
-            Elem::Bytes(b) => match crate::format::parse_double_text(b) {
+            Elem::Bytes(b) => match parse_double_text(b) {
                 Some(v) => (v, v.is_nan()),
-                None => (crate::format::strtod_prefix(b), true),
+                None => (strtod_prefix(b), true),
             },
         };
         if odd {

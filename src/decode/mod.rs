@@ -4,28 +4,33 @@
 //! [`KeyRecord`] that borrows its key and value bytes from the input and
 //! knows its exact byte span, so a merge can copy it without re-encoding.
 
+pub mod blob;
 mod items;
 mod module;
 mod payload;
+mod reader;
 pub mod scan;
 mod stream;
+mod string;
 mod value;
 mod walk;
 mod warning;
 
 use std::ops::Range;
 
+pub use crate::format::{Kind, StreamId};
+pub use blob::{BlobIter, BlobKind};
 pub use items::{ArrayValue, Ctx, HashField, Items};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
 pub use payload::{decode_payload, Payload};
-pub use stream::{
-    stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamId,
-};
-pub use value::{encoding_name, Kind, Value};
+pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
+pub use stream::{stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream};
+pub use string::{Elem, RdbStr};
+pub use value::{encoding_name, Value};
 pub use walk::fingerprint;
 pub use warning::{Warning, Warnings};
 
-use crate::format::{crc, opcode as op, Header, Lineage, RdbStr, Reader};
+use crate::format::{crc, opcode as op, Header, Lineage};
 use crate::{Error, ErrorKind, Limits, Result};
 
 /// How thoroughly each value is checked while decoding.
@@ -386,7 +391,7 @@ impl<'a> Decoder<'a> {
                     return Ok(Item::Enterprise { opcode: b, value });
                 }
                 _ => {
-                    if value::Kind::of(b, self.header.lineage).is_none() {
+                    if Kind::of(b, self.header.lineage).is_none() {
                         return Err(self.unknown(b, at));
                     }
                     return self.key(b, at, start, expire, idle, freq, key_meta);

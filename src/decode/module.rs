@@ -2,7 +2,9 @@
 //! classes are all skipped through the module sub-opcode stream, exactly as
 //! `redis-check-rdb` skips them without the module loaded.
 
-use crate::format::{ModuleId, RdbStr, Reader};
+use super::reader::Reader;
+use super::string::RdbStr;
+use crate::format::ModuleId;
 use crate::{ErrorKind, Limits, Result};
 
 /// Sub-opcodes of the module serialisation stream.

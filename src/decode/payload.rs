@@ -1,9 +1,10 @@
 //! DUMP / RESTORE payloads: `[KEY_META] type value u16le version u64le crc`.
 
 use super::items::Ctx;
-use super::value::{Kind, Value};
+use super::reader::Reader;
+use super::value::Value;
 use super::{walk, Checksum, Options};
-use crate::format::{crc, opcode, Header, Lineage, Reader};
+use crate::format::{crc, opcode, Header, Kind, Lineage};
 use crate::{Error, ErrorKind, Result};
 
 /// A decoded DUMP payload.

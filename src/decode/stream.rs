@@ -10,49 +10,13 @@
 //! deleted flags, shared PEL entries) is newer than most releases that read
 //! RDB 9-12, so those facts are warnings.
 
-use std::fmt;
-
+use super::blob::{BlobIter, BlobKind, ElemPos};
 use super::items::Ctx;
+use super::reader::Reader;
+use super::string::{Elem, RdbStr};
 use super::Warnings;
-use crate::format::blob::{BlobIter, BlobKind, ElemPos};
-use crate::format::{lzf, rdb_type as t, Elem, RdbStr, Reader};
+use crate::format::{lzf, rdb_type as t, StreamId};
 use crate::{Error, ErrorKind, Result};
-
-/// A stream entry ID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct StreamId {
-    /// Milliseconds part.
-    pub ms: u64,
-    /// Sequence part.
-    pub seq: u64,
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-impl StreamId {
-    fn from_raw(b: &[u8]) -> StreamId {
-        let mut ms = [0u8; 8];
-        let mut seq = [0u8; 8];
-        ms.copy_from_slice(&b[..8]);
-        seq.copy_from_slice(&b[8..16]);
-        StreamId {
-            ms: u64::from_be_bytes(ms),
-            seq: u64::from_be_bytes(seq),
-        }
-    }
-
-    /// The 16-byte big-endian form used for node keys and PEL entries.
-    pub fn to_raw(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.ms.to_be_bytes());
-        b[8..].copy_from_slice(&self.seq.to_be_bytes());
-        b
-    }
-}
 
 /// Stream format version (1 for type 15 ... 5 for type 27).
 pub fn stream_version(rdb_type: u8) -> Option<u8> {

@@ -3,9 +3,11 @@
 
 use super::items::{Ctx, Items, Odd};
 use super::module::{check_module_value, read_module_value};
+use super::reader::Reader;
 use super::stream::Stream;
+use super::string::{Elem, RdbStr};
 use super::{Level, Warnings};
-use crate::format::{rdb_type as t, Elem, RdbStr, Reader};
+use crate::format::rdb_type as t;
 use crate::{Error, ErrorKind, Result};
 
 /// A fast 64-bit hash of bytes (for duplicate detection by fingerprint).

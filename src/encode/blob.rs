@@ -21,6 +21,11 @@ impl<'b> BlobElem<'b> {
     }
 }
 
+/// Shorthand for [`BlobElem::Bytes`] (the collection and stream encoders).
+pub(super) fn be(b: &[u8]) -> BlobElem<'_> {
+    BlobElem::Bytes(b)
+}
+
 /// Builds a listpack.
 ///
 /// ```

@@ -7,10 +7,18 @@
 //! encodings, quicklist and stream nodes split where the server splits
 //! them, sorted-set scores rendered as that version renders them. The
 //! crate's tests compare these bytes with files written by real servers.
+//!
+//! The files face their [`crate::decode`] counterparts: `value.rs`
+//! ([`OwnedValue`]) faces `decode/value.rs`, `items.rs` (collections)
+//! `decode/items.rs`, `stream.rs` `decode/stream.rs`, and `blob.rs` (the
+//! blob builders) `decode/blob.rs` (the blob walkers). What both sides
+//! share is in [`crate::format`].
 
 mod blob;
 mod double;
+mod items;
 mod primitives;
+mod stream;
 mod value;
 mod writer;
 
@@ -21,12 +29,13 @@ mod tests;
 pub use crate::release::Target;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use double::{format_g17, format_shortest, score_text, text_double};
+pub use items::{ArrayItem, HashEntry};
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};
-pub use value::{
-    AllowLoss, ArrayItem, ConsumerValue, EncodeConfig, GroupValue, HashEntry, IdmpValue, Losses,
-    OwnedValue, PendingValue, StreamFields, StreamValue, IDMP_DEFAULT_DURATION_S,
-    IDMP_DEFAULT_MAX_ENTRIES,
+pub use stream::{
+    ConsumerValue, GroupValue, IdmpValue, PendingValue, StreamFields, StreamValue,
+    IDMP_DEFAULT_DURATION_S, IDMP_DEFAULT_MAX_ENTRIES,
 };
+pub use value::{AllowLoss, EncodeConfig, Losses, OwnedValue};
 pub use writer::{KeyMeta, RdbWriter};
 
 /// Encodes a DUMP payload (the RESTORE format) of a value for `target`:

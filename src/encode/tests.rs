@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::decode::{stream_version_of, Decoder, Item, Options};
-use crate::format::{rdb_type as t, Header, Lineage, RdbStr, Reader};
+use crate::decode::{stream_version_of, Decoder, Item, Options, RdbStr, Reader};
+use crate::format::{rdb_type as t, Header, Lineage};
 use crate::Limits;
 
 fn fixture_files() -> Vec<PathBuf> {

@@ -7,8 +7,7 @@ use std::io::{self, Write};
 
 use base64::Engine;
 
-use crate::decode::{ArrayValue, KeyRecord, Kind, StreamId, Value};
-use crate::format::{Elem, RdbStr};
+use crate::decode::{ArrayValue, Elem, KeyRecord, Kind, RdbStr, StreamId, Value};
 use crate::{Error, Result};
 
 /// Writes `s` as a JSON string literal.

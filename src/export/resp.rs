@@ -36,9 +36,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::decode::{Item, KeyRecord, Kind, StreamId, Value};
+use crate::decode::{Elem, Item, KeyRecord, Kind, StreamId, Value};
 use crate::encode::{dump_payload_raw, format_shortest, AllowLoss};
-use crate::format::{opcode as op, Elem};
+use crate::format::opcode as op;
 use crate::{Error, ErrorKind, Result};
 
 /// The server release the commands are written for (defined in

@@ -1,16 +1,20 @@
-//! Format primitives: opcodes and type ids, the byte reader, lengths, strings,
-//! doubles, module ids, CRC-64 and the embedded blob layouts (listpack,
-//! ziplist, intset, zipmap). Nothing here allocates unless asked to.
+//! What the decoder and the encoder share: opcodes and type ids, the file
+//! [`Header`] and its [`Lineage`], [`ModuleId`], a value's [`Kind`],
+//! [`StreamId`], CRC-64 ([`crc`]), LZF ([`lzf`]) and the text forms of
+//! integers and doubles.
+//!
+//! The read side (the byte [`Reader`](crate::decode::Reader),
+//! [`RdbStr`](crate::decode::RdbStr), the blob walkers of
+//! [`decode::blob`](crate::decode::blob)) is in [`crate::decode`]; the write
+//! side (length and string writers, blob builders) in [`crate::encode`].
 
-pub mod blob;
 pub mod crc;
+mod kind;
 pub mod lzf;
-mod reader;
-mod string;
+mod stream_id;
 
-pub use blob::{BlobIter, BlobKind};
-pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
-pub use string::{Elem, RdbStr};
+pub use kind::Kind;
+pub use stream_id::StreamId;
 
 /// Opcodes: bytes in type position that are not value types.
 pub mod opcode {

@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use rdbkit::decode::{ArrayValue, Kind, StreamId, Value};
-use rdbkit::format::Elem;
+use rdbkit::decode::{ArrayValue, Elem, Kind, StreamId, Value};
 
 /// The corpus folder, or `None` (after printing why the caller skips) when
 /// it is absent.

@@ -91,7 +91,7 @@ impl ElemPos {
 /// header) and call [`BlobIter::next`] with the same bytes until it returns `None`.
 ///
 /// ```
-/// use rdbkit::format::{BlobIter, BlobKind, Elem};
+/// use rdbkit::decode::{BlobIter, BlobKind, Elem};
 /// // listpack {"f", 5}
 /// let lp = [0x0c, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x05, 1, 0xff];
 /// let mut it = BlobIter::new(BlobKind::Listpack, &lp).unwrap();

@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::lzf;
 use super::reader::{Len, Reader};
+use crate::format::lzf;
 use crate::{Error, ErrorKind, Limits, Result};
 
 /// The largest output LZF can produce per input byte (a 3-byte back-reference
@@ -35,7 +35,7 @@ impl<'a> RdbStr<'a> {
     /// (see [`RdbStr::validate`]).
     ///
     /// ```
-    /// use rdbkit::{format::{Reader, RdbStr}, Limits};
+    /// use rdbkit::{decode::{Reader, RdbStr}, Limits};
     /// let mut r = Reader::new(&[0x03, b'a', b'b', b'c', 0xC0, 0xFF]);
     /// assert_eq!(RdbStr::read(&mut r, &Limits::default(), "s").unwrap(), RdbStr::Raw(b"abc"));
     /// assert_eq!(RdbStr::read(&mut r, &Limits::default(), "s").unwrap(), RdbStr::Int(-1));
@@ -119,7 +119,7 @@ impl<'a> RdbStr<'a> {
     /// The value's bytes: borrowed when raw, otherwise materialised.
     ///
     /// ```
-    /// use rdbkit::format::RdbStr;
+    /// use rdbkit::decode::RdbStr;
     /// assert_eq!(&*RdbStr::Int(-12).to_bytes().unwrap(), b"-12");
     /// ```
     pub fn to_bytes(&self) -> Result<Cow<'a, [u8]>> {
@@ -209,7 +209,7 @@ impl<'b> Elem<'b> {
     /// The element's bytes: borrowed for byte strings, decimal text for integers.
     ///
     /// ```
-    /// use rdbkit::format::Elem;
+    /// use rdbkit::decode::Elem;
     /// assert_eq!(&*Elem::Int(7).to_bytes(), b"7");
     /// assert_eq!(&*Elem::Bytes(b"x").to_bytes(), b"x");
     /// ```
@@ -249,7 +249,7 @@ impl<'b> Elem<'b> {
     pub fn as_int(&self) -> Option<i64> {
         match *self {
             Elem::Int(i) => Some(i),
-            Elem::Bytes(b) => super::parse_canonical_int(b),
+            Elem::Bytes(b) => crate::format::parse_canonical_int(b),
         }
     }
 

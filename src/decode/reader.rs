@@ -80,7 +80,7 @@ impl<'a> Reader<'a> {
     /// A reader at the start of `buf`; offsets are reported relative to `buf`.
     ///
     /// ```
-    /// use rdbkit::format::{Reader, Len};
+    /// use rdbkit::decode::{Reader, Len};
     /// let mut r = Reader::new(&[0x41, 0x02, 0x05]);
     /// assert_eq!(r.len("x").unwrap(), Len::Int(0x102));
     /// assert_eq!(r.length("y").unwrap(), 5);
@@ -311,7 +311,7 @@ impl<'a> Reader<'a> {
 /// floats read as their leading `0`.
 ///
 /// ```
-/// use rdbkit::format::strtod_prefix;
+/// use rdbkit::decode::strtod_prefix;
 /// assert_eq!(strtod_prefix(b" 1.5e2xyz"), 150.0);
 /// assert_eq!(strtod_prefix(b"-Inf!"), f64::NEG_INFINITY);
 /// assert_eq!(strtod_prefix(b"abc"), 0.0);
@@ -380,9 +380,9 @@ pub fn strtod_prefix(s: &[u8]) -> f64 {
 /// Parses the text form of a double as Redis writes it (`%.17g`, `inf`, `-inf`, `nan`).
 ///
 /// ```
-/// assert_eq!(rdbkit::format::parse_double_text(b"1.5"), Some(1.5));
-/// assert_eq!(rdbkit::format::parse_double_text(b"-inf"), Some(f64::NEG_INFINITY));
-/// assert_eq!(rdbkit::format::parse_double_text(b"x"), None);
+/// assert_eq!(rdbkit::decode::parse_double_text(b"1.5"), Some(1.5));
+/// assert_eq!(rdbkit::decode::parse_double_text(b"-inf"), Some(f64::NEG_INFINITY));
+/// assert_eq!(rdbkit::decode::parse_double_text(b"x"), None);
 /// ```
 pub fn parse_double_text(s: &[u8]) -> Option<f64> {
     let t = std::str::from_utf8(s).ok()?;
