@@ -214,7 +214,7 @@ pub struct Role<'a> {
 /// The error names both paths.
 ///
 /// ```
-/// use rdbkit::atomic::{check_paths, Role};
+/// use rdbkit::atomic::{check_paths, PathClash, Role};
 /// use std::path::Path;
 /// let dir = std::env::temp_dir().join(format!("rdbkit-paths-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
@@ -224,80 +224,195 @@ pub struct Role<'a> {
 /// let input = [Role { what: "input 1", path: &a }];
 /// let report = [Role { what: "the report", path: &a2 }];
 /// let e = check_paths(&input, &report).unwrap_err();
-/// assert!(e.contains("input 1") && e.contains("the report"), "{e}");
+/// match &e {
+///     PathClash::OutputIsInput { output, input } => {
+///         assert_eq!((output.what.as_str(), input.what.as_str()), ("the report", "input 1"));
+///         assert_eq!(input.path, a);
+///     }
+///     other => panic!("{other}"),
+/// }
+/// assert!(e.to_string().contains("the report would overwrite input 1"), "{e}");
 /// let ok = dir.join("out.rdb");
 /// assert!(check_paths(&input, &[Role { what: "the output", path: &ok }]).is_ok());
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// ```
-pub fn check_paths(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> Result<(), String> {
+pub fn check_paths(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> Result<(), PathClash> {
     let ids = |rs: &[Role<'_>]| -> Vec<Option<Identity>> {
         rs.iter().map(|r| identity(r.path)).collect()
     };
     let (iid, oid) = (ids(inputs), ids(outputs));
-    let shown = |p: &Path| {
-        if p.as_os_str() == "-" {
-            "standard input".to_string()
-        } else {
-            format!("'{}'", p.display())
-        }
-    };
-    let both = |a: &Role<'_>, b: &Role<'_>| {
-        if a.path == b.path {
-            shown(a.path)
-        } else {
-            format!("{} and {}", shown(a.path), shown(b.path))
-        }
-    };
     for (i, a) in inputs.iter().enumerate() {
         for (j, b) in inputs.iter().enumerate().skip(i + 1) {
             if a.path.as_os_str() == "-" && b.path.as_os_str() == "-" {
-                return Err(format!(
-                    "standard input ('-') can be only one of the inputs ({} and {})",
-                    a.what, b.what
-                ));
+                return Err(PathClash::StdinTwice {
+                    first: a.named(),
+                    second: b.named(),
+                });
             }
             if iid[i].is_some() && iid[i] == iid[j] {
-                return Err(format!(
-                    "{} and {} are the same file ({}); give each file once",
-                    a.what,
-                    b.what,
-                    both(a, b)
-                ));
+                return Err(PathClash::InputTwice {
+                    first: a.named(),
+                    second: b.named(),
+                });
             }
         }
     }
     for (i, o) in outputs.iter().enumerate() {
         if o.path.as_os_str().is_empty() {
-            return Err(format!("{} has an empty path", o.what));
+            return Err(PathClash::EmptyOutput(o.named()));
         }
         for (j, a) in inputs.iter().enumerate() {
             if oid[i].is_some() && oid[i] == iid[j] {
-                return Err(format!(
-                    "{} would overwrite {} ({}); choose another file",
-                    o.what,
-                    a.what,
-                    both(o, a)
-                ));
+                return Err(PathClash::OutputIsInput {
+                    output: o.named(),
+                    input: a.named(),
+                });
             }
         }
         for (j, b) in outputs.iter().enumerate().skip(i + 1) {
             if oid[i].is_some() && oid[i] == oid[j] {
-                return Err(format!(
-                    "{} and {} are the same file ({}); choose different files",
-                    o.what,
-                    b.what,
-                    both(o, b)
-                ));
+                return Err(PathClash::OutputTwice {
+                    first: o.named(),
+                    second: b.named(),
+                });
             }
         }
     }
     Ok(())
 }
 
+impl Role<'_> {
+    /// An owned copy, for an error.
+    ///
+    /// ```
+    /// use rdbkit::atomic::Role;
+    /// let n = Role { what: "input 1", path: "a.rdb".as_ref() }.named();
+    /// assert_eq!((n.what.as_str(), n.path.to_str()), ("input 1", Some("a.rdb")));
+    /// ```
+    pub fn named(&self) -> NamedPath {
+        NamedPath {
+            what: self.what.to_owned(),
+            path: self.path.to_path_buf(),
+        }
+    }
+}
+
+/// A path with what it is for (an owned [`Role`]), as a [`PathClash`]
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPath {
+    /// What the path is for (`"input 2"`, `"the output"`).
+    pub what: String,
+    /// The path as given.
+    pub path: PathBuf,
+}
+
+/// Why [`check_paths`] refused a set of paths; each variant carries the
+/// two paths involved (one for [`PathClash::EmptyOutput`]) with their
+/// roles.
+///
+/// ```
+/// use rdbkit::atomic::{check_paths, PathClash, Role};
+/// use std::path::Path;
+/// let (a, b) = (Path::new("-"), Path::new("-"));
+/// let inputs = [Role { what: "input 1", path: a }, Role { what: "input 2", path: b }];
+/// let e = check_paths(&inputs, &[]).unwrap_err();
+/// assert!(matches!(e, PathClash::StdinTwice { .. }));
+/// assert_eq!(
+///     e.to_string(),
+///     "standard input ('-') can be only one of the inputs (input 1 and input 2)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathClash {
+    /// Two inputs are standard input (`-`).
+    StdinTwice {
+        /// The first of them.
+        first: NamedPath,
+        /// The second.
+        second: NamedPath,
+    },
+    /// Two inputs are the same file.
+    InputTwice {
+        /// The first of them.
+        first: NamedPath,
+        /// The second.
+        second: NamedPath,
+    },
+    /// An output has an empty path.
+    EmptyOutput(NamedPath),
+    /// An output is one of the inputs: writing it would replace the input.
+    OutputIsInput {
+        /// The output.
+        output: NamedPath,
+        /// The input it would replace.
+        input: NamedPath,
+    },
+    /// Two outputs are the same file.
+    OutputTwice {
+        /// The first of them.
+        first: NamedPath,
+        /// The second.
+        second: NamedPath,
+    },
+}
+
+impl std::fmt::Display for PathClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |p: &Path| {
+            if p.as_os_str() == "-" {
+                "standard input".to_string()
+            } else {
+                format!("'{}'", p.display())
+            }
+        };
+        let both = |a: &NamedPath, b: &NamedPath| {
+            if a.path == b.path {
+                shown(&a.path)
+            } else {
+                format!("{} and {}", shown(&a.path), shown(&b.path))
+            }
+        };
+        match self {
+            PathClash::StdinTwice { first, second } => write!(
+                f,
+                "standard input ('-') can be only one of the inputs ({} and {})",
+                first.what, second.what
+            ),
+            PathClash::InputTwice { first, second } => write!(
+                f,
+                "{} and {} are the same file ({}); give each file once",
+                first.what,
+                second.what,
+                both(first, second)
+            ),
+            PathClash::EmptyOutput(o) => write!(f, "{} has an empty path", o.what),
+            PathClash::OutputIsInput { output, input } => write!(
+                f,
+                "{} would overwrite {} ({}); choose another file",
+                output.what,
+                input.what,
+                both(output, input)
+            ),
+            PathClash::OutputTwice { first, second } => write!(
+                f,
+                "{} and {} are the same file ({}); choose different files",
+                first.what,
+                second.what,
+                both(first, second)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PathClash {}
+
 /// Why a destination cannot be written.
 #[derive(Debug)]
 pub enum CreateError {
-    /// The destination exists and replacing it was not asked for.
+    /// The destination exists and replacing it was not asked for (the
+    /// `replace` argument of [`AtomicFile::create`]).
     Exists(PathBuf),
     /// The destination is not something rdbkit may replace (a directory, a
     /// device, a FIFO, a socket, `-`, a path without a file name).
@@ -312,9 +427,7 @@ pub enum CreateError {
 impl std::fmt::Display for CreateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CreateError::Exists(p) => {
-                write!(f, "{} exists; use --force to replace it", p.display())
-            }
+            CreateError::Exists(p) => write!(f, "{} exists", p.display()),
             CreateError::NotAFile(p, what) => write!(f, "{}: {what}", p.display()),
             CreateError::Io(p, e) => write!(f, "cannot create a file in {}: {e}", p.display()),
             CreateError::Interrupted => write!(f, "interrupted"),
@@ -603,7 +716,7 @@ mod tests {
                 }],
             )
             .unwrap_err();
-            assert!(e.contains("would overwrite input 1"), "{e}");
+            assert!(e.to_string().contains("would overwrite input 1"), "{e}");
         }
         // Two outputs that do not exist yet, named differently.
         let o1 = d.join("new.json");
@@ -623,7 +736,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.contains("the output and the report are the same file"),
+            e.to_string()
+                .contains("the output and the report are the same file"),
             "{e}"
         );
         // The same input twice.
@@ -641,7 +755,11 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(e.contains("input 1 and input 2 are the same file"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("input 1 and input 2 are the same file"),
+            "{e}"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }

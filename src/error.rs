@@ -156,6 +156,88 @@ pub enum ErrorKind {
     /// An encoder could not represent a value in the chosen target.
     #[error("cannot encode: {0}")]
     Encode(String),
+    /// Writing a value for the target would lose information, and that
+    /// [`Loss`] was not allowed (see [`Loss::permission`]). Nothing of the
+    /// value was written.
+    ///
+    /// ```
+    /// use rdbkit::encode::{AllowLoss, HashEntry, Losses, OwnedValue, Target};
+    /// use rdbkit::{ErrorKind, Loss};
+    /// let h = OwnedValue::Hash(vec![HashEntry {
+    ///     field: b"f".to_vec(),
+    ///     value: b"v".to_vec(),
+    ///     expire_ms: Some(1_700_000_000_000),
+    /// }]);
+    /// let mut losses = Losses::default();
+    /// let e = h.encode(Target::redis(11), AllowLoss::default(), &mut losses).unwrap_err();
+    /// assert!(matches!(e.kind(), ErrorKind::LossNotAllowed { loss: Loss::FieldTtls, .. }));
+    /// assert!(e.to_string().contains("AllowLoss::field_ttls"), "{e}");
+    /// // Allowed, the TTL is dropped and counted.
+    /// let allow = AllowLoss { field_ttls: true, ..AllowLoss::default() };
+    /// h.encode(Target::redis(11), allow, &mut losses).unwrap();
+    /// assert_eq!(losses.field_ttls, 1);
+    /// ```
+    #[error("cannot encode: {detail}; dropping the {loss} needs {}", .loss.permission())]
+    LossNotAllowed {
+        /// What would be lost.
+        loss: Loss,
+        /// How much of it, and why the target cannot hold it.
+        detail: String,
+    },
+}
+
+/// Information a conversion drops only when the caller allows it: what an
+/// [`ErrorKind::LossNotAllowed`] error refuses to lose. Each kind has its
+/// permission, named by [`Loss::permission`].
+///
+/// ```
+/// use rdbkit::Loss;
+/// assert_eq!(Loss::FieldTtls.to_string(), "hash field TTLs");
+/// assert_eq!(Loss::StreamMetadata.permission(), "AllowLoss::stream_metadata");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Loss {
+    /// Hash field TTLs, for a target before Redis RDB 12 / Valkey 9 or a
+    /// server without `HPEXPIREAT`; allowed by
+    /// [`AllowLoss::field_ttls`](crate::encode::AllowLoss::field_ttls).
+    FieldTtls,
+    /// Stream metadata the target's stream type or the server's commands
+    /// cannot carry (entries added, max deleted id, first id, consumer
+    /// group read counters, IDMP state, a length with no entries); allowed
+    /// by [`AllowLoss::stream_metadata`](crate::encode::AllowLoss::stream_metadata).
+    StreamMetadata,
+    /// Function libraries, for a target before RDB 10 (Redis 7.0) or a
+    /// server without functions; allowed by
+    /// [`MergeOptions::drop_functions`](crate::merge::MergeOptions::drop_functions)
+    /// or [`RespOptions::drop_functions`](crate::export::resp::RespOptions::drop_functions).
+    Functions,
+}
+
+impl Loss {
+    /// The library setting that allows this loss: `AllowLoss::field_ttls`,
+    /// `AllowLoss::stream_metadata` or the `drop_functions` option.
+    ///
+    /// ```
+    /// assert_eq!(rdbkit::Loss::FieldTtls.permission(), "AllowLoss::field_ttls");
+    /// ```
+    pub fn permission(self) -> &'static str {
+        match self {
+            Loss::FieldTtls => "AllowLoss::field_ttls",
+            Loss::StreamMetadata => "AllowLoss::stream_metadata",
+            Loss::Functions => "the drop_functions option",
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loss::FieldTtls => "hash field TTLs",
+            Loss::StreamMetadata => "stream metadata",
+            Loss::Functions => "function libraries",
+        })
+    }
 }
 
 fn io_text(context: &str, source: &IoError) -> String {
@@ -257,6 +339,29 @@ impl Error {
         }
     }
 
+    /// An [`ErrorKind::LossNotAllowed`] error: `detail` says how much of
+    /// `loss` the value holds and why the target cannot hold it.
+    ///
+    /// ```
+    /// use rdbkit::{Error, Loss};
+    /// let e = Error::loss(Loss::Functions, "2 function libraries cannot be written to REDIS0009");
+    /// assert_eq!(
+    ///     e.kind().to_string(),
+    ///     "cannot encode: 2 function libraries cannot be written to REDIS0009; \
+    ///      dropping the function libraries needs the drop_functions option"
+    /// );
+    /// ```
+    #[cold]
+    pub fn loss(loss: Loss, detail: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::LossNotAllowed {
+                loss,
+                detail: detail.into(),
+            },
+            0,
+        )
+    }
+
     /// Shorthand for [`ErrorKind::Corrupt`].
     pub fn corrupt(msg: impl Into<String>, offset: u64) -> Self {
         Self::new(ErrorKind::Corrupt(msg.into()), offset)
@@ -284,6 +389,28 @@ impl Error {
     pub fn key(&self) -> Option<&[u8]> {
         self.0.key.as_deref()
     }
+
+    /// Where the problem was found, as the error's message ends:
+    /// `at byte offset N`, then ` (key '…')` when the key is known. Empty
+    /// for an [`ErrorKind::Io`] error (the file, not its content, is at
+    /// fault). For a caller that words the kind itself.
+    ///
+    /// ```
+    /// use rdbkit::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::Corrupt("bad".into()), 42).with_key(b"k");
+    /// assert_eq!(e.location(), "at byte offset 42 (key 'k')");
+    /// assert_eq!(e.to_string(), format!("bad {}", e.location()));
+    /// ```
+    pub fn location(&self) -> String {
+        if let ErrorKind::Io { .. } = &self.0.kind {
+            return String::new();
+        }
+        let mut s = format!("at byte offset {}", self.0.offset);
+        if let Some(k) = &self.0.key {
+            s.push_str(&format!(" (key '{}')", crate::format::escape_bytes(k)));
+        }
+        s
+    }
 }
 
 impl fmt::Display for Error {
@@ -292,11 +419,7 @@ impl fmt::Display for Error {
             // No byte offset: the file, not its content, is at fault.
             return write!(f, "{}", self.0.kind);
         }
-        write!(f, "{} at byte offset {}", self.0.kind, self.0.offset)?;
-        if let Some(k) = &self.0.key {
-            write!(f, " (key '{}')", crate::format::escape_bytes(k))?;
-        }
-        Ok(())
+        write!(f, "{} {}", self.0.kind, self.location())
     }
 }
 

@@ -29,7 +29,7 @@ mod error;
 pub mod format;
 pub mod release;
 
-pub use error::{Error, ErrorKind, IoError, Result};
+pub use error::{Error, ErrorKind, IoError, Loss, Result};
 
 /// Resource limits applied while decoding untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

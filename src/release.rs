@@ -337,16 +337,17 @@ fn newest_format_in(table: &[Release], server: Lineage, want: Lineage) -> Option
 }
 
 /// `Target::parse` over `table`.
-fn parse_in(table: &[Release], s: &str) -> std::result::Result<Target, String> {
+fn parse_in(table: &[Release], s: &str) -> std::result::Result<Target, ParseError> {
     if let Ok(v) = s.parse::<u32>() {
         let tgt = Target {
             lineage: magic(v),
             version: v,
             valkey: v >= 80,
         };
-        tgt.header()
-            .check()
-            .map_err(|e| format!("target {s}: {}", e.kind()))?;
+        tgt.header().check().map_err(|e| ParseError::BadVersion {
+            input: s.to_owned(),
+            why: e.kind().clone(),
+        })?;
         return Ok(tgt);
     }
     let name = s
@@ -361,25 +362,119 @@ fn parse_in(table: &[Release], s: &str) -> std::result::Result<Target, String> {
     // range, Valkey ones one by one.
     let numbered = || table.iter().filter(|r| r.support != Partial);
     let redis = || numbered().map(|r| r.writes).filter(|&v| magic(v) == Redis);
-    let mut versions = format!(
-        "{}-{}",
-        redis().min().unwrap_or_default(),
-        redis().max().unwrap_or_default()
-    );
     let mut valkey: Vec<u32> = numbered()
         .map(|r| r.writes)
         .filter(|&v| magic(v) == Valkey)
         .collect();
     valkey.sort_unstable();
     valkey.dedup();
-    for v in valkey {
-        versions.push_str(&format!(", {v}"));
-    }
-    Err(format!(
-        "unknown target '{s}': use an RDB version ({versions}) or one of {}, redis-enterprise-X.Y",
-        named().map(|r| r.name).collect::<Vec<_>>().join(", ")
-    ))
+    Err(ParseError::UnknownTarget {
+        input: s.to_owned(),
+        redis_versions: (
+            redis().min().unwrap_or_default(),
+            redis().max().unwrap_or_default(),
+        ),
+        valkey_versions: valkey,
+        names: named().map(|r| r.name).collect(),
+    })
 }
+
+/// Why [`Target::parse`] or [`ServerRelease::parse`] did not understand a
+/// name. Each variant carries the text given; the message lists what is
+/// accepted.
+///
+/// ```
+/// use rdbkit::release::{ParseError, Target};
+/// let e = Target::parse("redis-9.9").unwrap_err();
+/// assert_eq!(e.input(), "redis-9.9");
+/// match &e {
+///     ParseError::UnknownTarget { names, .. } => assert!(names.contains(&"redis-7.4")),
+///     other => panic!("{other}"),
+/// }
+/// assert!(e.to_string().starts_with("unknown target 'redis-9.9': use an RDB version ("));
+/// assert!(matches!(Target::parse("99"), Err(ParseError::BadVersion { .. })));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A number that is not an RDB version rdbkit writes.
+    BadVersion {
+        /// The text given.
+        input: String,
+        /// Why the version is refused.
+        why: crate::ErrorKind,
+    },
+    /// A target that is neither an RDB version nor a release named in
+    /// [`RELEASES`] (with [`Support::Full`]).
+    UnknownTarget {
+        /// The text given.
+        input: String,
+        /// The `REDIS`-magic RDB versions accepted, first and last.
+        redis_versions: (u32, u32),
+        /// The `VALKEY`-magic RDB versions accepted.
+        valkey_versions: Vec<u32>,
+        /// The release names accepted (each also as
+        /// `redis-enterprise-X.Y` for a Redis one).
+        names: Vec<&'static str>,
+    },
+    /// A server name that does not start with `redis-`, `valkey-`,
+    /// `redis-enterprise-` or `redis-stack-`, and is not an RDB version.
+    UnknownServer {
+        /// The text given.
+        input: String,
+    },
+    /// A server name whose version is not `MAJOR.MINOR`.
+    BadServerVersion {
+        /// The text given.
+        input: String,
+    },
+}
+
+impl ParseError {
+    /// The text that was not understood.
+    ///
+    /// ```
+    /// use rdbkit::release::ServerRelease;
+    /// assert_eq!(ServerRelease::parse("redis-x").unwrap_err().input(), "redis-x");
+    /// ```
+    pub fn input(&self) -> &str {
+        match self {
+            ParseError::BadVersion { input, .. }
+            | ParseError::UnknownTarget { input, .. }
+            | ParseError::UnknownServer { input }
+            | ParseError::BadServerVersion { input } => input,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::BadVersion { input, why } => write!(f, "target {input}: {why}"),
+            ParseError::UnknownTarget {
+                input,
+                redis_versions: (lo, hi),
+                valkey_versions,
+                names,
+            } => {
+                write!(f, "unknown target '{input}': use an RDB version ({lo}-{hi}")?;
+                for v in valkey_versions {
+                    write!(f, ", {v}")?;
+                }
+                write!(f, ") or one of {}, redis-enterprise-X.Y", names.join(", "))
+            }
+            ParseError::UnknownServer { input } => write!(
+                f,
+                "unknown server '{input}': use redis-X.Y, valkey-X.Y, redis-enterprise-X.Y or an RDB version"
+            ),
+            ParseError::BadServerVersion { input } => {
+                write!(f, "unknown server '{input}': expected a version like 7.2")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// `Target::release` over `table`.
 fn target_release_in<'a>(table: &'a [Release], t: &Target) -> Option<&'a Release> {
@@ -475,6 +570,7 @@ impl Target {
 
     /// Parses an RDB version number (`10`, `80`) or a server name from
     /// [`RELEASES`] (`redis-7.0`, `valkey-9.1`, `redis-enterprise-7.4`).
+    /// Anything else is a [`ParseError`] listing what is accepted.
     ///
     /// ```
     /// use rdbkit::encode::Target;
@@ -484,7 +580,7 @@ impl Target {
     /// assert_eq!(Target::parse("11").unwrap().version, 11);
     /// assert!(Target::parse("redis-9.9").is_err());
     /// ```
-    pub fn parse(s: &str) -> std::result::Result<Target, String> {
+    pub fn parse(s: &str) -> std::result::Result<Target, ParseError> {
         parse_in(RELEASES, s)
     }
 
@@ -697,6 +793,7 @@ impl ServerRelease {
     /// Parses a server name (`redis-6.2`, `valkey-9.1`,
     /// `redis-enterprise-7.4`, `redis-stack-7.4`) or an RDB version number
     /// (the oldest release writing it: `9` is Redis 5.0, `80` Valkey 9.0).
+    /// Anything else is a [`ParseError`] listing what is accepted.
     ///
     /// ```
     /// use rdbkit::export::resp::ServerRelease;
@@ -706,7 +803,7 @@ impl ServerRelease {
     /// assert_eq!(ServerRelease::parse("valkey-8.1").unwrap().target().version, 11);
     /// assert!(ServerRelease::parse("redis-x").is_err());
     /// ```
-    pub fn parse(s: &str) -> std::result::Result<ServerRelease, String> {
+    pub fn parse(s: &str) -> std::result::Result<ServerRelease, ParseError> {
         if let Ok(v) = s.parse::<u32>() {
             Target::parse(s)?;
             return Ok(Self::for_rdb_version(v));
@@ -720,9 +817,9 @@ impl ServerRelease {
         {
             (false, r)
         } else {
-            return Err(format!(
-                "unknown server '{s}': use redis-X.Y, valkey-X.Y, redis-enterprise-X.Y or an RDB version"
-            ));
+            return Err(ParseError::UnknownServer {
+                input: s.to_owned(),
+            });
         };
         let mut it = rest.split('.');
         let num = |p: Option<&str>| p.and_then(|x| x.parse::<u32>().ok());
@@ -732,7 +829,9 @@ impl ServerRelease {
                 major,
                 minor,
             }),
-            _ => Err(format!("unknown server '{s}': expected a version like 7.2")),
+            _ => Err(ParseError::BadServerVersion {
+                input: s.to_owned(),
+            }),
         }
     }
 

@@ -306,7 +306,7 @@ fn every_fixture_converts_to_every_target() {
                 let dir = TempDir::new("every");
                 let out = dir.join("out.rdb");
                 let r = (|| -> Result<bool, String> {
-                    let t = Target::parse(target)?;
+                    let t = Target::parse(target).map_err(|e| e.to_string())?;
                     let lossy = match convert(file, &out, target) {
                         Ok(l) => l,
                         Err(e) if t.version < 8 && e.contains("module") => return Ok(false),
@@ -413,8 +413,30 @@ fn refused_conversion_names_the_key_and_leaves_nothing() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("(key 'hfe:"), "{err}");
     assert!(err.contains("--drop-field-ttls"), "{err}");
+    // The command line names its flag, not the library's setting.
+    assert!(err.contains("; allow with --drop-field-ttls"), "{err}");
+    assert!(!err.contains("AllowLoss"), "{err}");
     assert!(!out.exists());
     assert!(leftovers(dir.path()).is_empty());
+    // Stream metadata a stream v1 cannot carry.
+    let (code, _, err) = convert_cmd(&input, &out, "redis-6.2", &["--drop-field-ttls"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("(key 'stream:"), "{err}");
+    assert!(err.contains("; allow with --drop-stream-metadata"), "{err}");
+    assert!(!out.exists());
+    // The same hints for RESP commands.
+    let (code, _, err) = rdbkit(&[
+        "dump".as_ref(),
+        "--format".as_ref(),
+        "resp".as_ref(),
+        "--target".as_ref(),
+        "redis-7.2".as_ref(),
+        input.as_os_str(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("(key 'hfe:"), "{err}");
+    assert!(err.contains("; allow with --drop-field-ttls"), "{err}");
+    assert!(!err.contains("AllowLoss"), "{err}");
     // Functions into a target without them.
     let (code, _, err) = convert_cmd(
         &input,

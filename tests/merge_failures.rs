@@ -253,6 +253,75 @@ fn existing_output_needs_force() {
     assert_eq!(listing(&s.0), vec!["r.json", "x.rdb"]);
 }
 
+/// The library's messages name no flag; the command line adds the one
+/// that resolves a refusal, on the `problem:` lines and in the final
+/// message. The JSON report keeps the library's texts.
+#[test]
+fn refusals_name_the_flag_that_resolves_them() {
+    let s = TempDir::new("merge-hints");
+    let out = s.join("x.rdb");
+    let report = s.join("r.json");
+    // Conflicting read-repair sets (no --drop-dynomite-metadata).
+    let o = merge_examples(&out, &["--report", report.to_str().unwrap()]);
+    let err = assert_exit(&o, 1);
+    let conflicts = "2 keys differ between inputs (type, value or expiry); see the conflict list, or choose a policy with --on-conflict first|last|owner";
+    assert!(
+        err.contains(&format!("problem: {conflicts}")),
+        "problem line: {err}"
+    );
+    assert!(
+        err.contains(&format!("rdbkit: merge refused: {conflicts}")),
+        "final line: {err}"
+    );
+    let problems = read_json(&report)["problems"].clone();
+    assert_eq!(
+        problems,
+        serde_json::json!([
+            "2 keys differ between inputs (type, value or expiry); see the conflict list"
+        ])
+    );
+    std::fs::remove_file(&report).unwrap();
+    // Keys outside db 0.
+    let fx = |n: &str| format!("tests/fixtures/merge/{n}");
+    let o = rdbkit(&[
+        "merge",
+        &fx("multidb-a.rdb"),
+        &fx("multidb-b.rdb"),
+        "-o",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let err = assert_exit(&o, 1);
+    let dbs = "the inputs hold keys in databases other than 0 (db 3: 5 keys) and Redis Enterprise has one keyspace; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target";
+    assert!(err.contains(&format!("problem: {dbs}")), "{err}");
+    assert!(
+        err.contains(&format!("rdbkit: merge refused: {dbs}")),
+        "{err}"
+    );
+    let problems = read_json(&report)["problems"].clone();
+    assert!(
+        problems[0].as_str().unwrap().ends_with("one keyspace"),
+        "{problems}"
+    );
+    // Redis and Valkey 9 files: the target must be named.
+    let o = rdbkit(&[
+        "merge",
+        &fx("cluster-redis-a.rdb"),
+        &fx("valkey9-a.rdb"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = assert_exit(&o, 1);
+    assert!(
+        err.contains(
+            "(VALKEY080); choose the output format with --target (e.g. redis-7.4 or valkey-"
+        ),
+        "{err}"
+    );
+    assert_clean(&s.0, "x.rdb");
+}
+
 #[test]
 fn output_that_is_an_input_is_refused_even_with_force() {
     let s = TempDir::new("merge-self");

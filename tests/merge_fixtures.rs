@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use rdbkit::decode::{Checksum, Decoder, Item, Options};
 use rdbkit::encode::{write_len, write_str, KeyMeta, OwnedValue, RdbWriter, StrOpts, Target};
-use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::merge::{merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::{ErrorKind, Loss};
 use servers::*;
 
 fn fx(name: &str) -> PathBuf {
@@ -102,12 +103,22 @@ fn aux_names(c: &Content) -> Vec<&str> {
 fn databases_other_than_0_are_refused_by_default() {
     let s = TempDir::new("mfx-db");
     let out = s.join("o.rdb");
-    let (msg, rep) = refused(merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)));
+    let e = merge(&opts(&["multidb-a.rdb", "multidb-b.rdb"], &out)).unwrap_err();
+    // The cause, typed: keys per database of all inputs.
+    match e.causes() {
+        [Cause::KeysOutsideDb0 { per_db }] => {
+            assert_eq!(per_db, &BTreeMap::from([(3, 5)]))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.report().unwrap().problems, e.causes());
+    let (msg, rep) = refused(Err(e));
     assert!(
         msg.contains("databases other than 0 (db 3: 5 keys)"),
         "{msg}"
     );
-    assert!(msg.contains("--flatten-dbs"), "{msg}");
+    // The library names no command-line flag.
+    assert!(!msg.contains("--"), "{msg}");
     assert!(!out.exists());
     assert_eq!(listing(&s.0), Vec::<String>::new());
     assert_eq!(rep.inputs[0].report.as_ref().unwrap().dbs[&3].keys, 3);
@@ -282,14 +293,21 @@ fn default_targets() {
     assert_eq!(r.reencoded_keys, 0);
     // Redis 7.4 with Valkey 9.1: needs --target.
     let out = s.join("m.rdb");
-    let (msg, _) = refused(merge(&opts(
-        &["cluster-redis-a.rdb", "valkey9-a.rdb"],
-        &out,
-    )));
+    let e = merge(&opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out)).unwrap_err();
     assert!(
-        msg.contains("choose the output format with --target"),
-        "{msg}"
+        matches!(
+            e.causes(),
+            [Cause::MixedLineage {
+                redis: 12,
+                valkey: 80,
+                ..
+            }]
+        ),
+        "{e}"
     );
+    let (msg, _) = refused(Err(e));
+    assert!(msg.contains("there is no default output format"), "{msg}");
+    assert!(!msg.contains("--"), "{msg}");
     assert!(!out.exists());
     let mut o = opts(&["cluster-redis-a.rdb", "valkey9-a.rdb"], &out);
     o.target = Some(Target::parse("valkey-9.1").unwrap());
@@ -325,6 +343,45 @@ fn one_key_file(path: &Path, key: &[u8], value_bytes: Option<&[u8]>) {
     std::fs::write(path, w.finish().unwrap()).unwrap();
 }
 
+/// A conversion that would lose hash field TTLs is refused with a typed
+/// cause: which loss, which key, and no command-line flag in the message.
+#[test]
+fn field_ttls_for_redis_7_0_are_a_typed_loss() {
+    let s = TempDir::new("mfx-loss");
+    let out = s.join("o.rdb");
+    let input = repo().join("tests/fixtures/redis-7.4/all-types.rdb");
+    let mut o = MergeOptions::new(vec![input], out.clone());
+    o.keep_dbs = true;
+    o.target = Some(Target::parse("redis-7.0").unwrap());
+    // Only the field TTLs are not allowed.
+    o.allow.stream_metadata = true;
+    let e = merge(&o).unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    assert!(!e.causes().is_empty());
+    for c in e.causes() {
+        assert_eq!(c.loss(), Some(Loss::FieldTtls), "{c}");
+        let Cause::Unencodable { input: 0, error } = c else {
+            panic!("{c:?}");
+        };
+        let ErrorKind::LossNotAllowed {
+            loss: Loss::FieldTtls,
+            detail,
+        } = error.kind()
+        else {
+            panic!("{error:?}");
+        };
+        assert!(detail.contains("REDIS0010"), "{detail}");
+        assert!(error.key().unwrap().starts_with(b"hfe:"), "{error}");
+        assert!(c.to_string().contains("AllowLoss::field_ttls"), "{c}");
+    }
+    assert!(!e.to_string().contains("--"), "{e}");
+    assert!(!out.exists());
+    // Allowed, they are dropped and counted.
+    o.allow.field_ttls = true;
+    let r = merge(&o).unwrap();
+    assert!(r.losses.field_ttls > 0);
+}
+
 #[test]
 fn key_over_64_kib_is_refused() {
     let s = TempDir::new("mfx-key");
@@ -335,7 +392,19 @@ fn key_over_64_kib_is_refused() {
     one_key_file(&ok, &vec![b'k'; 64 * 1024], None);
     let out = s.join("o.rdb");
     let o = MergeOptions::new(vec![ok.clone(), big.clone()], out.clone());
-    let (msg, rep) = refused(merge(&o));
+    let e = merge(&o).unwrap_err();
+    assert!(
+        matches!(
+            e.causes(),
+            [Cause::KeyTooLong {
+                input: 1,
+                len: 65537,
+                ..
+            }]
+        ),
+        "{e}"
+    );
+    let (msg, rep) = refused(Err(e));
     assert!(msg.contains("input 2: key 'kkkk"), "{msg}");
     assert!(
         msg.contains("65537 bytes long, over the 64 KiB limit"),

@@ -130,6 +130,11 @@ fn report_problems_are_found_before_the_work() {
     let o = rdbkit(&d, &merge_args(&["-o", "out.rdb", "--report", "r.json"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("report: r.json exists; use --force to replace it"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(d.join("r.json")).unwrap(), b"keep me");
     assert!(!d.join("out.rdb").exists());
     let o = rdbkit(

@@ -401,7 +401,9 @@ pub fn same_value(a: &OwnedValue, b: &OwnedValue, target: Target) -> bool {
 }
 
 /// Writes `keys` as a file for `target`; keys the target cannot hold
-/// (an [`ErrorKind::Encode`] error) are left out and their indexes returned.
+/// (an [`ErrorKind::Encode`] error, or an [`ErrorKind::LossNotAllowed`] one
+/// for a loss `allow` does not permit) are left out and their indexes
+/// returned.
 pub fn write_keys(
     keys: &[OwnedKey],
     target: Target,
@@ -418,7 +420,10 @@ pub fn write_keys(
         }
         if let Err(e) = w.key(&k.key, &k.value, k.meta) {
             assert!(
-                matches!(e.kind(), ErrorKind::Encode(_)),
+                matches!(
+                    e.kind(),
+                    ErrorKind::Encode(_) | ErrorKind::LossNotAllowed { .. }
+                ),
                 "encoding key #{i} for {target} failed with a non-encode error: {e}"
             );
             skipped.push(i);
@@ -497,7 +502,10 @@ pub fn check_convert(data: &[u8]) {
                 let mut l = Losses::default();
                 if let Err(e) = v.encode(Target::redis(tv), allow, &mut l) {
                     assert!(
-                        matches!(e.kind(), ErrorKind::Encode(_)),
+                        matches!(
+                            e.kind(),
+                            ErrorKind::Encode(_) | ErrorKind::LossNotAllowed { .. }
+                        ),
                         "encode for RDB {tv} failed with a non-encode error: {e}"
                     );
                 }

@@ -3,12 +3,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use rdbkit::atomic::{check_paths, AtomicFile, Role};
+use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
 use rdbkit::encode::{AllowLoss, Target};
-use rdbkit::merge::{merge, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::merge::{join_causes, merge, Cause, MergeError, MergeOptions, MergeReport, Policy};
+use rdbkit::Loss;
 
 use super::output::errln;
-use super::{Failure, EXIT_DATA, EXIT_USAGE};
+use super::{describe, loss_hint, Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ConflictPolicy {
@@ -173,7 +174,48 @@ fn prepare_report(
     let keep: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
     AtomicFile::create_keeping(r, force, &keep)
         .map(Some)
-        .map_err(|e| Failure::usage(format!("report: {e}")))
+        .map_err(|e| match e {
+            CreateError::Exists(_) => Failure::usage(format!("report: {e}; {FORCE_HINT}")),
+            e => Failure::usage(format!("report: {e}")),
+        })
+}
+
+/// A merge's cause as the command line words it: the library's message
+/// and, for a cause an option resolves, the flag.
+fn cause_text(c: &Cause) -> String {
+    match c {
+        Cause::OutputExists { .. } => format!("{c}; {FORCE_HINT}"),
+        Cause::MixedLineage {
+            redis,
+            valkey,
+            suggested: [r, v],
+            ..
+        } => format!(
+            "the inputs mix Redis-format files (newest REDIS{redis:04}) and Valkey 80+ files (VALKEY{valkey:03}); choose the output format with --target (e.g. {r} or {v})"
+        ),
+        Cause::KeysOutsideDb0 { .. } => format!(
+            "{c}; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target"
+        ),
+        Cause::FunctionsUnsupported { .. } => format!("{c}; {}", loss_hint(Loss::Functions)),
+        Cause::Unencodable { input, error } => format!("input {}: {}", input + 1, describe(error)),
+        Cause::WriteRefused(error) => describe(error),
+        Cause::Conflicts {
+            policy: Policy::Error,
+            ..
+        } => format!("{c}, or choose a policy with --on-conflict first|last|owner"),
+        _ => c.to_string(),
+    }
+}
+
+/// A failed merge's message: its causes with the flags that resolve them.
+fn failure_text(e: &MergeError) -> String {
+    match e {
+        MergeError::Refused { causes, .. } => {
+            format!("merge refused: {}", join_causes(causes, cause_text))
+        }
+        MergeError::Io { cause, .. } => cause_text(cause),
+        _ => e.to_string(),
+    }
 }
 
 /// Writes the report through its temporary file and moves it into place.
@@ -334,7 +376,7 @@ fn summary(r: &MergeReport) {
         );
     }
     for p in r.problems.iter().take(20) {
-        errln!("problem: {p}");
+        errln!("problem: {}", cause_text(p));
     }
     if r.problems.len() > 20 {
         errln!(
@@ -394,7 +436,7 @@ fn finish(res: Result<MergeReport, MergeError>, report: Option<AtomicFile>) -> R
                         ))
                     }
                 },
-                msg: e.to_string(),
+                msg: failure_text(&e),
             })
         }
     }

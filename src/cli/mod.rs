@@ -50,6 +50,37 @@ enum Cmd {
     Convert(merge::ConvertArgs),
 }
 
+/// What the command line adds to a library error for a destination that
+/// exists (`rdbkit::atomic::CreateError::Exists`, a merge's
+/// `OutputExists`).
+pub const FORCE_HINT: &str = "use --force to replace it";
+
+/// The hint naming the flag that allows a loss the library refused.
+pub fn loss_hint(loss: rdbkit::Loss) -> &'static str {
+    match loss {
+        rdbkit::Loss::FieldTtls => "allow with --drop-field-ttls",
+        rdbkit::Loss::StreamMetadata => "allow with --drop-stream-metadata",
+        rdbkit::Loss::Functions => "allow dropping them with --drop-functions",
+        _ => "no option of the command line allows it",
+    }
+}
+
+/// A library error as the command line words it: the library's message,
+/// except that a loss it refused ends with the flag that allows it
+/// instead of the library setting.
+pub fn describe(e: &rdbkit::Error) -> String {
+    match e.kind() {
+        rdbkit::ErrorKind::LossNotAllowed { loss, detail } => {
+            format!(
+                "cannot encode: {detail} {}; {}",
+                e.location(),
+                loss_hint(*loss)
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// A failure: message and exit code.
 pub struct Failure {
     pub code: u8,
@@ -79,7 +110,7 @@ impl Failure {
             rdbkit::ErrorKind::Io { .. } => Failure::usage(e),
             rdbkit::ErrorKind::InputChanged(_) => Failure::usage(format!("{}: {e}", shown(path))),
             rdbkit::ErrorKind::Interrupted => signals::failure(signals::received().unwrap_or(2)),
-            _ => Failure::data(format!("{}: {e}", shown(path))),
+            _ => Failure::data(format!("{}: {}", shown(path), describe(&e))),
         }
     }
 }

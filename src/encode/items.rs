@@ -295,8 +295,8 @@ pub(super) fn encode_hash(
         });
     if ttls > 0 && !target.has_field_ttls() {
         if !allow.field_ttls {
-            return Err(enc_err(format!(
-                "{ttls} hash field TTLs cannot be written to {target} (needs Redis RDB 12+ or Valkey 9); allow with --drop-field-ttls"
+            return Err(crate::Error::loss(crate::Loss::FieldTtls, format!(
+                "{ttls} hash field TTLs cannot be written to {target} (needs Redis RDB 12+ or Valkey 9)"
             )));
         }
         losses.field_ttls += ttls;

@@ -360,10 +360,13 @@ pub(super) fn encode_stream(
     let lost = stream_losses(s, ver);
     if !lost.is_empty() {
         if !allow.stream_metadata {
-            return Err(enc_err(format!(
-                "stream {} cannot be written as stream v{ver} ({target}); allow with --drop-stream-metadata",
-                lost.join(", ")
-            )));
+            return Err(crate::Error::loss(
+                crate::Loss::StreamMetadata,
+                format!(
+                    "stream {} cannot be written as stream v{ver} ({target})",
+                    lost.join(", ")
+                ),
+            ));
         }
         losses.stream_metadata += 1;
     }
@@ -382,8 +385,8 @@ pub(super) fn encode_stream(
         // inconsistent with rax entries"); Redis 5.0-6.2 wrote such
         // streams. Their stored length cannot be kept for such a target.
         if !allow.stream_metadata {
-            return Err(enc_err(format!(
-                "stream length {length} with no entries cannot be written for {target} (Redis 7.0+ refuse it); allow with --drop-stream-metadata"
+            return Err(crate::Error::loss(crate::Loss::StreamMetadata, format!(
+                "stream length {length} with no entries cannot be written for {target} (Redis 7.0+ refuse it)"
             )));
         }
         if lost.is_empty() {

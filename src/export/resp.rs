@@ -221,8 +221,10 @@ impl<W: Write> RespWriter<W> {
     ///
     /// ```
     /// use rdbkit::export::resp::{RespOptions, RespWriter, ServerRelease};
+    /// use rdbkit::{ErrorKind, Loss};
     /// let old = RespOptions::new(ServerRelease::parse("redis-6.2").unwrap());
-    /// assert!(RespWriter::new(Vec::new(), old).function(b"#!lua name=x\n").is_err());
+    /// let e = RespWriter::new(Vec::new(), old).function(b"#!lua name=x\n").unwrap_err();
+    /// assert!(matches!(e.kind(), ErrorKind::LossNotAllowed { loss: Loss::Functions, .. }));
     /// let new = RespOptions::new(ServerRelease::parse("redis-7.0").unwrap());
     /// let mut w = RespWriter::new(Vec::new(), new);
     /// w.function(b"#!lua name=x\n").unwrap();
@@ -234,9 +236,9 @@ impl<W: Write> RespWriter<W> {
                 self.stats.functions_dropped += 1;
                 return Ok(());
             }
-            return Err(loss(
-                "function libraries need Redis 7.0+ or Valkey; allow dropping them with --drop-functions"
-                    .into(),
+            return Err(Error::loss(
+                crate::Loss::Functions,
+                "function libraries need Redis 7.0+ or Valkey",
             ));
         }
         self.command(&[b"FUNCTION", b"LOAD", code])?;
@@ -405,9 +407,10 @@ impl<W: Write> RespWriter<W> {
                 self.stats.field_ttls_dropped += count as u64;
                 return Ok(());
             }
-            return Err(loss(format!(
-                "{count} hash field TTLs need Redis 7.4+ or Valkey 9+ (HPEXPIREAT); allow with --drop-field-ttls"
-            )));
+            return Err(Error::loss(
+                crate::Loss::FieldTtls,
+                format!("{count} hash field TTLs need Redis 7.4+ or Valkey 9+ (HPEXPIREAT)"),
+            ));
         }
         for (ms, fields) in ttls {
             for chunk in fields.chunks(batch) {
@@ -475,10 +478,13 @@ impl<W: Write> RespWriter<W> {
         }
         if !lost.is_empty() {
             if !self.opts.allow.stream_metadata {
-                return Err(loss(format!(
-                    "stream {} cannot be set by commands on this server; allow with --drop-stream-metadata",
-                    lost.join(", ")
-                )));
+                return Err(Error::loss(
+                    crate::Loss::StreamMetadata,
+                    format!(
+                        "stream {} cannot be set by commands on this server",
+                        lost.join(", ")
+                    ),
+                ));
             }
             self.stats.stream_metadata_dropped += 1;
         }

@@ -55,6 +55,7 @@
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod cause;
 pub mod dynomite;
 mod output;
 mod plan;
@@ -64,6 +65,7 @@ mod reread;
 
 use std::path::PathBuf;
 
+pub use cause::Cause;
 pub use plan::{Conflict, ConflictCopy, Duplicate, MAX_KEY_LEN, MAX_LISTED, MAX_VALUE_LEN};
 pub use report::{InputSummary, MergeReport, OutputSummary, Status};
 
@@ -193,14 +195,17 @@ impl MergeOptions {
 
 /// Why a merge did not produce an output. Either way no output and no
 /// temporary file exist afterwards, and the report says what was found.
+/// [`MergeError::causes`] gives the problems typed.
 #[derive(Debug)]
 pub enum MergeError {
     /// Refused for data reasons: a corrupt input, conflicts, a count that
     /// does not match, db > 0, a key or value over the limits, a record the
     /// target cannot hold (command-line exit code 1).
     Refused {
-        /// What is wrong.
+        /// What is wrong: the first causes, joined.
         reason: String,
+        /// Every problem found (at least one; see [`Cause::is_refusal`]).
+        causes: Vec<Cause>,
         /// The report so far (inputs, duplicates, conflicts).
         report: Box<MergeReport>,
     },
@@ -216,6 +221,8 @@ pub enum MergeError {
     Io {
         /// What is wrong.
         reason: String,
+        /// The same, typed.
+        cause: Box<Cause>,
         /// The report so far.
         report: Option<Box<MergeReport>>,
     },
@@ -235,6 +242,9 @@ impl std::fmt::Display for MergeError {
 
 impl std::error::Error for MergeError {}
 
+/// Causes a refusal's reason names; the rest are counted.
+const CAUSES_IN_REASON: usize = 5;
+
 impl MergeError {
     /// The report gathered before the failure, if any.
     pub fn report(&self) -> Option<&MergeReport> {
@@ -242,6 +252,23 @@ impl MergeError {
             MergeError::Refused { report, .. } => Some(report),
             MergeError::Io { report, .. } => report.as_deref(),
             MergeError::Interrupted { report } => Some(report),
+        }
+    }
+
+    /// What went wrong, typed: every problem of a refusal (the report's
+    /// [`problems`](MergeReport::problems) when there are any), the one
+    /// usage or I/O problem, nothing for an interruption.
+    ///
+    /// ```
+    /// use rdbkit::merge::{merge, Cause, MergeOptions};
+    /// let e = merge(&MergeOptions::new(vec![], "out.rdb".into())).unwrap_err();
+    /// assert!(matches!(e.causes(), [Cause::InvalidOptions(_)]));
+    /// ```
+    pub fn causes(&self) -> &[Cause] {
+        match self {
+            MergeError::Refused { causes, .. } => causes,
+            MergeError::Io { cause, .. } => std::slice::from_ref(&**cause),
+            MergeError::Interrupted { .. } => &[],
         }
     }
 
@@ -260,30 +287,68 @@ impl MergeError {
     }
 }
 
+/// The first five of `causes` joined with `"; "`, and how
+/// many more there are: a refusal's reason (with `text` the library's
+/// [`Display`](std::fmt::Display) or a caller's own wording).
+///
+/// ```
+/// use rdbkit::merge::{join_causes, Cause};
+/// let c: Vec<Cause> = (1..=7).map(|n| Cause::TotalMismatch { expected: n, got: 0 }).collect();
+/// let s = join_causes(&c, |c| c.to_string());
+/// assert!(s.starts_with("expected 1 keys in the output, the merge gives 0; expected 2 keys"));
+/// assert!(s.ends_with("; and 2 more (see the report)"));
+/// ```
+pub fn join_causes(causes: &[Cause], text: impl Fn(&Cause) -> String) -> String {
+    let shown: Vec<String> = causes.iter().take(CAUSES_IN_REASON).map(text).collect();
+    let mut msg = shown.join("; ");
+    if causes.len() > CAUSES_IN_REASON {
+        msg.push_str(&format!(
+            "; and {} more (see the report)",
+            causes.len() - CAUSES_IN_REASON
+        ));
+    }
+    msg
+}
+
 /// A refusal carrying `report`, with the reason recorded in it.
-pub(crate) fn refused(reason: String, mut report: MergeReport) -> MergeError {
+pub(crate) fn refused(cause: Cause, report: MergeReport) -> MergeError {
+    refused_all(vec![cause], report)
+}
+
+/// A refusal for several causes (at least one).
+fn refused_all(causes: Vec<Cause>, mut report: MergeReport) -> MergeError {
+    let reason = join_causes(&causes, Cause::to_string);
     report.error = Some(reason.clone());
     report.status = Status::Refused;
     MergeError::Refused {
         reason,
+        causes,
         report: Box::new(report),
     }
 }
 
+/// A refusal for the problems recorded in `report` (at least one).
+pub(crate) fn refused_for_problems(report: MergeReport) -> MergeError {
+    let causes = report.problems.clone();
+    refused_all(causes, report)
+}
+
 /// A usage / I/O failure carrying `report`, with the reason recorded in it.
-pub(crate) fn io_error(reason: String, report: &MergeReport) -> MergeError {
+pub(crate) fn io_error(cause: Cause, report: &MergeReport) -> MergeError {
     let mut report = report.clone();
+    let reason = cause.to_string();
     report.error = Some(reason.clone());
     report.status = Status::Failed;
     MergeError::Io {
         reason,
+        cause: Box::new(cause),
         report: Some(Box::new(report)),
     }
 }
 
 fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeError> {
     let n = opts.inputs.len();
-    let usage = |m: String| Err(io_error(m, report));
+    let usage = |m: String| Err(io_error(Cause::InvalidOptions(m), report));
     if n == 0 {
         return usage("no input files".into());
     }
@@ -381,7 +446,7 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         what: "the output",
         path: &opts.output,
     }];
-    check_paths(&inputs, &output).map_err(|e| io_error(e, &report))?;
+    check_paths(&inputs, &output).map_err(|e| io_error(Cause::Paths(e), &report))?;
     let prepared = output::prepare(opts, &mut report)?;
     let progress = progress::Progress::new(opts.progress);
     let plan = plan::Plan::build(opts, report, &progress)?;

@@ -16,7 +16,7 @@ use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
 use super::progress::{Progress, Ticker, STEP};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{reread, Tracker};
-use super::{io_error, refused, MergeError, MergeOptions};
+use super::{io_error, refused, Cause, MergeError, MergeOptions};
 use crate::atomic::{AtomicFile, CreateError};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
@@ -35,16 +35,18 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, MergeError> {
     let keep: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
     let out = AtomicFile::create_keeping(&opts.output, opts.force, &keep).map_err(|e| {
-        let reason = match e {
-            CreateError::Exists(p) => {
-                format!("output {} exists; use --force to replace it", p.display())
-            }
-            CreateError::Io(dir, e) => {
-                format!("cannot create the output in {}: {e}", dir.display())
-            }
-            e => format!("output: {e}"),
+        let cause = match e {
+            CreateError::Exists(path) => Cause::OutputExists {
+                path,
+                appeared_while_merging: false,
+            },
+            CreateError::Io(dir, e) => Cause::CannotCreateOutput(format!(
+                "cannot create the output in {}: {e}",
+                dir.display()
+            )),
+            e => Cause::CannotCreateOutput(format!("output: {e}")),
         };
-        io_error(reason, report)
+        io_error(cause, report)
     })?;
     report.stale_removed = out
         .stale_removed()
@@ -98,10 +100,11 @@ fn used_mem(inputs: &[InputSummary]) -> u64 {
 /// anything else is a refusal (exit 1).
 fn write_error(e: crate::Error, tmp: &Path, report: &MergeReport) -> MergeError {
     match e.kind() {
-        crate::ErrorKind::Io { source, .. } => {
-            io_error(format!("writing {}: {source}", tmp.display()), report)
-        }
-        _ => refused(format!("{e}"), report.clone()),
+        crate::ErrorKind::Io { source, .. } => io_error(
+            Cause::WriteFailed(format!("writing {}: {source}", tmp.display())),
+            report,
+        ),
+        _ => refused(Cause::WriteRefused(e), report.clone()),
     }
 }
 
@@ -327,11 +330,12 @@ fn changed_input(
     for (i, p) in changes.into_iter().enumerate() {
         if let Some(why) = p {
             return Err(io_error(
-                format!(
-                    "input {} ({}) changed during the merge: {why}; nothing was written",
-                    i + 1,
-                    opts.inputs[i].display()
-                ),
+                Cause::InputChanged {
+                    input: i,
+                    path: opts.inputs[i].display().to_string(),
+                    reason: why,
+                    while_writing: true,
+                },
                 report,
             ));
         }
@@ -359,10 +363,12 @@ pub(crate) fn write(
     } = plan;
     let Prepared { out: mut atomic } = prepared;
     let tmp = atomic.temp_path().to_path_buf();
-    let file = atomic
-        .file()
-        .try_clone()
-        .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), &report))?;
+    let file = atomic.file().try_clone().map_err(|e| {
+        io_error(
+            Cause::WriteFailed(format!("writing {}: {e}", tmp.display())),
+            &report,
+        )
+    })?;
     let out = &opts.output;
     crate::interrupt::test_pause("planned");
     let t0 = Instant::now();
@@ -379,8 +385,12 @@ pub(crate) fn write(
     let tracker = Tracker::new(prog);
     let track = opts.verify.then_some(&tracker);
     let write_all = |report: &mut MergeReport| -> Result<File, MergeError> {
-        let file = SyncingFile::new(file, track)
-            .map_err(|e| io_error(format!("writing {}: {e}", tmp.display()), report))?;
+        let file = SyncingFile::new(file, track).map_err(|e| {
+            io_error(
+                Cause::WriteFailed(format!("writing {}: {e}", tmp.display())),
+                report,
+            )
+        })?;
         let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
             .map_err(|e| werr(e, report))?;
         w.allow = opts.allow;
@@ -427,11 +437,12 @@ pub(crate) fn write(
                     c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
                         .map_err(|e| match e.kind() {
                             crate::ErrorKind::InputChanged(_) => io_error(
-                                format!(
-                                    "input {} ({}) changed during the merge: {e}; nothing was written",
-                                    i + 1,
-                                    opts.inputs[i].display()
-                                ),
+                                Cause::InputChanged {
+                                    input: i,
+                                    path: opts.inputs[i].display().to_string(),
+                                    reason: e.to_string(),
+                                    while_writing: true,
+                                },
                                 report,
                             ),
                             _ => werr(e, report),
@@ -450,9 +461,19 @@ pub(crate) fn write(
         let buf = c.w.finish().map_err(|e| werr(e, report))?;
         let file = buf
             .into_inner()
-            .map_err(|e| io_error(format!("writing {}: {}", tmp.display(), e.error()), report))?
+            .map_err(|e| {
+                io_error(
+                    Cause::WriteFailed(format!("writing {}: {}", tmp.display(), e.error())),
+                    report,
+                )
+            })?
             .finish()
-            .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), report))?;
+            .map_err(|e| {
+                io_error(
+                    Cause::WriteFailed(format!("fsync {}: {e}", tmp.display())),
+                    report,
+                )
+            })?;
         if let Some(t) = track {
             t.finish(full);
         }
@@ -499,9 +520,12 @@ pub(crate) fn write(
     });
     let synced = synced?;
     changed_input(changes.unwrap_or_default(), opts, &report)?;
-    synced
-        .0
-        .map_err(|e| io_error(format!("fsync {}: {e}", tmp.display()), &report))?;
+    synced.0.map_err(|e| {
+        io_error(
+            Cause::WriteFailed(format!("fsync {}: {e}", tmp.display())),
+            &report,
+        )
+    })?;
     report.phases.push(("fsync", synced.1));
     let mut dbs = out_counts.clone();
     dbs.retain(|_, c| c.0 > 0);
@@ -511,18 +535,18 @@ pub(crate) fn write(
         // (exit 2), not a property of the inputs.
         let got = got.map_err(|e| {
             io_error(
-                format!(
+                Cause::VerificationFailed(format!(
                     "the written file {} failed verification: {e}",
                     tmp.display()
-                ),
+                )),
                 &report,
             )
         })?;
         if got != dbs {
             return Err(io_error(
-                format!(
+                Cause::VerificationFailed(format!(
                     "the written file holds {got:?} (db: keys, expires), the plan said {dbs:?}"
-                ),
+                )),
                 &report,
             ));
         }
@@ -536,29 +560,43 @@ pub(crate) fn write(
         let t3 = Instant::now();
         let (gz, gz_file) = atomic
             .sibling(".gz")
-            .map_err(|e| io_error(format!("compressing: {e}"), &report))?;
+            .map_err(|e| io_error(Cause::WriteFailed(format!("compressing: {e}")), &report))?;
         let compressed = (|| -> Result<(), MergeError> {
-            let rdb = Input::open(&tmp)
-                .map_err(|e| io_error(format!("re-reading {}: {e}", tmp.display()), &report))?;
+            let rdb = Input::open(&tmp).map_err(|e| {
+                io_error(
+                    Cause::WriteFailed(format!("re-reading {}: {e}", tmp.display())),
+                    &report,
+                )
+            })?;
             prog.phase("compressing", rdb.len() as u64);
-            let f = gz_file
-                .try_clone()
-                .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
-            gzip_file(&rdb, f, prog)
-                .map_err(|e| io_error(format!("compressing to {}: {e}", gz.display()), &report))?;
+            let f = gz_file.try_clone().map_err(|e| {
+                io_error(
+                    Cause::WriteFailed(format!("compressing to {}: {e}", gz.display())),
+                    &report,
+                )
+            })?;
+            gzip_file(&rdb, f, prog).map_err(|e| {
+                io_error(
+                    Cause::WriteFailed(format!("compressing to {}: {e}", gz.display())),
+                    &report,
+                )
+            })?;
             prog.finish();
             if opts.verify {
                 match check_gzip(&gz, &rdb) {
                     Ok(true) => {}
                     Ok(false) => {
                         return Err(io_error(
-                            format!("{} does not decompress to the verified file", gz.display()),
+                            Cause::VerificationFailed(format!(
+                                "{} does not decompress to the verified file",
+                                gz.display()
+                            )),
                             &report,
                         ))
                     }
                     Err(e) => {
                         return Err(io_error(
-                            format!("re-reading {}: {e}", gz.display()),
+                            Cause::VerificationFailed(format!("re-reading {}: {e}", gz.display())),
                             &report,
                         ))
                     }
@@ -580,15 +618,19 @@ pub(crate) fn write(
     let bytes = atomic.file().metadata().map(|m| m.len()).unwrap_or(0);
     let final_tmp = atomic.temp_path().to_path_buf();
     atomic.commit().map_err(|e| {
-        let reason = if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "output {} exists (it appeared while merging); use --force to replace it",
-                out.display()
-            )
+        let cause = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Cause::OutputExists {
+                path: out.clone(),
+                appeared_while_merging: true,
+            }
         } else {
-            format!("moving {} to {}: {e}", final_tmp.display(), out.display())
+            Cause::WriteFailed(format!(
+                "moving {} to {}: {e}",
+                final_tmp.display(),
+                out.display()
+            ))
         };
-        io_error(reason, &report)
+        io_error(cause, &report)
     })?;
     report.status = Status::Written;
     report.output = Some(OutputSummary {

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 
 use super::progress::{Progress, Ticker};
 use super::report::{InputSummary, MergeReport};
-use super::{dynomite, io_error, refused, MergeError, MergeOptions, Policy};
+use super::{
+    dynomite, io_error, refused, refused_for_problems, Cause, MergeError, MergeOptions, Policy,
+};
 use crate::decode::scan::{self, scan, ScanOptions, Sink, Walked};
 use crate::decode::{fingerprint, Decoder, Item, KeyRecord, Level, Options, Warnings};
 use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
@@ -261,7 +263,7 @@ fn made_by_valkey(aux: &[(String, String)]) -> bool {
 /// The default target: the newest input version when all inputs share a
 /// lineage. Valkey 7.2-8.1 files (`REDIS0011` written by Valkey) go with
 /// Valkey 80+ files; Redis files and Valkey 80+ files need an explicit target.
-fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, String> {
+fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Cause> {
     let redis = pre.iter().filter(|p| p.0.lineage == Lineage::Redis);
     let redis_max = redis.clone().map(|p| p.0.version).max();
     // Valkey writes REDIS-magic files up to 11 (7.2-8.1).
@@ -280,16 +282,21 @@ fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Str
             version: v,
             valkey: true,
         }),
-        (Some(r), Some(v)) => Err(format!(
-            "the inputs mix Redis-format files (newest REDIS{r:04}) and Valkey 80+ files (VALKEY{v:03}); choose the output format with --target (e.g. {} or {})",
+        (Some(r), Some(v)) => Err(Cause::MixedLineage {
+            redis: r,
+            valkey: v,
             // The release standing for that format, not older than RDB 9,
             // or the newest Valkey release.
-            Target::redis(r.max(9)).release().map_or("redis-X.Y", |x| x.name),
-            crate::release::RELEASES
-                .iter()
-                .rfind(|x| x.lineage == Lineage::Valkey && x.support == Support::Full)
-                .map_or("valkey-X.Y", |x| x.name)
-        )),
+            suggested: [
+                Target::redis(r.max(9))
+                    .release()
+                    .map_or("redis-X.Y", |x| x.name),
+                crate::release::RELEASES
+                    .iter()
+                    .rfind(|x| x.lineage == Lineage::Valkey && x.support == Support::Full)
+                    .map_or("valkey-X.Y", |x| x.name),
+            ],
+        }),
         (Some(v), None) => Ok(Target {
             valkey: all_redis_from_valkey,
             ..Target::redis(v)
@@ -299,7 +306,7 @@ fn default_target(pre: &[(Header, Vec<(String, String)>)]) -> Result<Target, Str
             version: v,
             valkey: true,
         }),
-        (None, None) => Err("no inputs".into()),
+        (None, None) => Err(Cause::InvalidOptions("no inputs".into())),
     }
 }
 
@@ -322,12 +329,12 @@ struct Scan {
     dropped_dynomite: u64,
     dropped_expired: u64,
     reencode: u64,
-    problems: Vec<String>,
+    problems: Vec<Cause>,
     problems_total: u64,
 }
 
 impl Scan {
-    fn problem(&mut self, msg: impl FnOnce() -> String) {
+    fn problem(&mut self, msg: impl FnOnce() -> Cause) {
         self.problems_total += 1;
         if self.problems.len() < MAX_LISTED {
             self.problems.push(msg());
@@ -442,7 +449,6 @@ impl<'c> InputSink<'c> {
     fn key(&mut self, start: usize, k: &KeyRecord<'_>) -> crate::Result<()> {
         let cx = self.cx;
         let opts = cx.opts;
-        let n = cx.input + 1;
         let s = &mut self.scan;
         let v = k.value;
         let key: Cow<'_, [u8]> = k.key.to_bytes()?;
@@ -461,12 +467,10 @@ impl<'c> InputSink<'c> {
         let odb = out_db(opts, k.db);
         // Limits.
         if key.len() > MAX_KEY_LEN {
-            s.problem(|| {
-                format!(
-                    "input {n}: key '{}' is {} bytes long, over the 64 KiB limit",
-                    show_key(&key),
-                    key.len()
-                )
+            s.problem(|| Cause::KeyTooLong {
+                input: cx.input,
+                key: show_key(&key),
+                len: key.len(),
             });
         }
         let vlen = if v.rdb_type() == rdb_type::STRING {
@@ -475,12 +479,11 @@ impl<'c> InputSink<'c> {
             v.raw().len()
         };
         if vlen > MAX_VALUE_LEN {
-            s.problem(|| {
-                format!(
-                    "input {n}: the {} value of key '{}' is {vlen} bytes, over the 512 MiB limit",
-                    v.kind().name(),
-                    show_key(&key)
-                )
+            s.problem(|| Cause::ValueTooLarge {
+                input: cx.input,
+                key: show_key(&key),
+                kind: v.kind().name(),
+                len: vlen,
             });
         }
         // Can the target hold the record as it is? If not, check now that it
@@ -488,11 +491,10 @@ impl<'c> InputSink<'c> {
         let target = cx.target;
         let lineage = cx.header.lineage;
         if k.key_meta.is_some() && !key_meta_ok(target) {
-            s.problem(|| {
-                format!(
-                    "input {n}: key '{}' has module key metadata (KEY_META, Redis 8.6+) that {target} cannot hold",
-                    show_key(&key)
-                )
+            s.problem(|| Cause::KeyMetaUnsupported {
+                input: cx.input,
+                key: show_key(&key),
+                target,
             });
         } else if !copyable(k, target, lineage) {
             s.special.push(start);
@@ -503,7 +505,10 @@ impl<'c> InputSink<'c> {
                     o.encode_with(target, &EncodeConfig::default(), opts.allow, &mut losses)
                 });
                 if let Err(e) = tried {
-                    s.problem(|| format!("input {n}: {}", e.with_key(&key)));
+                    s.problem(|| Cause::Unencodable {
+                        input: cx.input,
+                        error: e.with_key(&key),
+                    });
                 }
             }
         }
@@ -587,10 +592,10 @@ impl<'a> Sink<'a> for InputSink<'_> {
             }
             Item::FunctionPreGa { name, .. } => {
                 let name = String::from_utf8_lossy(&name.to_bytes()?).into_owned();
-                let n = cx.input + 1;
-                self.scan.problem(|| format!(
-                    "input {n} holds a pre-release (Redis 7.0-rc) function '{name}' that no released server loads"
-                ));
+                self.scan.problem(|| Cause::PreReleaseFunction {
+                    input: cx.input,
+                    name,
+                });
             }
             _ => {}
         }
@@ -799,18 +804,22 @@ impl Plan {
                 Err(e) if !matches!(e.kind(), crate::ErrorKind::Io { .. }) => {
                     let name = crate::spill::display_name(p);
                     return Err(refused(
-                        format!("input {} ({name}) is invalid: {e}", i + 1),
+                        Cause::InvalidInput {
+                            input: i,
+                            path: name,
+                            message: e.to_string(),
+                        },
                         report,
                     ));
                 }
                 Err(e) => {
                     let reason = e.kind().to_string();
                     return Err(io_error(
-                        format!(
-                            "cannot open input {} ({}): {reason}",
-                            i + 1,
-                            crate::spill::display_name(p)
-                        ),
+                        Cause::CannotOpenInput {
+                            input: i,
+                            path: crate::spill::display_name(p),
+                            reason,
+                        },
                         &report,
                     ));
                 }
@@ -894,17 +903,20 @@ impl Plan {
                 Err((e, env)) => {
                     let e = if e.is_empty() { None } else { Some(e) };
                     if env && changed.is_none() {
-                        changed = Some(format!(
-                            "input {} ({}): {}",
-                            i + 1,
-                            path(i),
-                            e.clone().unwrap_or_default()
-                        ));
+                        changed = Some(Cause::InputChanged {
+                            input: i,
+                            path: path(i),
+                            reason: e.clone().unwrap_or_default(),
+                            while_writing: false,
+                        });
                     }
                     if first_error.is_none() {
                         if let Some(e) = &e {
-                            first_error =
-                                Some(format!("input {} ({}) is invalid: {e}", i + 1, path(i)));
+                            first_error = Some(Cause::InvalidInput {
+                                input: i,
+                                path: path(i),
+                                message: e.clone(),
+                            });
                         }
                     }
                     report.inputs.push(InputSummary {
@@ -923,8 +935,7 @@ impl Plan {
             return Err(refused(e, report));
         }
         if target.is_none() {
-            let e = report.problems.join("; ");
-            return Err(refused(e, report));
+            return Err(refused_for_problems(report));
         }
         let target = target.unwrap_or_else(|| Target::redis(11));
         report
@@ -932,17 +943,17 @@ impl Plan {
             .push(("verifying inputs", t0.elapsed().as_secs_f64()));
         let t1 = std::time::Instant::now();
         // 4. Per-input key counts.
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<Cause> = Vec::new();
         if let Some(exp) = &opts.expect_keys {
             for (i, s) in scans_ok.iter().enumerate() {
                 let counted = s.report.keys();
                 if exp[i] != counted {
-                    problems.push(format!(
-                        "input {} ({}): expected {} keys, counted {counted}",
-                        i + 1,
-                        path(i),
-                        exp[i]
-                    ));
+                    problems.push(Cause::KeyCountMismatch {
+                        input: i,
+                        path: path(i),
+                        expected: exp[i],
+                        counted,
+                    });
                 }
             }
         }
@@ -977,11 +988,10 @@ impl Plan {
                             f.1 = code;
                             f.2 = i;
                         }
-                        _ => problems.push(format!(
-                            "function library '{name}' differs between input {} and input {} (same name, different code)",
-                            f.2 + 1,
-                            i + 1
-                        )),
+                        _ => problems.push(Cause::FunctionConflict {
+                            name,
+                            inputs: (f.2, i),
+                        }),
                     },
                     None => functions.push((name, code, i)),
                 }
@@ -992,37 +1002,30 @@ impl Plan {
                     .find(|m| m.0.name() == id.name() && m.1 == when);
                 match same_slot {
                     Some(m) if m.0 == id && m.2 == payload => report.module_aux_deduplicated += 1,
-                    Some(m) => problems.push(format!(
-                        "module aux data of {} ({} keys) differs between input {} and input {}",
-                        id.name(),
-                        if when == 1 { "before" } else { "after" },
-                        m.3 + 1,
-                        i + 1
-                    )),
+                    Some(m) => problems.push(Cause::ModuleAuxConflict {
+                        module: id.name(),
+                        when,
+                        inputs: (m.3, i),
+                    }),
                     None => module_aux.push((id, when, payload, i)),
                 }
             }
             report.modules.extend(s.report.modules.keys().cloned());
         }
         if !nonzero.is_empty() && !opts.flatten_dbs && !opts.keep_dbs {
-            let list: Vec<String> = nonzero
-                .iter()
-                .map(|(d, n)| format!("db {d}: {n} keys"))
-                .collect();
-            problems.push(format!(
-                "the inputs hold keys in databases other than 0 ({}) and Redis Enterprise has one keyspace; use --flatten-dbs to move them into db 0 (the same key in two databases is then a conflict) or --keep-dbs for an open-source target",
-                list.join(", ")
-            ));
+            problems.push(Cause::KeysOutsideDb0 {
+                per_db: nonzero.clone(),
+            });
         }
         if !functions.is_empty() && !target.has_functions() {
             if opts.drop_functions {
                 report.functions_dropped = functions.len() as u64;
                 functions.clear();
             } else {
-                problems.push(format!(
-                    "{} function libraries cannot be written to {target} (needs RDB 10+, Redis 7.0); allow dropping them with --drop-functions",
-                    functions.len()
-                ));
+                problems.push(Cause::FunctionsUnsupported {
+                    count: functions.len(),
+                    target,
+                });
             }
         }
         report.functions = functions.iter().map(|f| f.0.clone()).collect();
@@ -1047,7 +1050,7 @@ impl Plan {
             let lists: Vec<&[(u64, u64)]> = scans_ok.iter().map(|s| &s.fps[..]).collect();
             let r = scan::equal_groups(&lists, |e| e.0, |g| res.group(g, &mut report));
             if let Err(e) = r {
-                return Err(refused(format!("re-reading a duplicated key: {e}"), report));
+                return Err(refused(Cause::DuplicateReread(e), report));
             }
         }
         let special: Vec<Vec<usize>> = scans_ok
@@ -1070,15 +1073,9 @@ impl Plan {
             skip_per[i].push(off);
         }
         if report.conflicts_unresolved > 0 {
-            problems.push(match opts.policy {
-                Policy::Owner => format!(
-                    "{} keys differ between inputs and their owning node (by token) holds no copy; see the conflict list",
-                    report.conflicts_unresolved
-                ),
-                _ => format!(
-                    "{} keys differ between inputs (type, value or expiry); see the conflict list, or choose a policy with --on-conflict first|last|owner",
-                    report.conflicts_unresolved
-                ),
+            problems.push(Cause::Conflicts {
+                unresolved: report.conflicts_unresolved,
+                policy: opts.policy,
             });
         }
         report.out_counts = counts.clone();
@@ -1088,21 +1085,15 @@ impl Plan {
         let total: u64 = counts.values().map(|c| c.0).sum();
         if let Some(t) = opts.expect_total {
             if t != total {
-                problems.push(format!(
-                    "expected {t} keys in the output, the merge gives {total}"
-                ));
+                problems.push(Cause::TotalMismatch {
+                    expected: t,
+                    got: total,
+                });
             }
         }
         if !problems.is_empty() {
-            let mut msg = problems[..problems.len().min(5)].join("; ");
-            if problems.len() > 5 {
-                msg.push_str(&format!(
-                    "; and {} more (see the report)",
-                    problems.len() - 5
-                ));
-            }
             report.problems.extend(problems);
-            return Err(refused(msg, report));
+            return Err(refused_for_problems(report));
         }
         Ok(Plan {
             inputs,

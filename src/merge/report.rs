@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use super::plan::{Conflict, Duplicate};
-use super::{MergeOptions, Policy};
+use super::{Cause, MergeOptions, Policy};
 use crate::encode::{Losses, Target};
 use crate::stats::FileStats;
 
@@ -150,8 +150,9 @@ pub struct MergeReport {
     /// Losses allowed and incurred.
     pub losses: Losses,
     /// Why the merge was refused (at most [`super::MAX_LISTED`] per input
-    /// for keys and values over the limits).
-    pub problems: Vec<String>,
+    /// for keys and values over the limits). In the JSON report, their
+    /// messages.
+    pub problems: Vec<Cause>,
     /// Problems found per key (over the limits, not representable), all counted.
     pub problems_total: u64,
     /// Wall time of each phase, in seconds.
@@ -334,7 +335,7 @@ impl MergeReport {
             "keys_verbatim": self.verbatim_keys,
             "keys_reencoded": self.reencoded_keys,
             "losses": {"field_ttls": self.losses.field_ttls, "stream_metadata": self.losses.stream_metadata},
-            "problems": self.problems,
+            "problems": self.problems.iter().map(Cause::to_string).collect::<Vec<_>>(),
             "problems_total": self.problems_total,
             "phases_s": self.phases.iter().map(|(p, s)| json!({"phase": p, "seconds": s})).collect::<Vec<_>>(),
             "output": self.output.as_ref().map(|o| json!({
