@@ -309,7 +309,7 @@ fn summary(r: &MergeReport) {
                     format!(
                         "input {}: {} ({}) {} bytes, {}",
                         p.input + 1,
-                        p.kind,
+                        p.kind.name(),
                         p.encoding,
                         p.bytes,
                         p.expire_ms.map_or("no TTL".to_string(), |e| format!(

@@ -7,9 +7,9 @@
 //! [`ArrayValue`](crate::decode::ArrayValue).
 
 use super::blob::{be, intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
+use super::config::{enc_err, AllowLoss, EncodeConfig, Losses};
 use super::double::{score_text, text_double};
 use super::primitives::{write_blob, write_len, write_str, write_text_double, StrOpts};
-use super::value::{enc_err, AllowLoss, EncodeConfig, Losses};
 use crate::format::{parse_canonical_int, rdb_type as t, Lineage};
 use crate::release::Target;
 use crate::Result;

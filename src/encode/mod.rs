@@ -15,6 +15,7 @@
 //! share is in [`crate::format`].
 
 mod blob;
+mod config;
 mod double;
 mod items;
 mod primitives;
@@ -28,6 +29,7 @@ mod tests;
 /// The format a file is written for (defined in [`crate::release`]).
 pub use crate::release::Target;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
+pub use config::{AllowLoss, EncodeConfig, Losses};
 pub use double::{format_g17, format_shortest, score_text, text_double};
 pub use items::{ArrayItem, HashEntry};
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};
@@ -35,7 +37,7 @@ pub use stream::{
     ConsumerValue, GroupValue, IdmpValue, PendingValue, StreamFields, StreamValue,
     IDMP_DEFAULT_DURATION_S, IDMP_DEFAULT_MAX_ENTRIES,
 };
-pub use value::{AllowLoss, EncodeConfig, Losses, OwnedValue};
+pub use value::OwnedValue;
 pub use writer::{KeyMeta, RdbWriter};
 
 /// Encodes a DUMP payload (the RESTORE format) of a value for `target`:

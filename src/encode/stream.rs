@@ -10,8 +10,8 @@
 //! [`Idmp`](crate::decode::Idmp).
 
 use super::blob::{be, BlobElem, ListpackBuilder};
+use super::config::{enc_err, AllowLoss, EncodeConfig, Losses};
 use super::primitives::{write_blob, write_len, write_raw_str, write_str};
-use super::value::{enc_err, AllowLoss, EncodeConfig, Losses};
 use crate::decode::Value;
 use crate::format::StreamId;
 use crate::release::Target;

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
+use super::config::{AllowLoss, EncodeConfig, Losses};
 use super::primitives::{write_len, write_str, StrOpts};
-use super::value::{AllowLoss, EncodeConfig, Losses, OwnedValue};
+use super::value::OwnedValue;
 use crate::decode::KeyRecord;
 use crate::format::{crc::Crc64, opcode as op, Lineage};
 use crate::release::Target;

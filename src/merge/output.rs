@@ -12,11 +12,14 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::plan::{copyable, filtered, out_db, record_at, Plan, Run};
+use super::cause::Cause;
+use super::error::{io_error, refused, MergeError};
+use super::options::MergeOptions;
+use super::plan::Plan;
 use super::progress::{Progress, Ticker, STEP};
+use super::records::{copyable, filtered, out_db, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{reread, Tracker};
-use super::{io_error, refused, Cause, MergeError, MergeOptions};
 use crate::atomic::{AtomicFile, CreateError};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;

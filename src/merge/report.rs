@@ -6,10 +6,55 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::plan::{Conflict, Duplicate};
-use super::{Cause, MergeOptions, Policy};
+use super::cause::Cause;
+use super::options::{MergeOptions, Policy};
 use crate::encode::{Losses, Target};
+use crate::format::Kind;
 use crate::stats::FileStats;
+
+/// Conflicts and duplicates listed in the report at most (all are counted).
+pub const MAX_LISTED: usize = 1000;
+/// One input's copy of a conflicting key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictCopy {
+    /// Input index (0-based).
+    pub input: usize,
+    /// Value type.
+    pub kind: Kind,
+    /// Encoding name (`listpack`, `quicklist2`, ...).
+    pub encoding: &'static str,
+    /// Encoded size of the type byte, key and value in bytes.
+    pub bytes: u64,
+    /// Absolute expiry (unix ms).
+    pub expire_ms: Option<i64>,
+}
+
+/// A key present in several inputs with different contents (type, value or
+/// expiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// Output database.
+    pub db: u64,
+    /// The key (lossy UTF-8, for the report).
+    pub key: String,
+    /// The copies, in input order.
+    pub copies: Vec<ConflictCopy>,
+    /// Input whose copy was kept, if the policy resolved the conflict.
+    pub kept: Option<usize>,
+    /// With [`Policy::Owner`]: the input that owns the key by token.
+    pub owner: Option<usize>,
+}
+
+/// A key present in several inputs with identical contents; one copy is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// Output database.
+    pub db: u64,
+    /// The key (lossy UTF-8, for the report).
+    pub key: String,
+    /// Inputs holding a copy (0-based, in input order); the first one's is kept.
+    pub inputs: Vec<usize>,
+}
 
 /// One input: its path, size, and what decoding it found.
 #[derive(Debug, Clone)]
@@ -293,7 +338,7 @@ impl MergeReport {
                     "owner_input": c.owner.map(|k| k + 1),
                     "copies": c.copies.iter().map(|p| json!({
                         "input": p.input + 1, "path": self.inputs.get(p.input).map(|i| i.path.clone()),
-                        "type": p.kind, "encoding": p.encoding, "bytes": p.bytes, "expire_ms": p.expire_ms,
+                        "type": p.kind.name(), "encoding": p.encoding, "bytes": p.bytes, "expire_ms": p.expire_ms,
                         "ttl_ms": p.expire_ms.map(|e| e - import_at),
                     })).collect::<Vec<_>>()})
             })

@@ -1,0 +1,127 @@
+//! What a merge is asked to do: [`MergeOptions`] and the conflict
+//! [`Policy`].
+
+use std::path::PathBuf;
+
+use crate::encode::{AllowLoss, Target};
+
+/// How a key present in several inputs with different contents is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Refuse the merge and list the conflicts (default). Nothing is written.
+    #[default]
+    Error,
+    /// Keep the copy from the earliest input.
+    First,
+    /// Keep the copy from the latest input.
+    Last,
+    /// Keep the copy on the node that owns the key by Dynomite token
+    /// ([`dynomite::owner`](super::dynomite::owner)); every input needs a token
+    /// ([`MergeOptions::tokens`]). A conflict whose owner holds no copy
+    /// stays unresolved.
+    Owner,
+}
+
+impl Policy {
+    /// The command-line name (`error`, `first`, `last`, `owner`).
+    ///
+    /// ```
+    /// assert_eq!(rdbkit::merge::Policy::Owner.name(), "owner");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Error => "error",
+            Policy::First => "first",
+            Policy::Last => "last",
+            Policy::Owner => "owner",
+        }
+    }
+}
+
+/// Everything a merge needs to know. [`MergeOptions::new`] gives the
+/// defaults; change the public fields as needed.
+///
+/// ```
+/// use rdbkit::merge::{MergeOptions, Policy};
+/// let mut o = MergeOptions::new(vec!["n1.rdb".into(), "n2.rdb".into()], "out.rdb.gz".into());
+/// o.policy = Policy::Owner;
+/// o.tokens = vec![Some(1073741823), Some(3221225471)];
+/// o.drop_dynomite_metadata = true;
+/// o.expect_keys = Some(vec![1278, 1327]);
+/// assert!(o.verify && !o.force);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// Input files, in order (`first` / `last` refer to this order). An
+    /// input may be gzip-compressed (recognised by its content) or a pipe;
+    /// the path `-` is standard input (at most one input may be `-`; a
+    /// file named `-` can be given as `./-`). See [`crate::Input::open`].
+    pub inputs: Vec<PathBuf>,
+    /// Output file; a name ending in `.gz` is written gzip-compressed.
+    pub output: PathBuf,
+    /// Target format. `None`: the newest input version when all inputs
+    /// share a lineage (Redis `REDIS00xx` or Valkey `VALKEY0xx`; Valkey
+    /// 7.2-8.1 files count as Valkey when every input was written by Valkey).
+    pub target: Option<Target>,
+    /// Conflict policy.
+    pub policy: Policy,
+    /// Dynomite token of each input (for [`Policy::Owner`]), by input index.
+    pub tokens: Vec<Option<u32>>,
+    /// Dynomite hash tag pair (e.g. `(b'{', b'}')`); `None` hashes whole keys.
+    pub hash_tag: Option<(u8, u8)>,
+    /// Move every database into db 0; the same key in two databases is then
+    /// a duplicate or a conflict like any other.
+    pub flatten_dbs: bool,
+    /// Keep databases as they are (for an open-source target). Without this
+    /// or `flatten_dbs`, keys in db > 0 refuse the merge.
+    pub keep_dbs: bool,
+    /// Drop Dynomite's read-repair metadata keys (`._add-set*`, `._rem-set*`).
+    pub drop_dynomite_metadata: bool,
+    /// Drop keys whose expiry is before this unix time (ms).
+    pub drop_expired_at: Option<i64>,
+    /// Expected key count of each input (all databases), in input order.
+    pub expect_keys: Option<Vec<u64>>,
+    /// Expected key count of the output.
+    pub expect_total: Option<u64>,
+    /// Losses allowed when re-encoding for an older target.
+    pub allow: AllowLoss,
+    /// Drop function libraries when the target has none (RDB < 10).
+    pub drop_functions: bool,
+    /// Replace an existing output.
+    pub force: bool,
+    /// Re-read and verify the output before publishing it.
+    pub verify: bool,
+    /// Reference time (unix ms) for "already expired" counts and the
+    /// expected DBSIZE after import.
+    pub import_at: i64,
+    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl MergeOptions {
+    /// Options with defaults: conflicts are errors, db > 0 is refused,
+    /// the output is verified, the import time is now, no progress bar.
+    pub fn new(inputs: Vec<PathBuf>, output: PathBuf) -> Self {
+        let n = inputs.len();
+        MergeOptions {
+            inputs,
+            output,
+            target: None,
+            policy: Policy::Error,
+            tokens: vec![None; n],
+            hash_tag: None,
+            flatten_dbs: false,
+            keep_dbs: false,
+            drop_dynomite_metadata: false,
+            drop_expired_at: None,
+            expect_keys: None,
+            expect_total: None,
+            allow: AllowLoss::default(),
+            drop_functions: false,
+            force: false,
+            verify: true,
+            import_at: crate::now_ms(),
+            progress: false,
+        }
+    }
+}

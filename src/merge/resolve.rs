@@ -1,0 +1,196 @@
+//! Keys present in several inputs: equal copies are de-duplicated,
+//! different ones are conflicts, resolved by the [`Policy`].
+
+use std::collections::BTreeMap;
+
+use super::dynomite;
+use super::options::{MergeOptions, Policy};
+use super::records::{out_db, record_at, run_db, unloc, Run};
+use super::report::{Conflict, ConflictCopy, Duplicate, MergeReport, MAX_LISTED};
+use crate::decode::KeyRecord;
+use crate::encode::OwnedValue;
+use crate::Input;
+
+/// A value normalised for comparison (order-insensitive where the type is).
+pub(super) fn normalised(v: &crate::decode::Value<'_>) -> crate::Result<OwnedValue> {
+    let mut o = OwnedValue::from_value(v)?;
+    match &mut o {
+        OwnedValue::Set(s) => s.sort(),
+        OwnedValue::Hash(h) => h.sort_by(|a, b| a.field.cmp(&b.field)),
+        OwnedValue::ZSet(z) => z.sort_by(|a, b| a.0.cmp(&b.0)),
+        _ => {}
+    }
+    Ok(o)
+}
+
+/// Same type, value and expiry (and module key metadata).
+pub(super) fn same_value(
+    a: &KeyRecord<'_>,
+    ad: &[u8],
+    b: &KeyRecord<'_>,
+    bd: &[u8],
+) -> crate::Result<bool> {
+    if a.expire_ms != b.expire_ms || a.value.kind() != b.value.kind() || a.key_meta != b.key_meta {
+        return Ok(false);
+    }
+    if ad[a.body_span.clone()] == bd[b.body_span.clone()] {
+        return Ok(true);
+    }
+    Ok(normalised(&a.value)? == normalised(&b.value)?)
+}
+
+pub(super) struct Resolver<'a> {
+    pub(super) opts: &'a MergeOptions,
+    pub(super) inputs: &'a [Input],
+    pub(super) runs: &'a [Vec<Run>],
+    pub(super) skip: Vec<u64>,
+    pub(super) counts: BTreeMap<u64, (u64, u64)>,
+    pub(super) expired_at_import: u64,
+}
+
+/// One input's copy of a key present in several inputs.
+pub(super) struct KeyCopy<'a> {
+    /// The key's bytes.
+    pub(super) key: Vec<u8>,
+    /// The input holding this copy.
+    pub(super) input: usize,
+    /// Its location ([`loc`]: input and byte offset).
+    pub(super) loc: u64,
+    /// The record.
+    pub(super) record: KeyRecord<'a>,
+}
+
+impl Resolver<'_> {
+    /// Resolves one group of records with the same fingerprint.
+    pub(super) fn group(
+        &mut self,
+        group: &[&(u64, u64)],
+        report: &mut MergeReport,
+    ) -> crate::Result<()> {
+        let inputs = self.inputs;
+        let mut recs: Vec<KeyCopy<'_>> = Vec::with_capacity(group.len());
+        for &&(_, l) in group {
+            let (i, off) = unloc(l);
+            let r = record_at(&inputs[i], off, run_db(&self.runs[i], off))?;
+            let key = r.key.to_bytes()?.into_owned();
+            recs.push(KeyCopy {
+                key,
+                input: i,
+                loc: l,
+                record: r,
+            });
+        }
+        // Split by real key bytes (fingerprint collisions) and output db.
+        let opts = self.opts;
+        recs.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(out_db(opts, a.record.db).cmp(&out_db(opts, b.record.db)))
+                .then(a.loc.cmp(&b.loc))
+        });
+        let mut s = 0;
+        while s < recs.len() {
+            let mut e = s + 1;
+            while e < recs.len()
+                && recs[e].key == recs[s].key
+                && out_db(opts, recs[e].record.db) == out_db(opts, recs[s].record.db)
+            {
+                e += 1;
+            }
+            if e - s > 1 {
+                self.key(&recs[s..e], report)?;
+            }
+            s = e;
+        }
+        Ok(())
+    }
+
+    fn drop_copy(&mut self, db: u64, c: &KeyCopy<'_>) {
+        self.skip.push(c.loc);
+        let e = self.counts.entry(db).or_default();
+        e.0 -= 1;
+        if let Some(x) = c.record.expire_ms {
+            e.1 -= 1;
+            if x < self.opts.import_at {
+                self.expired_at_import -= 1;
+            }
+        }
+    }
+
+    /// Resolves the copies of one key (in input order).
+    fn key(&mut self, copies: &[KeyCopy<'_>], report: &mut MergeReport) -> crate::Result<()> {
+        let opts = self.opts;
+        let db = out_db(opts, copies[0].record.db);
+        let first = &copies[0];
+        let mut all_same = true;
+        for c in &copies[1..] {
+            if !same_value(
+                &first.record,
+                &self.inputs[first.input],
+                &c.record,
+                &self.inputs[c.input],
+            )? {
+                all_same = false;
+                break;
+            }
+        }
+        if all_same {
+            report.duplicates_identical += (copies.len() - 1) as u64;
+            report.duplicate_keys += 1;
+            for c in &copies[1..] {
+                self.drop_copy(db, c);
+            }
+            if report.duplicates.len() < MAX_LISTED {
+                report.duplicates.push(Duplicate {
+                    db,
+                    key: String::from_utf8_lossy(&first.key).into_owned(),
+                    inputs: copies.iter().map(|c| c.input).collect(),
+                });
+            }
+            return Ok(());
+        }
+        report.conflicts_total += 1;
+        let mut owner = None;
+        let kept = match opts.policy {
+            Policy::Error => None,
+            Policy::First => Some(0),
+            Policy::Last => Some(copies.len() - 1),
+            Policy::Owner => {
+                let tokens: Vec<u32> = (0..opts.inputs.len())
+                    .map(|i| opts.tokens.get(i).copied().flatten().unwrap_or(0))
+                    .collect();
+                owner = dynomite::owner_of_key(&first.key, &tokens, opts.hash_tag);
+                owner.and_then(|o| copies.iter().position(|c| c.input == o))
+            }
+        };
+        match kept {
+            Some(k) => {
+                for (j, c) in copies.iter().enumerate() {
+                    if j != k {
+                        self.drop_copy(db, c);
+                    }
+                }
+            }
+            None => report.conflicts_unresolved += 1,
+        }
+        if report.conflicts.len() < MAX_LISTED {
+            report.conflicts.push(Conflict {
+                db,
+                key: String::from_utf8_lossy(&first.key).into_owned(),
+                copies: copies
+                    .iter()
+                    .map(|c| ConflictCopy {
+                        input: c.input,
+                        kind: c.record.value.kind(),
+                        encoding: c.record.value.encoding(),
+                        bytes: c.record.body_span.len() as u64,
+                        expire_ms: c.record.expire_ms,
+                    })
+                    .collect(),
+                kept: kept.map(|k| copies[k].input),
+                owner,
+            });
+        }
+        Ok(())
+    }
+}
