@@ -167,9 +167,15 @@ fn walk_keys<'a, S: Sink<'a>>(
         if at >= bound {
             break;
         }
-        let Some(item) = dec.next() else { break };
-        let item = item?;
-        match &item {
+        // Matched in place: an `Item` is a few hundred bytes, and moving
+        // it out of the `Option<Result<..>>` costs a copy per record.
+        let next = dec.next();
+        let item = match next {
+            Some(Ok(ref item)) => item,
+            Some(Err(e)) => return Err(e),
+            None => break,
+        };
+        match item {
             Item::SelectDb(d) => {
                 w.selected = true;
                 w.db = *d;
@@ -195,7 +201,7 @@ fn walk_keys<'a, S: Sink<'a>>(
             }
             _ => {}
         }
-        sink.record(at, &item, &dec)?;
+        sink.record(at, item, &dec)?;
     }
     w.end = dec.offset();
     sink.end(&w, dec.take_warnings())?;
@@ -615,46 +621,82 @@ pub(crate) fn fan_out<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T 
 
 /// Calls `f` with every group of entries that share a key, across lists
 /// each sorted by `key` (a k-way merge, so the lists are never combined;
-/// a run inside one list below every other list's head is taken without
-/// touching the heap). Groups of one entry are skipped.
+/// a run inside one list below every other list's head is taken at once).
+/// Groups of one entry are skipped. The smallest head is found by a scan
+/// of the heads for a few lists, by a heap for many.
 pub(crate) fn equal_groups<'l, T, K: Ord + Copy, E>(
     lists: &[&'l [T]],
     key: impl Fn(&T) -> K,
     mut f: impl FnMut(&[&'l T]) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let mut pos = vec![0usize; lists.len()];
-    let mut heap: BinaryHeap<Reverse<(K, usize)>> = lists
-        .iter()
-        .enumerate()
-        .filter_map(|(j, l)| l.first().map(|e| Reverse((key(e), j))))
-        .collect();
     let mut group: Vec<&'l T> = Vec::new();
-    let mut cur = None;
-    while let Some(Reverse((k, j))) = heap.pop() {
-        let l = lists[j];
-        let bound = heap.peek().map(|r| r.0 .0);
-        let mut p = pos[j];
-        let mut first = k;
+    let mut cur: Option<K> = None;
+    // Takes the entries of list `l` from `*p` while their key is below
+    // `bound` (the smallest head of the other lists) or equal to the first.
+    let mut take = |l: &'l [T], p: &mut usize, bound: Option<K>| {
+        let mut first = key(&l[*p]);
         loop {
-            if cur != Some(first) {
+            let mut q = *p + 1;
+            while q < l.len() && key(&l[q]) == first {
+                q += 1;
+            }
+            if cur == Some(first) {
+                group.extend(&l[*p..q]);
+            } else {
                 if group.len() > 1 {
                     f(&group)?;
                 }
                 group.clear();
-                cur = Some(first);
+                if q - *p > 1 || bound == Some(first) {
+                    cur = Some(first);
+                    group.extend(&l[*p..q]);
+                } else {
+                    // A key no other entry has: nothing to keep.
+                    cur = None;
+                }
             }
-            while p < l.len() && key(&l[p]) == first {
-                group.push(&l[p]);
-                p += 1;
-            }
-            match l.get(p) {
+            *p = q;
+            match l.get(q) {
                 Some(e) if bound.is_none_or(|b| key(e) < b) => first = key(e),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        pos[j] = p;
-        if let Some(e) = l.get(p) {
-            heap.push(Reverse((key(e), j)));
+    };
+    if lists.len() <= 8 {
+        loop {
+            let mut best: Option<(K, usize)> = None;
+            let mut second: Option<K> = None;
+            for (j, l) in lists.iter().enumerate() {
+                let Some(e) = l.get(pos[j]) else { continue };
+                let k = key(e);
+                match best {
+                    Some((b, _)) if k >= b => {
+                        if second.is_none_or(|s| k < s) {
+                            second = Some(k);
+                        }
+                    }
+                    _ => {
+                        second = best.map(|b| b.0);
+                        best = Some((k, j));
+                    }
+                }
+            }
+            let Some((_, j)) = best else { break };
+            take(lists[j], &mut pos[j], second)?;
+        }
+    } else {
+        let mut heap: BinaryHeap<Reverse<(K, usize)>> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(j, l)| l.first().map(|e| Reverse((key(e), j))))
+            .collect();
+        while let Some(Reverse((_, j))) = heap.pop() {
+            let bound = heap.peek().map(|r| r.0 .0);
+            take(lists[j], &mut pos[j], bound)?;
+            if let Some(e) = lists[j].get(pos[j]) {
+                heap.push(Reverse((key(e), j)));
+            }
         }
     }
     if group.len() > 1 {
@@ -663,23 +705,27 @@ pub(crate) fn equal_groups<'l, T, K: Ord + Copy, E>(
     Ok(())
 }
 
+/// Words of the duplicate check's candidate filter (2^20 bits).
+const FILTER_WORDS: usize = 1 << 14;
+
 /// The confirmation pass of the duplicate-key check: the keys whose
 /// fingerprint is a candidate, with their db and offset.
 struct Candidates<'c> {
     cands: &'c [u32],
     filter: &'c [u64],
     found: Vec<(u64, Vec<u8>, u64)>,
+    buf: Vec<u8>,
 }
 
 impl<'a> Sink<'a> for Candidates<'_> {
     fn record(&mut self, at: usize, item: &Item<'a>, _: &Decoder<'a>) -> Result<()> {
         if let Item::Key(k) = item {
-            let kb = k.key.to_bytes()?;
-            let fp = walk::fingerprint(&kb) as u32;
-            if self.filter[(fp >> 6) as usize & (self.filter.len() - 1)] & (1 << (fp & 63)) != 0
+            let kb = k.key.bytes_in(&mut self.buf)?;
+            let fp = walk::fingerprint(kb) as u32;
+            if self.filter[(fp >> 6) as usize & (FILTER_WORDS - 1)] & (1 << (fp & 63)) != 0
                 && self.cands.binary_search(&fp).is_ok()
             {
-                self.found.push((k.db, kb.into_owned(), at as u64));
+                self.found.push((k.db, kb.to_vec(), at as u64));
             }
         }
         Ok(())
@@ -722,9 +768,9 @@ pub(crate) fn find_duplicates(
         return Ok(());
     }
     // A 2^20-bit filter rejects almost every key with one bit test.
-    let mut filter = vec![0u64; 1 << 14];
+    let mut filter = vec![0u64; FILTER_WORDS];
     for &c in &cands {
-        filter[(c >> 6) as usize & ((1 << 14) - 1)] |= 1 << (c & 63);
+        filter[(c >> 6) as usize & (FILTER_WORDS - 1)] |= 1 << (c & 63);
     }
     let skip = Options {
         level: Level::Skip,
@@ -738,6 +784,7 @@ pub(crate) fn find_duplicates(
             cands: &cands,
             filter: &filter,
             found: Vec::new(),
+            buf: Vec::new(),
         };
         walk_range(data, start, bound, db, skip, &mut s).map(|_| s.found)
     });

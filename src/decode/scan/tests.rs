@@ -279,3 +279,53 @@ fn a_range_ends_at_the_first_record_at_or_after_its_bound() {
     assert_eq!(first.offsets, all.offsets);
     assert_eq!(first.keys, all.keys);
 }
+
+/// The k-way merge finds exactly the groups a map of every entry gives,
+/// for lists with repeats inside and across them.
+#[test]
+fn equal_groups_matches_a_map_of_every_entry() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..200 {
+        let k = 1 + round % 12; // both the scan of heads (<= 8) and the heap
+        let range = 5 + (round as u64 * 13) % 400;
+        let lists: Vec<Vec<(u64, u64)>> = (0..k)
+            .map(|j| {
+                let n = (rnd() % 60) as usize;
+                let mut l: Vec<(u64, u64)> = (0..n)
+                    .map(|i| (rnd() % range, (j * 1000 + i) as u64))
+                    .collect();
+                l.sort_unstable_by_key(|e| e.0);
+                l
+            })
+            .collect();
+        let mut want: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for e in lists.iter().flatten() {
+            want.entry(e.0).or_default().push(e.1);
+        }
+        let mut want: Vec<Vec<u64>> = want.into_values().filter(|g| g.len() > 1).collect();
+        for g in &mut want {
+            g.sort_unstable();
+        }
+        let refs: Vec<&[(u64, u64)]> = lists.iter().map(Vec::as_slice).collect();
+        let mut got = Vec::new();
+        equal_groups::<_, _, ()>(
+            &refs,
+            |e| e.0,
+            |g| {
+                assert!(g.iter().all(|e| e.0 == g[0].0));
+                let mut v: Vec<u64> = g.iter().map(|e| e.1).collect();
+                v.sort_unstable();
+                got.push(v);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(got, want, "round {round}");
+    }
+}
