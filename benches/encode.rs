@@ -142,7 +142,7 @@ fn pass_through(input: &[u8], target: Target) -> Vec<u8> {
                     idle: k.idle,
                     freq: k.freq,
                 };
-                w.key_verbatim(&k, input, meta).unwrap();
+                w.key_verbatim(&k, meta).unwrap();
             }
             _ => {}
         }

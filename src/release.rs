@@ -678,6 +678,37 @@ impl Target {
         self.lineage == Lineage::Valkey || self.version >= 10
     }
 
+    /// Whether a decoded record can be copied byte for byte (prefix
+    /// opcodes included) into a file for this target: its type is readable
+    /// ([`Target::can_read`]) and its expiry, LRU/LFU and module key
+    /// metadata can be written for this version.
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options};
+    /// use rdbkit::format::Lineage;
+    /// use rdbkit::release::Target;
+    /// let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    /// let Some(Ok(Item::Key(k))) = Decoder::new(file, Options::default()).unwrap().nth(1) else { panic!() };
+    /// assert!(Target::redis(6).can_copy(&k, Lineage::Redis));
+    /// ```
+    pub fn can_copy(&self, rec: &crate::decode::KeyRecord<'_>, src: Lineage) -> bool {
+        self.can_read(rec.value.rdb_type(), src)
+            && (rec.expire_ms.is_none() || self.version >= 3)
+            && ((rec.idle.is_none() && rec.freq.is_none()) || self.version >= 9)
+            && (rec.key_meta.is_none() || self.holds_key_meta())
+    }
+
+    /// Whether files for this target can hold module key metadata
+    /// (`KEY_META`, Redis 8.6+: Redis RDB 13 and later).
+    ///
+    /// ```
+    /// use rdbkit::release::Target;
+    /// assert!(Target::redis(13).holds_key_meta() && !Target::redis(12).holds_key_meta());
+    /// ```
+    pub fn holds_key_meta(&self) -> bool {
+        self.lineage == Lineage::Redis && self.version >= 13
+    }
+
     /// Whether this target knows the value type `rdb_type` as written in a
     /// file of lineage `src` (types 22/23 mean different things per
     /// lineage), by [`Target::reads`].
@@ -717,6 +748,56 @@ fn can_read_with(r: Reads, rdb_type: u8, src: Lineage) -> bool {
         t::STREAM_LISTPACKS_4 => redis_only(13),
         t::STREAM_LISTPACKS_5 | t::ARRAY => redis_only(14),
         _ => false,
+    }
+}
+
+/// Parses a `--target` name ([`Target::parse`]).
+///
+/// ```
+/// use rdbkit::release::Target;
+/// let t: Target = "redis-7.0".parse().unwrap();
+/// assert_eq!(t, Target::redis(10));
+/// assert!("redis-0.1".parse::<Target>().is_err());
+/// ```
+impl std::str::FromStr for Target {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> std::result::Result<Target, ParseError> {
+        Target::parse(s)
+    }
+}
+
+/// Parses a server release name ([`ServerRelease::parse`]).
+///
+/// ```
+/// use rdbkit::release::ServerRelease;
+/// assert!("valkey-8.1".parse::<ServerRelease>().is_ok());
+/// ```
+impl std::str::FromStr for ServerRelease {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> std::result::Result<ServerRelease, ParseError> {
+        ServerRelease::parse(s)
+    }
+}
+
+/// A file's own format as a target: what it was written for (a
+/// Redis-format file gets the Redis flavour of aux fields).
+///
+/// ```
+/// use rdbkit::format::Header;
+/// use rdbkit::release::Target;
+/// let h = Header::parse(b"VALKEY080").unwrap();
+/// assert_eq!(Target::from(&h).to_string(), "VALKEY080");
+/// assert_eq!(Target::from(&Header::parse(b"REDIS0011").unwrap()), Target::redis(11));
+/// ```
+impl From<&crate::format::Header> for Target {
+    fn from(h: &crate::format::Header) -> Target {
+        Target {
+            lineage: h.lineage,
+            version: h.version,
+            valkey: h.lineage == Lineage::Valkey,
+        }
     }
 }
 

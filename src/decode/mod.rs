@@ -127,6 +127,48 @@ pub struct KeyRecord<'a> {
     pub body_span: Range<usize>,
 }
 
+impl<'a> KeyRecord<'a> {
+    /// The record's expiry, idle time and LFU counter, as the writer takes
+    /// them: copying a record never needs them rebuilt by hand.
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options};
+    /// // Key "a" with an expiry (ms opcode 0xFC).
+    /// let file = b"REDIS0011\xfe\x00\xfc\x10\x27\x00\x00\x00\x00\x00\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    /// let k = Decoder::new(file, Options::default()).unwrap().find_map(|i| match i.unwrap() {
+    ///     Item::Key(k) => Some(k),
+    ///     _ => None,
+    /// }).unwrap();
+    /// assert_eq!(k.meta().expire_ms, Some(10_000));
+    /// assert_eq!(k.meta().idle, None);
+    /// ```
+    pub fn meta(&self) -> crate::format::KeyMeta {
+        crate::format::KeyMeta {
+            expire_ms: self.expire_ms,
+            idle: self.idle,
+            freq: self.freq,
+        }
+    }
+
+    /// The record's type byte, key and value, as stored ([`Self::body_span`]
+    /// of the input it was decoded from).
+    pub fn body(&self) -> &'a [u8] {
+        self.value
+            .input()
+            .get(self.body_span.clone())
+            .unwrap_or_default()
+    }
+
+    /// The whole record as stored, prefix opcodes (expiry, idle, freq,
+    /// key metadata) included ([`Self::span`]).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.value
+            .input()
+            .get(self.span.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// One record of the file, in file order.
 #[derive(Debug, Clone)]
 pub enum Item<'a> {

@@ -96,6 +96,11 @@ impl<'a> Value<'a> {
         encoding_name(self.rdb_type, self.ctx.lineage)
     }
 
+    /// The whole input the value was decoded from.
+    pub(crate) fn input(&self) -> &'a [u8] {
+        self.input
+    }
+
     /// The encoded value bytes (after the key), borrowed from the input.
     pub fn raw(&self) -> &'a [u8] {
         &self.input[self.start..self.end]

@@ -16,6 +16,7 @@
 
 mod blob;
 mod config;
+mod copy;
 mod double;
 mod items;
 mod primitives;
@@ -30,6 +31,7 @@ mod tests;
 pub use crate::release::Target;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use config::{AllowLoss, EncodeConfig, Losses};
+pub use copy::{copy_filtered, CopySummary};
 pub use double::{format_g17, format_shortest, score_text, text_double};
 pub use items::{ArrayItem, HashEntry};
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};

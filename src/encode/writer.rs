@@ -11,16 +11,7 @@ use crate::format::{crc::Crc64, opcode as op, Lineage};
 use crate::release::Target;
 use crate::{Error, ErrorKind, Result};
 
-/// Per-key metadata written before the type byte.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyMeta {
-    /// Absolute expiry in unix ms.
-    pub expire_ms: Option<i64>,
-    /// LRU idle seconds (written for RDB 9+ targets).
-    pub idle: Option<u64>,
-    /// LFU counter (written for RDB 9+ targets).
-    pub freq: Option<u8>,
-}
+pub use crate::format::KeyMeta;
 
 /// Writes an RDB file record by record.
 ///
@@ -311,8 +302,24 @@ impl<W: Write> RdbWriter<W> {
     /// target, the type byte, key and value bytes are copied as they are.
     /// The caller must check that the target can read the record's type
     /// ([`Target::can_read`]). A `KEY_META` record the target cannot hold
-    /// is an error naming the key.
-    pub fn key_verbatim(&mut self, rec: &KeyRecord<'_>, input: &[u8], meta: KeyMeta) -> Result<()> {
+    /// is an error naming the key. The record brings its own bytes
+    /// ([`KeyRecord::body`]), so no input slice can be mixed up.
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options};
+    /// use rdbkit::encode::{RdbWriter, Target};
+    /// let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
+    /// let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+    /// w.select_db(0).unwrap();
+    /// for item in Decoder::new(file, Options::default()).unwrap() {
+    ///     if let Item::Key(k) = item.unwrap() {
+    ///         w.key_verbatim(&k, k.meta()).unwrap();
+    ///     }
+    /// }
+    /// let out = w.finish().unwrap();
+    /// assert_eq!(&out[9..16], &file[9..16]);
+    /// ```
+    pub fn key_verbatim(&mut self, rec: &KeyRecord<'_>, meta: KeyMeta) -> Result<()> {
         self.meta(meta);
         if let Err(e) = self.key_meta(rec.key_meta) {
             return Err(match rec.key.to_bytes() {
@@ -321,7 +328,7 @@ impl<W: Write> RdbWriter<W> {
             });
         }
         self.flush_buf()?;
-        self.raw(&input[rec.body_span.clone()])
+        self.raw(rec.body())
     }
 
     /// Writes `EOF` and the CRC (RDB 5+), flushes, and returns the writer.

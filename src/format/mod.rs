@@ -140,6 +140,20 @@ pub const MAX_REDIS_VERSION: u32 = 14;
 /// Newest Valkey-lineage RDB version this crate reads.
 pub const MAX_VALKEY_VERSION: u32 = 81;
 
+/// Per-key metadata stored before a key's type byte: what a decoded
+/// record carries ([`KeyRecord::meta`](crate::decode::KeyRecord::meta))
+/// and what the writer writes
+/// ([`RdbWriter::key`](crate::encode::RdbWriter::key)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyMeta {
+    /// Absolute expiry in unix ms.
+    pub expire_ms: Option<i64>,
+    /// LRU idle seconds (written for RDB 9+ targets).
+    pub idle: Option<u64>,
+    /// LFU counter (written for RDB 9+ targets).
+    pub freq: Option<u8>,
+}
+
 /// The 9-byte file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {

@@ -189,13 +189,13 @@ impl<'c> InputSink<'c> {
         // can be rewritten, so that nothing is written when it cannot.
         let target = cx.target;
         let lineage = cx.header.lineage;
-        if k.key_meta.is_some() && !key_meta_ok(target) {
+        if k.key_meta.is_some() && !target.holds_key_meta() {
             s.problem(|| Cause::KeyMetaUnsupported {
                 input: cx.input,
                 key: show_key(&key),
                 target,
             });
-        } else if !copyable(k, target, lineage) {
+        } else if !target.can_copy(k, lineage) {
             s.special.push(start);
             if !target.can_read(v.rdb_type(), lineage) {
                 s.reencode += 1;

@@ -17,7 +17,7 @@ use super::error::{io_error, refused, MergeError};
 use super::options::MergeOptions;
 use super::plan::Plan;
 use super::progress::{Progress, Ticker, STEP};
-use super::records::{copyable, filtered, out_db, record_at, Run};
+use super::records::{filtered, out_db, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{reread, Tracker};
 use crate::atomic::{AtomicFile, CreateError};
@@ -258,10 +258,10 @@ impl<W: std::io::Write> Copier<'_, W> {
                         idle: k.idle,
                         freq: k.freq,
                     };
-                    if copyable(&k, self.target, lineage)
+                    if self.target.can_copy(&k, lineage)
                         || self.target.can_read(k.value.rdb_type(), lineage)
                     {
-                        self.w.key_verbatim(&k, data, meta)?;
+                        self.w.key_verbatim(&k, meta)?;
                     } else {
                         let v = OwnedValue::from_value(&k.value).map_err(|e| e.with_key(&key))?;
                         self.w.key_with_meta(&key, &v, meta, k.key_meta)?;

@@ -7,8 +7,6 @@
 use super::dynomite;
 use super::options::MergeOptions;
 use crate::decode::{scan, KeyRecord, Level, Options};
-use crate::encode::Target;
-use crate::format::Lineage;
 use crate::Limits;
 
 /// Longest key name accepted (Redis Enterprise's limit: 64 KiB).
@@ -115,19 +113,7 @@ pub(crate) fn record_at(data: &[u8], offset: usize, db: u64) -> crate::Result<Ke
     scan::record_at(data, offset, db, skip_opts())
 }
 
-/// Whether a record can be copied byte for byte (prefix opcodes included)
-/// into a file for `target`.
-pub(crate) fn copyable(k: &KeyRecord<'_>, target: Target, src: Lineage) -> bool {
-    target.can_read(k.value.rdb_type(), src)
-        && (k.expire_ms.is_none() || target.version >= 3)
-        && ((k.idle.is_none() && k.freq.is_none()) || target.version >= 9)
-        && (k.key_meta.is_none() || key_meta_ok(target))
-}
-
-pub(super) fn key_meta_ok(target: Target) -> bool {
-    target.lineage == Lineage::Redis && target.version >= 13
-}
-
+/// A key as shown in messages: escaped, cut after 64 bytes.
 pub(super) fn show_key(key: &[u8]) -> String {
     let shown = &key[..key.len().min(64)];
     let mut s = crate::format::escape_bytes(shown);
