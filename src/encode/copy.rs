@@ -41,7 +41,8 @@ impl CopySummary {
 /// `None`). One pass checks the whole input (every value, the CRC) and
 /// asks `keep` about each key once; a second writes the aux fields,
 /// function libraries and module aux data as they are, a `SELECTDB` and a
-/// `RESIZEDB` with the true counts per database that keeps keys, and each
+/// `RESIZEDB` with the true counts per database that keeps keys (checked
+/// against what is written), and each
 /// kept record: byte for byte when the target can read it, re-encoded
 /// otherwise (an information loss is an error, see
 /// [`AllowLoss`](super::AllowLoss)). Cluster slot hints (`SLOT_INFO`,
@@ -49,8 +50,8 @@ impl CopySummary {
 /// out: they describe the whole input.
 ///
 /// # Errors
-/// A corrupt input (with its offset and key), a record the target cannot
-/// hold, or an error of `out`.
+/// A corrupt input (with its offset and key), a key kept twice in one
+/// database, a record the target cannot hold, or an error of `out`.
 ///
 /// ```
 /// use rdbkit::encode::{copy_filtered, KeyMeta, OwnedValue, RdbWriter, Target};
@@ -96,6 +97,9 @@ pub fn copy_filtered<W: Write>(
         ..Options::default()
     };
     let mut w = RdbWriter::new(out, target)?;
+    // Refuses a key twice in a database (Redis panics loading that) and
+    // checks the RESIZEDB counts against what is written.
+    w.track_keys();
     let mut decisions = decisions.into_iter();
     let mut selected: Option<u64> = None;
     let mut resized = std::collections::BTreeSet::new();

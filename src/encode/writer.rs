@@ -1,6 +1,7 @@
 //! A streaming RDB writer over any `std::io::Write`, computing the CRC-64 as
 //! it writes.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use super::config::{AllowLoss, EncodeConfig, Losses};
@@ -40,6 +41,19 @@ pub struct RdbWriter<W: Write> {
     /// Server settings deciding encodings of re-encoded values (defaults of
     /// a stock server).
     pub config: EncodeConfig,
+    tracker: Option<Box<Tracker>>,
+}
+
+/// What a tracking writer ([`RdbWriter::track_keys`]) knows.
+#[derive(Debug, Default)]
+struct Tracker {
+    db: u64,
+    /// Keys and expires written per database.
+    counts: BTreeMap<u64, (u64, u64)>,
+    /// The last `RESIZEDB` hint written per database.
+    hints: BTreeMap<u64, (u64, u64)>,
+    /// Every (db, key) written, with the offset of its record.
+    seen: HashMap<(u64, Vec<u8>), u64>,
 }
 
 impl<W: Write> RdbWriter<W> {
@@ -55,9 +69,63 @@ impl<W: Write> RdbWriter<W> {
             allow: AllowLoss::default(),
             losses: Losses::default(),
             config: EncodeConfig::default(),
+            tracker: None,
         };
         w.raw(&target.header().bytes())?;
         Ok(w)
+    }
+
+    /// Tracks what is written from now on: keys and expires per database
+    /// ([`RdbWriter::key_counts`]); a key written twice in one database is
+    /// refused ([`ErrorKind::DuplicateKey`]: Redis panics loading such a
+    /// file), and [`RdbWriter::finish`] refuses a file whose `RESIZEDB`
+    /// hints differ from what was written. Costs memory for every key name.
+    ///
+    /// ```
+    /// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// use rdbkit::ErrorKind;
+    /// let v = OwnedValue::String(b"v".to_vec());
+    /// let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+    /// w.track_keys();
+    /// w.select_db(0).unwrap();
+    /// w.resize_db(1, 0).unwrap();
+    /// w.key(b"a", &v, KeyMeta::default()).unwrap();
+    /// let e = w.key(b"a", &v, KeyMeta::default()).unwrap_err();
+    /// assert!(matches!(e.kind(), ErrorKind::DuplicateKey { db: 0, .. }));
+    /// assert_eq!(w.key_counts().unwrap()[&0], (1, 0));
+    /// w.resize_db(5, 0).unwrap(); // a wrong hint
+    /// assert!(w.finish().is_err());
+    /// ```
+    pub fn track_keys(&mut self) {
+        self.tracker.get_or_insert_with(Default::default);
+    }
+
+    /// Keys and keys with an expiry written per database, when tracking.
+    pub fn key_counts(&self) -> Option<&BTreeMap<u64, (u64, u64)>> {
+        self.tracker.as_ref().map(|t| &t.counts)
+    }
+
+    /// Notes a key about to be written (tracking writers).
+    fn note(&mut self, key: &[u8], expires: bool) -> Result<()> {
+        let at = self.written;
+        let Some(t) = &mut self.tracker else {
+            return Ok(());
+        };
+        if let Some(&first) = t.seen.get(&(t.db, key.to_vec())) {
+            return Err(Error::new(
+                ErrorKind::DuplicateKey {
+                    db: t.db,
+                    first_offset: first,
+                },
+                at,
+            )
+            .with_key(key));
+        }
+        t.seen.insert((t.db, key.to_vec()), at);
+        let c = t.counts.entry(t.db).or_default();
+        c.0 += 1;
+        c.1 += u64::from(expires);
+        Ok(())
     }
 
     /// The target.
@@ -175,6 +243,9 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes `SELECTDB`.
     pub fn select_db(&mut self, db: u64) -> Result<()> {
+        if let Some(t) = &mut self.tracker {
+            t.db = db;
+        }
         self.buf.push(op::SELECTDB);
         write_len(&mut self.buf, db);
         self.flush_buf()
@@ -182,6 +253,9 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes `RESIZEDB` (RDB 7+; ignored below).
     pub fn resize_db(&mut self, keys: u64, expires: u64) -> Result<()> {
+        if let Some(t) = &mut self.tracker {
+            t.hints.insert(t.db, (keys, expires));
+        }
         if self.target.version < 7 {
             return Ok(());
         }
@@ -271,6 +345,7 @@ impl<W: Write> RdbWriter<W> {
         let (ty, bytes) = value
             .encode_with(self.target, &self.config, self.allow, &mut self.losses)
             .map_err(|e| e.with_key(key))?;
+        self.note(key, meta.expire_ms.is_some())?;
         self.meta(meta);
         self.key_meta(key_meta).map_err(|e| e.with_key(key))?;
         let so = self.str_opts();
@@ -320,6 +395,10 @@ impl<W: Write> RdbWriter<W> {
     /// assert_eq!(&out[9..16], &file[9..16]);
     /// ```
     pub fn key_verbatim(&mut self, rec: &KeyRecord<'_>, meta: KeyMeta) -> Result<()> {
+        if self.tracker.is_some() {
+            let key = rec.key.to_bytes()?;
+            self.note(&key, meta.expire_ms.is_some())?;
+        }
         self.meta(meta);
         if let Err(e) = self.key_meta(rec.key_meta) {
             return Err(match rec.key.to_bytes() {
@@ -332,7 +411,23 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes `EOF` and the CRC (RDB 5+), flushes, and returns the writer.
+    /// A tracking writer ([`RdbWriter::track_keys`]) first checks that every
+    /// `RESIZEDB` hint matches the keys written to its database.
     pub fn finish(mut self) -> Result<W> {
+        if let Some(t) = &self.tracker {
+            for (db, &hint) in &t.hints {
+                let wrote = t.counts.get(db).copied().unwrap_or_default();
+                if hint != wrote {
+                    return Err(Error::new(
+                        ErrorKind::Encode(format!(
+                            "the RESIZEDB hint of db {db} says {} keys ({} with expiry), {} ({}) were written",
+                            hint.0, hint.1, wrote.0, wrote.1
+                        )),
+                        self.written,
+                    ));
+                }
+            }
+        }
         self.raw(&[op::EOF])?;
         if self.target.version >= 5 {
             let c = self.crc.value().to_le_bytes();
