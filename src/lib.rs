@@ -1,6 +1,24 @@
 //! # rdbkit
 //!
-//! Decode, encode, convert and merge Redis and Valkey RDB dump files.
+//! Decode, encode, convert and merge Redis and Valkey RDB dump files
+//! (Redis RDB 1–14, Valkey 80/81).
+//!
+//! ## Modules
+//!
+//! | module | what |
+//! |---|---|
+//! | [`format`](mod@format) | what reading and writing share: opcodes, type ids, [`format::Kind`], [`format::Header`], [`format::KeyMeta`], CRC-64, LZF |
+//! | [`release`] | the table of Redis / Valkey releases; [`release::Target`] (a file format to write) |
+//! | [`decode`] | the lazy zero-copy [`decode::Decoder`], values and their cursors, and the scan engine ([`decode::scan`]) every whole-file pass runs on |
+//! | [`encode`] | the write side: [`encode::RdbWriter`], [`encode::OwnedValue`], conversion for a target, [`encode::copy_filtered`] |
+//! | [`stats`] | [`stats::FileStats`] and its visitor ([`stats::inspect`]: verify and count a file) |
+//! | [`merge`] | merging per-node dumps into one verified file ([`merge::merge`]) |
+//! | [`atomic`], [`Input`], [`interrupt`] | safe outputs (temporary file, fsync, rename), guarded inputs, stopping work |
+//! | [`export`] | JSON and RESP renderings |
+//!
+//! `ARCHITECTURE.md` in the repository shows how they fit together.
+//!
+//! ## Decode
 //!
 //! The decoder works over borrowed bytes (a memory map for files) and yields
 //! one record at a time; keys and raw strings are borrowed, collections are
@@ -20,6 +38,46 @@
 //! }
 //! assert_eq!(keys, 1);
 //! ```
+//!
+//! ## Encode
+//!
+//! ```
+//! use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+//! let mut w = RdbWriter::new(Vec::new(), "redis-7.0".parse::<Target>().unwrap()).unwrap();
+//! w.select_db(0).unwrap();
+//! w.key(b"list", &OwnedValue::List(vec![b"a".to_vec()]), KeyMeta::default()).unwrap();
+//! let file = w.finish().unwrap();
+//! assert_eq!(rdbkit::stats::inspect(&file, Default::default(), 0).unwrap().keys(), 1);
+//! ```
+//!
+//! ## Convert
+//!
+//! A copy for another target: records the target reads are copied byte
+//! for byte, the others re-encoded ([`encode::copy_filtered`], keeping
+//! every key here).
+//!
+//! ```
+//! use rdbkit::encode::{copy_filtered, KeyMeta, OwnedValue, RdbWriter, Target};
+//! let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+//! w.select_db(0).unwrap();
+//! w.key(b"s", &OwnedValue::Set(vec![b"x".to_vec(), b"y".to_vec()]), KeyMeta::default()).unwrap();
+//! let redis72 = w.finish().unwrap();
+//! let mut redis60 = Vec::new();
+//! let s = copy_filtered(&redis72, &mut redis60, Some(Target::redis(9)), |_| true).unwrap();
+//! assert_eq!(s.kept_keys(), 1);
+//! assert_eq!(&redis60[..9], b"REDIS0009");
+//! ```
+//!
+//! ## Merge
+//!
+//! [`merge::merge`] takes per-node files and writes one verified output;
+//! see the [`merge`] module for a complete example.
+//!
+//! ## Errors
+//!
+//! Every fallible function returns [`Result`]: an [`Error`] with an
+//! [`ErrorKind`], the byte offset and, when known, the key. Merges return
+//! a [`merge::MergeError`] carrying the report and typed causes.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -11,7 +11,7 @@
 //! module that resumes a [`Decoder`] in the middle of a file.
 //!
 //! # Ranges and the join rule
-//! A large file is cut at speculative record boundaries ([`resync`]): from a
+//! A large file is cut at speculative record boundaries (`resync`): from a
 //! candidate offset a few dozen records must parse. A guess can be wrong
 //! (bytes inside a value can look like records), so a range's results
 //! count only when the previous counted range ended exactly where it
@@ -24,7 +24,7 @@
 //! the result never depends on the guesses: only the speed does.
 //!
 //! # Threads
-//! Work is spread by [`fan_out`]: a worker takes the next piece when it is
+//! Work is spread by `fan_out`: a worker takes the next piece when it is
 //! free. A panic in a worker is a bug, never "corrupt data": it is resumed
 //! on the calling thread.
 
