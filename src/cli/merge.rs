@@ -429,12 +429,13 @@ fn finish(res: Result<MergeReport, MergeError>, report: Option<AtomicFile>) -> R
             Err(Failure {
                 code: match e {
                     MergeError::Refused { .. } => EXIT_DATA,
-                    MergeError::Io { .. } => EXIT_USAGE,
                     MergeError::Interrupted { .. } => {
                         return Err(super::signals::failure(
                             super::signals::received().unwrap_or(2),
                         ))
                     }
+                    // Usage and I/O problems (and any later kind).
+                    _ => EXIT_USAGE,
                 },
                 msg: failure_text(&e),
             })

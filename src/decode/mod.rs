@@ -35,6 +35,7 @@ use crate::{Error, ErrorKind, Limits, Result};
 
 /// How thoroughly each value is checked while decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Level {
     /// Find each value's extent only: lengths are bounds-checked, blobs and
     /// LZF streams are not opened. Fastest; enough for copying records.
@@ -74,6 +75,7 @@ impl Default for Options {
 
 /// What the CRC-64 trailer said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Checksum {
     /// Stored and equal to the computed value.
     Verified(u64),
@@ -171,6 +173,7 @@ impl<'a> KeyRecord<'a> {
 
 /// One record of the file, in file order.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Item<'a> {
     /// `AUX` field.
     Aux {

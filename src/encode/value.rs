@@ -20,6 +20,7 @@ use crate::Result;
 
 /// A value of any type, owned.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum OwnedValue {
     /// String.
     String(Vec<u8>),

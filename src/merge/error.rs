@@ -8,6 +8,7 @@ use super::report::{MergeReport, Status};
 /// temporary file exist afterwards, and the report says what was found.
 /// [`MergeError::causes`] gives the problems typed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum MergeError {
     /// Refused for data reasons: a corrupt input, conflicts, a count that
     /// does not match, db > 0, a key or value over the limits, a record the

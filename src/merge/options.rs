@@ -7,6 +7,7 @@ use crate::encode::{AllowLoss, Target};
 
 /// How a key present in several inputs with different contents is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Policy {
     /// Refuse the merge and list the conflicts (default). Nothing is written.
     #[default]

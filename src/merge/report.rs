@@ -95,6 +95,7 @@ pub struct OutputSummary {
 /// assert_eq!(Status::Written, "written");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// Under way.
     Running,
