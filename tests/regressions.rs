@@ -367,3 +367,29 @@ fn asking_for_the_wrong_type_is_a_wrong_type_error() {
         "{e}"
     );
 }
+
+/// fuzz `decode_file` (harness, after the scan engine): a file with a key
+/// twice in one database. The duplicate check moved from the `Decoder` to
+/// the scan engine, so a Decoder's own walk at Deep counts both copies
+/// while `inspect` at Deep refuses the file; the harness compared the two
+/// as equals.
+#[test]
+fn a_duplicate_key_is_found_by_the_scan_engine_not_a_lone_decoder() {
+    let f = with_crc(b"REDIS0011\xfe\x00\x00\x01k\x01a\x00\x01k\x01b");
+    all_checks(&f);
+    let deep = Options {
+        level: Level::Deep,
+        ..Options::default()
+    };
+    let e = inspect(&f, deep, 0).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::DuplicateKey { db: 0, .. }),
+        "{e}"
+    );
+    assert_eq!(e.key(), Some(&b"k"[..]));
+    let keys = Decoder::new(&f, deep)
+        .unwrap()
+        .filter(|i| matches!(i, Ok(Item::Key(_))))
+        .count();
+    assert_eq!(keys, 2);
+}

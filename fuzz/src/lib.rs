@@ -206,6 +206,16 @@ pub fn check_file(data: &[u8]) {
             // Deep (the list above has no other level).
             _ => deep.as_ref().map(|r| r.keys()),
         };
+        // A key twice in a database is a whole-file fact the scan engine
+        // (inspect) finds at Deep; a Decoder alone does not look for it,
+        // so its walk then counts what Full counted.
+        let duplicate = level == Level::Deep
+            && matches!(&deep, Err(e) if matches!(e.kind(), rdbkit::ErrorKind::DuplicateKey { .. }));
+        let inspected = if duplicate {
+            full.as_ref().map(|r| r.keys())
+        } else {
+            inspected
+        };
         assert_eq!(
             walked.as_ref().ok(),
             inspected.as_ref().ok(),
