@@ -148,7 +148,7 @@ fn flatten_dbs_makes_cross_db_collisions_conflicts() {
     o.flatten_dbs = true;
     let (msg, rep) = refused(merge(&o));
     assert!(msg.contains("1 keys differ between inputs"), "{msg}");
-    assert_eq!(rep.conflicts[0].key, "dup");
+    assert_eq!(rep.conflicts[0].key, b"dup");
     assert_eq!(rep.conflicts[0].copies.len(), 3);
     assert!(!out.exists());
     o.policy = Policy::First;
@@ -495,4 +495,32 @@ fn report_json_shape() {
     assert_eq!(j["duplicates"]["list"][0]["key"], "db3:same");
     assert!(j["output"].is_null());
     assert!(j["error"].as_str().unwrap().contains("keys differ"));
+}
+
+/// A conflicting key that is not UTF-8 keeps its bytes in the report, and
+/// its JSON form is `{"base64": ...}` (a lossy string would lose it).
+#[test]
+fn binary_conflict_keys_keep_their_bytes() {
+    use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    let s = TempDir::new("mfx-binary");
+    let key = b"\xff\x00bin";
+    let mut paths = Vec::new();
+    for (name, v) in [("a.rdb", "1"), ("b.rdb", "2")] {
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+        w.select_db(0).unwrap();
+        w.key(
+            key,
+            &OwnedValue::String(v.as_bytes().to_vec()),
+            KeyMeta::default(),
+        )
+        .unwrap();
+        let p = s.join(name);
+        std::fs::write(&p, w.finish().unwrap()).unwrap();
+        paths.push(p);
+    }
+    let o = rdbkit::merge::MergeOptions::new(paths, s.join("o.rdb"));
+    let (_, rep) = refused(merge(&o));
+    assert_eq!(rep.conflicts[0].key, key);
+    let j = rep.to_json();
+    assert_eq!(j["conflicts"]["list"][0]["key"]["base64"], "/wBiaW4=");
 }

@@ -322,7 +322,7 @@ fn summary(r: &MergeReport) {
             errln!(
                 "  db {} '{}': {}{}",
                 c.db,
-                c.key,
+                rdbkit::format::escape_bytes(&c.key),
                 copies.join("; "),
                 c.kept
                     .map(|k| format!(" -> kept input {}", k + 1))

@@ -35,8 +35,8 @@ pub struct ConflictCopy {
 pub struct Conflict {
     /// Output database.
     pub db: u64,
-    /// The key (lossy UTF-8, for the report).
-    pub key: String,
+    /// The key (bytes; in JSON a string when UTF-8, else `{"base64": ...}`).
+    pub key: Vec<u8>,
     /// The copies, in input order.
     pub copies: Vec<ConflictCopy>,
     /// Input whose copy was kept, if the policy resolved the conflict.
@@ -50,8 +50,8 @@ pub struct Conflict {
 pub struct Duplicate {
     /// Output database.
     pub db: u64,
-    /// The key (lossy UTF-8, for the report).
-    pub key: String,
+    /// The key (bytes; in JSON a string when UTF-8, else `{"base64": ...}`).
+    pub key: Vec<u8>,
     /// Inputs holding a copy (0-based, in input order); the first one's is kept.
     pub inputs: Vec<usize>,
 }
@@ -335,7 +335,7 @@ impl MergeReport {
             .conflicts
             .iter()
             .map(|c| {
-                json!({"db": c.db, "key": c.key, "kept_input": c.kept.map(|k| k + 1),
+                json!({"db": c.db, "key": key_json(&c.key), "kept_input": c.kept.map(|k| k + 1),
                     "owner_input": c.owner.map(|k| k + 1),
                     "copies": c.copies.iter().map(|p| json!({
                         "input": p.input + 1, "path": self.inputs.get(p.input).map(|i| i.path.clone()),
@@ -348,7 +348,7 @@ impl MergeReport {
             .duplicates
             .iter()
             .map(|d| {
-                json!({"db": d.db, "key": d.key,
+                json!({"db": d.db, "key": key_json(&d.key),
                        "inputs": d.inputs.iter().map(|i| i + 1).collect::<Vec<_>>()})
             })
             .collect();
@@ -393,5 +393,15 @@ impl MergeReport {
             "already_expired_at_import": self.expired_at_import,
             "expected_dbsize_after_import": self.expected_dbsize_after_import(),
         })
+    }
+}
+
+/// A key in JSON: a string when it is UTF-8, else `{"base64": ...}` (as
+/// `rdbkit dump` writes keys), so binary keys are not lost.
+fn key_json(key: &[u8]) -> Value {
+    use base64::Engine;
+    match std::str::from_utf8(key) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(key)}),
     }
 }

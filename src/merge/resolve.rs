@@ -143,7 +143,7 @@ impl Resolver<'_> {
             if report.duplicates.len() < MAX_LISTED {
                 report.duplicates.push(Duplicate {
                     db,
-                    key: String::from_utf8_lossy(&first.key).into_owned(),
+                    key: first.key.clone(),
                     inputs: copies.iter().map(|c| c.input).collect(),
                 });
             }
@@ -176,7 +176,7 @@ impl Resolver<'_> {
         if report.conflicts.len() < MAX_LISTED {
             report.conflicts.push(Conflict {
                 db,
-                key: String::from_utf8_lossy(&first.key).into_owned(),
+                key: first.key.clone(),
                 copies: copies
                     .iter()
                     .map(|c| ConflictCopy {
