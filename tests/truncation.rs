@@ -85,13 +85,19 @@ fn record_of(b: &[(usize, u64)], at: usize) -> (usize, u64) {
 
 /// Decodes `data` from the record boundary `start` to its end.
 fn decode_from(data: &[u8], start: usize, db: u64, o: Options) -> rdbkit::Result<u64> {
-    let mut keys = 0;
-    for item in Decoder::resume(data, start, db, o)? {
-        if let Item::Key(_) = item? {
-            keys += 1;
+    struct Keys(u64);
+    impl<'a> rdbkit::decode::scan::Sink<'a> for Keys {
+        fn record(&mut self, _: usize, item: &Item<'a>, _: &Decoder<'a>) -> rdbkit::Result<()> {
+            self.0 += u64::from(matches!(item, Item::Key(_)));
+            Ok(())
+        }
+        fn append(&mut self, next: Self) {
+            self.0 += next.0;
         }
     }
-    Ok(keys)
+    let mut keys = Keys(0);
+    rdbkit::decode::scan::walk_range(data, start, usize::MAX, db, o, &mut keys)?;
+    Ok(keys.0)
 }
 
 /// A small deterministic generator (SplitMix64).

@@ -27,7 +27,7 @@ pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
 pub use stream::{stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream};
 pub use string::{Elem, RdbStr};
 pub use value::{encoding_name, Value};
-pub use walk::fingerprint;
+pub(crate) use walk::fingerprint;
 pub use warning::{Warning, Warnings};
 
 use crate::format::{crc, opcode as op, Header, Lineage};
@@ -276,16 +276,10 @@ impl<'a> Decoder<'a> {
     }
 
     /// A decoder positioned at byte `pos` of `data` (a record boundary found
-    /// by an earlier pass), with `db` as the current database. The
-    /// [`scan`] engine is built on it.
-    ///
-    /// ```
-    /// use rdbkit::decode::{Decoder, Item, Options};
-    /// let file = b"REDIS0011\xfe\x00\x00\x01a\xc0\x01\xff\0\0\0\0\0\0\0\0";
-    /// let mut d = Decoder::resume(file, 11, 0, Options::default()).unwrap();
-    /// assert!(matches!(d.next(), Some(Ok(Item::Key(_)))));
-    /// ```
-    pub fn resume(data: &'a [u8], pos: usize, db: u64, opts: Options) -> Result<Self> {
+    /// by an earlier pass), with `db` as the current database. The scan
+    /// engine ([`scan`]) is built on it; callers use
+    /// [`scan::walk_range`] to read part of a file.
+    pub(crate) fn resume(data: &'a [u8], pos: usize, db: u64, opts: Options) -> Result<Self> {
         let mut d = Decoder::new(data, opts)?;
         d.r = Reader::at(data, pos.max(9));
         d.db = db;
