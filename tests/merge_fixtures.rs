@@ -524,3 +524,74 @@ fn binary_conflict_keys_keep_their_bytes() {
     let j = rep.to_json();
     assert_eq!(j["conflicts"]["list"][0]["key"]["base64"], "/wBiaW4=");
 }
+
+/// `Policy::Custom`: the resolver sees every copy, and the copy it names
+/// is the one the merged file holds; `None`, or an input that holds no
+/// copy, leaves the conflict unresolved (refused).
+#[test]
+fn a_custom_resolver_choice_is_what_the_output_holds() {
+    use rdbkit::merge::ConflictResolver;
+    let s = TempDir::new("mfx-custom");
+    let mut paths = Vec::new();
+    for (name, v) in [
+        ("a.rdb", "longest value"),
+        ("b.rdb", "short"),
+        ("c.rdb", "mid value"),
+    ] {
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+        w.select_db(0).unwrap();
+        w.key(
+            b"k",
+            &OwnedValue::String(v.as_bytes().to_vec()),
+            KeyMeta::default(),
+        )
+        .unwrap();
+        w.key(
+            name.as_bytes(),
+            &OwnedValue::String(b"own".to_vec()),
+            KeyMeta::default(),
+        )
+        .unwrap();
+        let p = s.join(name);
+        std::fs::write(&p, w.finish().unwrap()).unwrap();
+        paths.push(p);
+    }
+    let out = s.join("o.rdb");
+    let mut o = MergeOptions::new(paths, out.clone());
+    o.policy = Policy::Custom;
+    // Keep the shortest value's copy.
+    o.resolver = Some(ConflictResolver::new(|c| {
+        assert_eq!((c.key, c.copies.len()), (&b"k"[..], 3));
+        c.copies
+            .iter()
+            .min_by_key(|(_, r)| r.value.string().unwrap().len())
+            .map(|(i, _)| *i)
+    }));
+    let r = merge(&o).unwrap();
+    assert_eq!(r.conflicts[0].kept, Some(1));
+    let data = std::fs::read(&out).unwrap();
+    let mut got = None;
+    for item in Decoder::new(&data, Options::default()).unwrap() {
+        if let Item::Key(k) = item.unwrap() {
+            if &*k.key.to_bytes().unwrap() == b"k" {
+                assert!(got.is_none(), "one copy");
+                got = Some(k.value.string().unwrap().to_bytes().unwrap().into_owned());
+            }
+        }
+    }
+    assert_eq!(got.as_deref(), Some(&b"short"[..]));
+    assert_eq!(r.output_keys(), 4);
+    // No choice, or a choice of an input without a copy: refused.
+    for pick in [None, Some(7)] {
+        let _ = std::fs::remove_file(&out);
+        o.resolver = Some(ConflictResolver::new(move |_| pick));
+        let (msg, rep) = refused(merge(&o));
+        assert!(msg.contains("1 keys differ"), "{msg}");
+        assert_eq!(rep.conflicts_unresolved, 1);
+        assert!(!out.exists());
+    }
+    // Custom without a resolver is a usage error.
+    o.resolver = None;
+    let e = merge(&o).unwrap_err();
+    assert!(!e.is_refusal() && e.to_string().contains("resolver"), "{e}");
+}

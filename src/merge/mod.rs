@@ -71,7 +71,7 @@ mod target;
 
 pub use cause::Cause;
 pub use error::{join_causes, MergeError};
-pub use options::{MergeOptions, Policy};
+pub use options::{ConflictKey, ConflictResolver, MergeOptions, Policy};
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use report::{
     Conflict, ConflictCopy, Duplicate, InputSummary, MergeReport, OutputSummary, Status, MAX_LISTED,
@@ -105,6 +105,9 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
             "{} tokens are given for {n} inputs",
             opts.tokens.len()
         ));
+    }
+    if opts.policy == Policy::Custom && opts.resolver.is_none() {
+        return usage("conflict policy custom needs a resolver".into());
     }
     if opts.policy == Policy::Owner {
         let missing: Vec<String> = (0..n)

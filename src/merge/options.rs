@@ -2,6 +2,9 @@
 //! [`Policy`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::decode::KeyRecord;
 
 use crate::encode::{AllowLoss, Target};
 
@@ -21,6 +24,8 @@ pub enum Policy {
     /// ([`MergeOptions::tokens`]). A conflict whose owner holds no copy
     /// stays unresolved.
     Owner,
+    /// Ask [`MergeOptions::resolver`], which sees every copy.
+    Custom,
 }
 
 impl Policy {
@@ -35,7 +40,58 @@ impl Policy {
             Policy::First => "first",
             Policy::Last => "last",
             Policy::Owner => "owner",
+            Policy::Custom => "custom",
         }
+    }
+}
+
+/// A key whose copies differ between inputs, as a [`ConflictResolver`]
+/// sees it.
+#[derive(Debug)]
+pub struct ConflictKey<'a> {
+    /// Output database.
+    pub db: u64,
+    /// The key.
+    pub key: &'a [u8],
+    /// Each input's copy: the input index (0-based) and its record, in
+    /// input order.
+    pub copies: &'a [(usize, KeyRecord<'a>)],
+}
+
+/// Chooses which copy of a conflicting key is kept, for [`Policy::Custom`]:
+/// the input index of the copy to keep, or `None` to leave the conflict
+/// unresolved (the merge is then refused, as with [`Policy::Error`]).
+///
+/// ```
+/// use rdbkit::merge::{ConflictResolver, MergeOptions, Policy};
+/// // Keep the copy that expires last (no expiry counts as latest).
+/// let latest = ConflictResolver::new(|c| {
+///     c.copies.iter().max_by_key(|(_, r)| r.expire_ms.unwrap_or(i64::MAX)).map(|(i, _)| *i)
+/// });
+/// let mut o = MergeOptions::new(vec!["a.rdb".into(), "b.rdb".into()], "out.rdb".into());
+/// o.policy = Policy::Custom;
+/// o.resolver = Some(latest);
+/// ```
+#[derive(Clone)]
+pub struct ConflictResolver(Arc<ResolverFn>);
+
+type ResolverFn = dyn Fn(&ConflictKey<'_>) -> Option<usize> + Send + Sync;
+
+impl ConflictResolver {
+    /// A resolver calling `f` for every conflicting key.
+    pub fn new(f: impl Fn(&ConflictKey<'_>) -> Option<usize> + Send + Sync + 'static) -> Self {
+        ConflictResolver(Arc::new(f))
+    }
+
+    /// The input whose copy `f` keeps, if it names one of the copies.
+    pub(crate) fn choose(&self, c: &ConflictKey<'_>) -> Option<usize> {
+        (self.0)(c).filter(|i| c.copies.iter().any(|(j, _)| j == i))
+    }
+}
+
+impl std::fmt::Debug for ConflictResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConflictResolver(..)")
     }
 }
 
@@ -66,6 +122,8 @@ pub struct MergeOptions {
     pub target: Option<Target>,
     /// Conflict policy.
     pub policy: Policy,
+    /// The chooser [`Policy::Custom`] asks.
+    pub resolver: Option<ConflictResolver>,
     /// Dynomite token of each input (for [`Policy::Owner`]), by input index.
     pub tokens: Vec<Option<u32>>,
     /// Dynomite hash tag pair (e.g. `(b'{', b'}')`); `None` hashes whole keys.
@@ -109,6 +167,7 @@ impl MergeOptions {
             output,
             target: None,
             policy: Policy::Error,
+            resolver: None,
             tokens: vec![None; n],
             hash_tag: None,
             flatten_dbs: false,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::dynomite;
-use super::options::{MergeOptions, Policy};
+use super::options::{ConflictKey, MergeOptions, Policy};
 use super::records::{out_db, record_at, run_db, unloc, Run};
 use super::report::{Conflict, ConflictCopy, Duplicate, MergeReport, MAX_LISTED};
 use crate::decode::KeyRecord;
@@ -161,6 +161,19 @@ impl Resolver<'_> {
                     .collect();
                 owner = dynomite::owner_of_key(&first.key, &tokens, opts.hash_tag);
                 owner.and_then(|o| copies.iter().position(|c| c.input == o))
+            }
+            Policy::Custom => {
+                let view: Vec<(usize, KeyRecord<'_>)> =
+                    copies.iter().map(|c| (c.input, c.record.clone())).collect();
+                let conflict = ConflictKey {
+                    db,
+                    key: &first.key,
+                    copies: &view,
+                };
+                opts.resolver
+                    .as_ref()
+                    .and_then(|r| r.choose(&conflict))
+                    .and_then(|i| copies.iter().position(|c| c.input == i))
             }
         };
         match kept {
