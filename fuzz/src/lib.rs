@@ -106,6 +106,10 @@ pub fn exercise_value(v: &Value<'_>) -> rdbkit::Result<u64> {
             let m = v.module()?;
             let _ = (m.id.name(), m.id.encver());
         }
+        // A type added later: its raw bytes at least.
+        _ => {
+            let _ = v.raw();
+        }
     }
     Ok(n)
 }

@@ -4,6 +4,7 @@ use super::{rdb_type as t, Lineage};
 
 /// The logical type of a value, as `TYPE` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Kind {
     /// String.
     String,
@@ -80,5 +81,16 @@ impl Kind {
             t::ARRAY if lineage == Lineage::Redis => Kind::Array,
             _ => return None,
         })
+    }
+}
+
+/// The type name `rdbkit dump` prints ([`Kind::name`]).
+///
+/// ```
+/// assert_eq!(rdbkit::format::Kind::Hash.to_string(), "hash");
+/// ```
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }

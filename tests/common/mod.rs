@@ -250,6 +250,12 @@ pub fn normalise(v: &Value<'_>) -> rdbkit::Result<Norm> {
                 idmp: s.idmp.map(|i| (i.duration_s, i.max_entries, i.producers)),
             })
         }
+        other => {
+            return Err(rdbkit::Error::corrupt(
+                format!("no normal form for type {other}"),
+                0,
+            ))
+        }
     })
 }
 
