@@ -254,6 +254,9 @@ fn lossy(b: &[u8]) -> String {
 /// own), returning the statistics. Keys whose expiry is before `now_ms`
 /// count as expired.
 ///
+/// # Errors
+/// As [`scan`]: the first problem in file order, with its offset and key.
+///
 /// ```
 /// use rdbkit::{decode::Options, stats::inspect};
 /// let file = b"REDIS0011\xfa\x09redis-ver\x057.2.0\xfe\x00\xfb\x01\x00\x00\x01a\xc0\x01\xff\x11\x53\xe8\x4d\xc2\xcf\xc3\x51";

@@ -258,6 +258,10 @@ pub struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     /// Starts decoding `data`: checks the header and positions after it.
     ///
+    /// # Errors
+    /// A bad magic or a version this crate does not read. Later problems
+    /// come from the iterator, one record at a time.
+    ///
     /// ```
     /// use rdbkit::decode::{Decoder, Options};
     /// assert!(Decoder::new(b"REDIS0011\xff", Options::default()).is_ok());

@@ -113,6 +113,10 @@ pub struct Eof {
 /// current at `from` (a record boundary). The record at `bound` and after
 /// are left alone; the walk also stops after `EOF`.
 ///
+/// # Errors
+/// The first record that does not decode (with its offset and key), or
+/// the first error the sink returns.
+///
 /// ```
 /// use rdbkit::decode::scan::{walk_range, Sink};
 /// use rdbkit::decode::{Decoder, Item, Options};
@@ -276,6 +280,12 @@ pub struct Scanned<S> {
 /// the CRC-64 on another core, and at [`Level::Deep`] checks that no key
 /// occurs twice in a database. The first error in file order wins; an
 /// error caused by the input changing while it was read says so.
+///
+/// # Errors
+/// A bad header, the first record that does not decode or that a sink
+/// refuses (in file order), a checksum mismatch, a duplicate key at
+/// `Deep`, [`crate::ErrorKind::InputChanged`], or
+/// [`crate::ErrorKind::Interrupted`].
 pub fn scan<'a, S: Sink<'a>>(
     data: &'a [u8],
     opts: &ScanOptions,

@@ -58,6 +58,9 @@ struct Tracker {
 
 impl<W: Write> RdbWriter<W> {
     /// Starts a file: writes the header.
+    ///
+    /// # Errors
+    /// A target version no format has, or an error of `out`.
     pub fn new(out: W, target: Target) -> Result<Self> {
         target.header().check()?;
         let mut w = RdbWriter {
