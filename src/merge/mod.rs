@@ -72,6 +72,7 @@ mod target;
 pub use cause::Cause;
 pub use error::{join_causes, MergeError};
 pub use options::{MergeOptions, Policy};
+pub use progress::ProgressSink;
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use report::{
     Conflict, ConflictCopy, Duplicate, InputSummary, MergeReport, OutputSummary, Status, MAX_LISTED,
@@ -182,7 +183,7 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     }];
     check_paths(&inputs, &output).map_err(|e| io_error(Cause::Paths(e), &report))?;
     let prepared = output::prepare(opts, &mut report)?;
-    let progress = progress::Progress::new(opts.progress);
+    let progress = progress::Progress::new(opts.progress.clone());
     let plan = plan::Plan::build(opts, report, &progress)?;
     output::write(opts, plan, prepared, &progress)
 }

@@ -2,7 +2,9 @@
 //! [`Policy`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::ProgressSink;
 use crate::encode::{AllowLoss, Target};
 
 /// How a key present in several inputs with different contents is resolved.
@@ -95,13 +97,15 @@ pub struct MergeOptions {
     /// Reference time (unix ms) for "already expired" counts and the
     /// expected DBSIZE after import.
     pub import_at: i64,
-    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
-    pub progress: bool,
+    /// Where the merge reports its progress (phases, bytes, keys); `None`
+    /// (the default): nowhere. The command line draws its progress bar
+    /// from these reports.
+    pub progress: Option<Arc<dyn ProgressSink>>,
 }
 
 impl MergeOptions {
     /// Options with defaults: conflicts are errors, db > 0 is refused,
-    /// the output is verified, the import time is now, no progress bar.
+    /// the output is verified, the import time is now, no progress reports.
     pub fn new(inputs: Vec<PathBuf>, output: PathBuf) -> Self {
         let n = inputs.len();
         MergeOptions {
@@ -122,7 +126,7 @@ impl MergeOptions {
             force: false,
             verify: true,
             import_at: crate::now_ms(),
-            progress: false,
+            progress: None,
         }
     }
 }
