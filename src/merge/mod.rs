@@ -136,7 +136,7 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
 ///     Err(e) => {
 ///         if let Some(r) = e.report() {
 ///             for c in &r.conflicts {
-///                 println!("conflict in db {}: {}", c.db, c.key);
+///                 println!("conflict in db {}: {}", c.db, String::from_utf8_lossy(&c.key));
 ///             }
 ///             std::fs::write("report.json", r.to_json().to_string()).unwrap();
 ///         }
