@@ -198,6 +198,8 @@ fn progress_reaches_the_sink() {
     assert!(phases.iter().all(|p| 0 < p.2 && p.2 <= p.1), "{phases:?}");
     assert_eq!(phases[2].3, r.output_keys(), "{phases:?}");
     assert!(phases[3].4 >= 1, "the last phase is finished: {phases:?}");
+    // The report keeps the options, not the sink.
+    assert!(r.options.progress.is_none() && r.options.keep_dbs);
 }
 
 #[test]

@@ -60,7 +60,8 @@ pub struct MergeOptions {
     /// the path `-` is standard input (at most one input may be `-`; a
     /// file named `-` can be given as `./-`). See [`crate::Input::open`].
     pub inputs: Vec<PathBuf>,
-    /// Output file; a name ending in `.gz` is written gzip-compressed.
+    /// Output file; a name ending in `.gz` is written gzip-compressed
+    /// (the `gzip` feature; without it such a name is refused).
     pub output: PathBuf,
     /// Target format. `None`: the newest input version when all inputs
     /// share a lineage (Redis `REDIS00xx` or Valkey `VALKEY0xx`; Valkey
