@@ -51,7 +51,10 @@ use crate::{Error, ErrorKind, Result};
 /// first: into memory up to 64 MiB, beyond that into a temporary file in
 /// [`std::env::temp_dir`] (`TMPDIR`) that is unlinked as soon as it is created
 /// and then mapped. A corrupt gzip stream is an [`ErrorKind::Gzip`] error,
-/// never RDB data.
+/// never RDB data. Gzip support is the `gzip` feature (on by default);
+/// without it a gzip input is an [`ErrorKind::Io`] error of kind
+/// [`std::io::ErrorKind::Unsupported`] saying that gzip support is not
+/// compiled in.
 #[derive(Debug)]
 pub enum Input {
     /// A read-only memory map of a regular file (the input itself, or the
@@ -230,11 +233,18 @@ impl Input {
     /// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     /// gz.write_all(b"REDIS0011").unwrap();
     /// let compressed = gz.finish().unwrap();
+    /// # #[cfg(feature = "gzip")] {
     /// let input = rdbkit::Input::from_reader(&compressed[..], "backup.rdb.gz").unwrap();
     /// assert_eq!(&*input, b"REDIS0011");
     ///
     /// let e = rdbkit::Input::from_reader(&compressed[..20], "backup.rdb.gz").unwrap_err();
     /// assert!(matches!(e.kind(), rdbkit::ErrorKind::Gzip(_)));
+    /// # }
+    /// # #[cfg(not(feature = "gzip"))] {
+    /// // Built without the `gzip` feature: an error that says so.
+    /// let e = rdbkit::Input::from_reader(&compressed[..], "backup.rdb.gz").unwrap_err();
+    /// assert_eq!(e.io_error().unwrap().kind(), std::io::ErrorKind::Unsupported);
+    /// # }
     /// ```
     pub fn from_reader(reader: impl std::io::Read, name: &str) -> Result<Input> {
         crate::spill::read_all(reader, name)

@@ -14,9 +14,23 @@
 //! | [`stats`] | [`stats::FileStats`] and its visitor ([`stats::inspect`]: verify and count a file) |
 //! | [`merge`] | merging per-node dumps into one verified file ([`merge::merge`]) |
 //! | [`atomic`], [`Input`], [`interrupt`] | safe outputs (temporary file, fsync, rename), guarded inputs, stopping work |
-//! | [`export`] | JSON and RESP renderings |
+//! | [`export`] | JSON (feature `json`) and RESP renderings |
 //!
 //! `ARCHITECTURE.md` in the repository shows how they fit together.
+//!
+//! ## Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `gzip` | yes | gzip-compressed inputs ([`Input`]) and `.gz` merge outputs (flate2) |
+//! | `json` | yes | [`export::json`](mod@export) and the `to_json` methods of [`stats::FileStats`], [`merge::MergeReport`], [`decode::Warnings`] (serde_json, base64) |
+//! | `cli` | yes | the `rdbkit` binary (clap, indicatif, regex, signal-hook); implies `gzip` and `json` |
+//!
+//! With `default-features = false` rdbkit decodes, verifies, encodes,
+//! converts and merges with nom, thiserror, memmap2 and crc-fast only (and
+//! libc on Linux). Without `gzip` a gzip input is an [`ErrorKind::Io`]
+//! error of kind [`std::io::ErrorKind::Unsupported`], and a `.gz` merge
+//! output is refused before anything is read.
 //!
 //! ## Decode
 //!
@@ -80,6 +94,7 @@
 //! a [`merge::MergeError`] carrying the report and typed causes.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod decode;
 pub mod encode;

@@ -13,14 +13,20 @@
 //! Gzip streams are decoded with `flate2` as `gzip -d` does: several members
 //! one after the other (`cat a.gz b.gz`) form one stream; every member's
 //! CRC-32 and length trailer is checked. A corrupt or truncated stream is an
-//! [`ErrorKind::Gzip`] error carrying the compressed byte offset; none of its
-//! bytes are ever handed to the RDB decoder.
+//! [`crate::ErrorKind::Gzip`] error carrying the compressed byte offset; none of its
+//! bytes are ever handed to the RDB decoder. Without the `gzip` feature a
+//! gzip input is an I/O error of kind `Unsupported` ("gzip support is not
+//! compiled in").
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
+#[cfg(feature = "gzip")]
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, ErrorKind, Input, Result};
+#[cfg(feature = "gzip")]
+use crate::ErrorKind;
+use crate::{Error, Input, Result};
 
 /// The first two bytes of every gzip member.
 pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -97,25 +103,42 @@ pub(crate) fn read_all_with(mut reader: impl Read, name: &str, spill: &Spill) ->
     let n = read_full(&mut reader, &mut head).map_err(io_err)?;
     let source = io::Cursor::new(head).take(n as u64).chain(reader);
     if n == 2 && head == GZIP_MAGIC {
-        let mut gz = Members::new(Counted::new(BufReader::with_capacity(CHUNK, source)));
-        collect(&mut gz, name, spill, |gz, e| match gz.source() {
-            // The source itself failed (not the data): an I/O error.
-            Some(src) if src.error.is_some() => io_err(e),
-            Some(src) => gzip_error(&e, src.consumed, gz.member),
-            None => io_err(e),
-        })
+        #[cfg(feature = "gzip")]
+        {
+            let mut gz = Members::new(Counted::new(BufReader::with_capacity(CHUNK, source)));
+            collect(&mut gz, name, spill, |gz, e| match gz.source() {
+                // The source itself failed (not the data): an I/O error.
+                Some(src) if src.error.is_some() => io_err(e),
+                Some(src) => gzip_error(&e, src.consumed, gz.member),
+                None => io_err(e),
+            })
+        }
+        #[cfg(not(feature = "gzip"))]
+        Err(io_err(no_gzip()))
     } else {
         let mut plain = source;
         collect(&mut plain, name, spill, |_, e| io_err(e))
     }
 }
 
+/// The error for a gzip input or output when rdbkit is built without its
+/// `gzip` feature.
+#[cfg(not(feature = "gzip"))]
+pub(crate) fn no_gzip() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "gzip-compressed, but gzip support is not compiled in (rdbkit's `gzip` feature)",
+    )
+}
+
 /// The message of the error returned for bytes after a complete member
 /// that do not start another one.
+#[cfg(feature = "gzip")]
 const NOT_A_MEMBER: &str = "data after the end of a member that is not another gzip member";
 
 /// The error for a gzip stream that fails to decode in its `member`-th
 /// member (from 1) after `consumed` compressed bytes.
+#[cfg(feature = "gzip")]
 fn gzip_error(e: &io::Error, consumed: u64, member: u64) -> Error {
     let m = e.to_string();
     let what = if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -135,6 +158,7 @@ fn gzip_error(e: &io::Error, consumed: u64, member: u64) -> Error {
 /// A gzip stream of one or more members (`cat a.gz b.gz`), as `gzip -d`
 /// reads it, except that anything after a member that is not another member
 /// is an error rather than ignored "trailing garbage".
+#[cfg(feature = "gzip")]
 struct Members<R: BufRead> {
     /// The current member's decoder; `None` only after the end.
     dec: Option<flate2::bufread::GzDecoder<R>>,
@@ -142,6 +166,7 @@ struct Members<R: BufRead> {
     member: u64,
 }
 
+#[cfg(feature = "gzip")]
 impl<R: BufRead> Members<R> {
     fn new(src: R) -> Self {
         Members {
@@ -155,6 +180,7 @@ impl<R: BufRead> Members<R> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<R: BufRead> Read for Members<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -318,12 +344,14 @@ fn temp_file(dir: &Path) -> io::Result<File> {
 
 /// A buffered reader that counts the bytes consumed from it (the compressed
 /// offset) and remembers whether the underlying source failed.
+#[cfg(feature = "gzip")]
 struct Counted<R> {
     inner: R,
     consumed: u64,
     error: Option<io::ErrorKind>,
 }
 
+#[cfg(feature = "gzip")]
 impl<R> Counted<R> {
     fn new(inner: R) -> Self {
         Counted {
@@ -334,6 +362,7 @@ impl<R> Counted<R> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<R: BufRead> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
@@ -344,6 +373,7 @@ impl<R: BufRead> Read for Counted<R> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<R: BufRead> BufRead for Counted<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         match self.inner.fill_buf() {
@@ -366,6 +396,7 @@ impl<R: BufRead> BufRead for Counted<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
@@ -404,10 +435,13 @@ mod tests {
             let plain = read_all_with(&d[..], "x", &s).unwrap();
             assert_eq!(&*plain, &d[..], "plain, limit {limit}");
             assert_eq!(matches!(plain, Input::Owned(_)), limit >= d.len());
-            let z = gz(&d);
-            let dec = read_all_with(&z[..], "x", &s).unwrap();
-            assert_eq!(&*dec, &d[..], "gzip, limit {limit}");
-            assert_eq!(matches!(dec, Input::Mapped(_)), limit < d.len());
+            #[cfg(feature = "gzip")]
+            {
+                let z = gz(&d);
+                let dec = read_all_with(&z[..], "x", &s).unwrap();
+                assert_eq!(&*dec, &d[..], "gzip, limit {limit}");
+                assert_eq!(matches!(dec, Input::Mapped(_)), limit < d.len());
+            }
         }
         // The spill files were unlinked at once.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -417,16 +451,20 @@ mod tests {
     #[test]
     fn multi_member_and_empty() {
         let dir = fresh_dir("multi");
-        let mut z = gz(b"hello ");
-        z.extend(gz(b""));
-        z.extend(gz(b"world"));
         let s = spill(4, &dir);
-        assert_eq!(&*read_all_with(&z[..], "x", &s).unwrap(), b"hello world");
+        #[cfg(feature = "gzip")]
+        {
+            let mut z = gz(b"hello ");
+            z.extend(gz(b""));
+            z.extend(gz(b"world"));
+            assert_eq!(&*read_all_with(&z[..], "x", &s).unwrap(), b"hello world");
+        }
         assert_eq!(&*read_all_with(&b""[..], "x", &s).unwrap(), b"");
         assert_eq!(&*read_all_with(&b"\x1f"[..], "x", &s).unwrap(), b"\x1f");
         std::fs::remove_dir(&dir).unwrap();
     }
 
+    #[cfg(feature = "gzip")]
     #[test]
     fn corrupt_gzip_is_a_gzip_error_with_its_offset() {
         let dir = fresh_dir("corrupt");
@@ -494,12 +532,15 @@ mod tests {
             matches!(e.kind(), ErrorKind::Io { .. } if e.to_string().contains("in.rdb") && e.to_string().contains("device on fire")),
             "{e}"
         );
-        let gz_then_fail = io::Cursor::new(gz(&data(1000))[..20].to_vec()).chain(Failing(0));
-        let e = read_all_with(gz_then_fail, "in.gz", &s).unwrap_err();
-        assert!(
-            matches!(e.kind(), ErrorKind::Io { .. } if e.to_string().contains("in.gz")),
-            "{e}"
-        );
+        #[cfg(feature = "gzip")]
+        {
+            let gz_then_fail = io::Cursor::new(gz(&data(1000))[..20].to_vec()).chain(Failing(0));
+            let e = read_all_with(gz_then_fail, "in.gz", &s).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::Io { .. } if e.to_string().contains("in.gz")),
+                "{e}"
+            );
+        }
         std::fs::remove_dir(&dir).unwrap();
     }
 
@@ -518,13 +559,59 @@ mod tests {
                     .open("/dev/full")
             },
         };
-        for input in [data(100), gz(&data(100))] {
+        let inputs = [
+            data(100),
+            #[cfg(feature = "gzip")]
+            gz(&data(100)),
+        ];
+        for input in inputs {
             let e = read_all_with(&input[..], "in.rdb", &s).unwrap_err();
             let m = e.to_string();
             assert!(matches!(e.kind(), ErrorKind::Io { .. }), "{m}");
             assert!(m.contains("in.rdb") && m.contains("/some/tmp"), "{m}");
             assert!(m.contains("disk is full"), "{m}");
         }
+    }
+
+    /// Without the `gzip` feature a gzip input, in memory or spilled, is an
+    /// error that says so (never RDB data, never a crash).
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_without_the_feature_is_an_error() {
+        let dir = fresh_dir("nogzip");
+        for limit in [0, 1 << 20] {
+            let s = spill(limit, &dir);
+            let e = read_all_with(&gz(&data(1000))[..], "in.rdb.gz", &s).unwrap_err();
+            assert_eq!(
+                e.io_error().map(io::Error::kind),
+                Some(io::ErrorKind::Unsupported),
+                "{e}"
+            );
+            let m = e.to_string();
+            assert!(m.contains("in.rdb.gz"), "{m}");
+            assert!(m.contains("gzip support is not compiled in"), "{m}");
+        }
+        // Two bytes that are not the magic are data, as with the feature.
+        let s = spill(4, &dir);
+        assert_eq!(
+            &*read_all_with(&b"\x1f\x8c"[..], "x", &s).unwrap(),
+            b"\x1f\x8c"
+        );
+        // A gzip file, whatever its name, through `Input::open`.
+        let f = dir.join("dump.rdb");
+        std::fs::write(&f, gz(b"REDIS0011")).unwrap();
+        let e = Input::open(&f).unwrap_err();
+        assert_eq!(
+            e.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::Unsupported)
+        );
+        assert!(
+            e.to_string()
+                .contains("dump.rdb: gzip-compressed, but gzip support is not compiled in"),
+            "{e}"
+        );
+        std::fs::remove_file(&f).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::decode::scan::{scan, ScanOptions, Sink, Walked};
 use crate::decode::{encoding_name, Checksum, Decoder, Item, Kind, Options, Warnings};
 use crate::format::{rdb_type, Header, Lineage};
 use crate::Result;
+#[cfg(feature = "json")]
 use serde_json::{json, Map, Value};
 
 /// Key counts of one database.
@@ -114,6 +115,8 @@ impl FileStats {
 
     /// The statistics as JSON (`rdbkit info --json`, and per input in merge
     /// reports): the one place their JSON form is defined.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn to_json(&self) -> Value {
         let r = self;
         let dbs: Map<String, Value> = r

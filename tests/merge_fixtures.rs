@@ -140,6 +140,68 @@ fn keep_dbs() {
     assert_eq!(c.keys[&(0, "dup".to_string())].0, "in db 0");
 }
 
+/// One phase as a [`ProgressSink`] saw it: name, total bytes, bytes and
+/// keys reported, and how often the phase was finished.
+type Seen = (&'static str, u64, u64, u64, u32);
+
+/// What a [`ProgressSink`] was told.
+///
+/// [`ProgressSink`]: rdbkit::merge::ProgressSink
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Seen>>);
+
+impl rdbkit::merge::ProgressSink for Recorder {
+    fn phase(&self, name: &'static str, total: u64) {
+        self.0.lock().unwrap().push((name, total, 0, 0, 0));
+    }
+    fn advance(&self, bytes: u64, keys: u64) {
+        let mut v = self.0.lock().unwrap();
+        let p = v.last_mut().expect("progress before the first phase");
+        p.2 += bytes;
+        p.3 += keys;
+    }
+    fn finish(&self) {
+        if let Some(p) = self.0.lock().unwrap().last_mut() {
+            p.4 += 1;
+        }
+    }
+}
+
+/// A progress sink sees every phase of a merge with a `.gz` output, in
+/// order, with its bytes and keys.
+#[test]
+fn progress_reaches_the_sink() {
+    let s = TempDir::new("mfx-progress");
+    let out = s.join("o.rdb.gz");
+    let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
+    o.keep_dbs = true;
+    let rec = std::sync::Arc::new(Recorder::default());
+    o.progress = Some(rec.clone());
+    let r = merge(&o).unwrap();
+    let inputs: u64 = o
+        .inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let phases = rec.0.lock().unwrap().clone();
+    let names: Vec<&str> = phases.iter().map(|p| p.0).collect();
+    assert_eq!(
+        names,
+        [
+            "verifying inputs",
+            "writing",
+            "verifying output",
+            "compressing"
+        ]
+    );
+    assert_eq!(phases[0].1, inputs);
+    assert!(phases.iter().all(|p| 0 < p.2 && p.2 <= p.1), "{phases:?}");
+    assert_eq!(phases[2].3, r.output_keys(), "{phases:?}");
+    assert!(phases[3].4 >= 1, "the last phase is finished: {phases:?}");
+    // The report keeps the options, not the sink.
+    assert!(r.options.progress.is_none() && r.options.keep_dbs);
+}
+
 #[test]
 fn flatten_dbs_makes_cross_db_collisions_conflicts() {
     let s = TempDir::new("mfx-flat");
@@ -468,7 +530,6 @@ fn report_json_shape() {
     let out = s.join("o.rdb");
     let mut o = opts(&["multidb-a.rdb", "multidb-b.rdb"], &out);
     o.flatten_dbs = true;
-    o.progress = true; // stderr is not a terminal here: nothing is drawn
     let (_, rep) = refused(merge(&o));
     let j = rep.to_json();
     assert_eq!(j["status"], "refused");

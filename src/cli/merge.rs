@@ -9,6 +9,7 @@ use rdbkit::merge::{join_causes, merge, Cause, MergeError, MergeOptions, MergeRe
 use rdbkit::Loss;
 
 use super::output::errln;
+use super::progress::Bar;
 use super::{describe, loss_hint, Failure, EXIT_DATA, EXIT_USAGE, FORCE_HINT};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -501,7 +502,9 @@ pub fn run_merge(a: MergeArgs) -> Result<(), Failure> {
     if let Some(t) = a.import_at {
         o.import_at = t;
     }
-    o.progress = !a.no_progress && (a.progress || std::io::stderr().is_terminal());
+    if !a.no_progress && (a.progress || std::io::stderr().is_terminal()) {
+        o.progress = Some(Bar::sink());
+    }
     let report = prepare_report(&a.inputs, &a.common, o.force)?;
     finish(merge(&o), report)
 }
@@ -512,7 +515,9 @@ pub fn run_convert(a: ConvertArgs) -> Result<(), Failure> {
     }
     let mut o = base_options(vec![a.input.clone()], &a.common)?;
     o.keep_dbs = true;
-    o.progress = std::io::stderr().is_terminal();
+    if std::io::stderr().is_terminal() {
+        o.progress = Some(Bar::sink());
+    }
     let report = prepare_report(&[a.input], &a.common, o.force)?;
     finish(merge(&o), report)
 }

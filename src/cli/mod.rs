@@ -7,6 +7,7 @@ mod dump;
 mod info;
 mod merge;
 mod output;
+mod progress;
 mod signals;
 mod verify;
 

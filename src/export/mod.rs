@@ -1,4 +1,7 @@
-//! Exporting decoded data: JSON and RESP commands (`rdbkit dump`).
+//! Exporting decoded data: JSON (feature `json`) and RESP commands
+//! (`rdbkit dump`).
 
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod json;
 pub mod resp;

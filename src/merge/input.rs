@@ -384,7 +384,7 @@ mod tests {
 
     fn scan_with(data: &[u8], threads: usize) -> Result<Scan, String> {
         let opts = MergeOptions::new(vec!["in.rdb".into()], "out.rdb".into());
-        let prog = Progress::new(false);
+        let prog = Progress::quiet();
         let cx = ScanCtx {
             opts: &opts,
             target: Target::redis(11),

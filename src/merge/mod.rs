@@ -72,6 +72,7 @@ mod target;
 pub use cause::Cause;
 pub use error::{join_causes, MergeError};
 pub use options::{ConflictKey, ConflictResolver, MergeOptions, Policy};
+pub use progress::ProgressSink;
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use report::{
     Conflict, ConflictCopy, Duplicate, InputSummary, MergeReport, OutputSummary, Status, MAX_LISTED,
@@ -88,6 +89,13 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
     }
     if opts.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return usage("standard input ('-') can be only one of the inputs".into());
+    }
+    #[cfg(not(feature = "gzip"))]
+    if opts.output.extension().is_some_and(|e| e == "gz") {
+        return usage(format!(
+            "the output {} ends in .gz, but gzip support is not compiled in (rdbkit's `gzip` feature)",
+            opts.output.display()
+        ));
     }
     if opts.flatten_dbs && opts.keep_dbs {
         return usage("flatten_dbs and keep_dbs exclude each other".into());
@@ -140,6 +148,7 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
 ///             for c in &r.conflicts {
 ///                 println!("conflict in db {}: {}", c.db, String::from_utf8_lossy(&c.key));
 ///             }
+///             #[cfg(feature = "json")] // the `json` feature
 ///             std::fs::write("report.json", r.to_json().to_string()).unwrap();
 ///         }
 ///         if matches!(e, MergeError::Refused { .. }) { 1 } else { 2 }
@@ -185,7 +194,31 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     }];
     check_paths(&inputs, &output).map_err(|e| io_error(Cause::Paths(e), &report))?;
     let prepared = output::prepare(opts, &mut report)?;
-    let progress = progress::Progress::new(opts.progress);
+    let progress = progress::Progress::new(opts.progress.clone());
     let plan = plan::Plan::build(opts, report, &progress)?;
     output::write(opts, plan, prepared, &progress)
+}
+
+#[cfg(all(test, not(feature = "gzip")))]
+mod tests {
+    use super::*;
+
+    /// Without the `gzip` feature a `.gz` output is an option error found
+    /// before any input is opened (these do not exist) or anything is
+    /// created.
+    #[test]
+    fn gz_output_without_the_feature_is_refused_first() {
+        let dir = std::env::temp_dir().join(format!("rdbkit-nogz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("merged.rdb.gz");
+        let opts = MergeOptions::new(vec![dir.join("n1.rdb"), dir.join("n2.rdb")], out.clone());
+        let e = merge(&opts).unwrap_err();
+        assert!(
+            matches!(e.causes(), [Cause::InvalidOptions(m)] if m.contains("gzip support is not compiled in")),
+            "{e}"
+        );
+        assert!(!e.is_refusal());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }

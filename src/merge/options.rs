@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::ProgressSink;
 use crate::decode::KeyRecord;
-
 use crate::encode::{AllowLoss, Target};
 
 /// How a key present in several inputs with different contents is resolved.
@@ -114,7 +114,8 @@ pub struct MergeOptions {
     /// the path `-` is standard input (at most one input may be `-`; a
     /// file named `-` can be given as `./-`). See [`crate::Input::open`].
     pub inputs: Vec<PathBuf>,
-    /// Output file; a name ending in `.gz` is written gzip-compressed.
+    /// Output file; a name ending in `.gz` is written gzip-compressed
+    /// (the `gzip` feature; without it such a name is refused).
     pub output: PathBuf,
     /// Target format. `None`: the newest input version when all inputs
     /// share a lineage (Redis `REDIS00xx` or Valkey `VALKEY0xx`; Valkey
@@ -153,13 +154,15 @@ pub struct MergeOptions {
     /// Reference time (unix ms) for "already expired" counts and the
     /// expected DBSIZE after import.
     pub import_at: i64,
-    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
-    pub progress: bool,
+    /// Where the merge reports its progress (phases, bytes, keys); `None`
+    /// (the default): nowhere. The command line draws its progress bar
+    /// from these reports.
+    pub progress: Option<Arc<dyn ProgressSink>>,
 }
 
 impl MergeOptions {
     /// Options with defaults: conflicts are errors, db > 0 is refused,
-    /// the output is verified, the import time is now, no progress bar.
+    /// the output is verified, the import time is now, no progress reports.
     pub fn new(inputs: Vec<PathBuf>, output: PathBuf) -> Self {
         let n = inputs.len();
         MergeOptions {
@@ -181,7 +184,7 @@ impl MergeOptions {
             force: false,
             verify: true,
             import_at: crate::now_ms(),
-            progress: false,
+            progress: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+#[cfg(feature = "json")]
 use serde_json::{json, Value};
 
 use super::cause::Cause;
@@ -148,8 +149,9 @@ pub struct MergeReport {
     pub target: Option<Target>,
     /// Conflict policy.
     pub policy: Policy,
-    /// The options that shape the result, for the record.
-    pub options: Value,
+    /// The options the merge ran with, for the record (without their
+    /// [`progress`](MergeOptions::progress) sink).
+    pub options: MergeOptions,
     /// Keys present in several inputs with identical copies.
     pub duplicate_keys: u64,
     /// Copies dropped because another input held the same key with the same
@@ -212,21 +214,10 @@ pub struct MergeReport {
 
 impl MergeReport {
     pub(crate) fn new(opts: &MergeOptions) -> Self {
-        let options = json!({
-            "flatten_dbs": opts.flatten_dbs,
-            "keep_dbs": opts.keep_dbs,
-            "drop_dynomite_metadata": opts.drop_dynomite_metadata,
-            "drop_expired_at_ms": opts.drop_expired_at,
-            "expect_keys": opts.expect_keys,
-            "expect_total": opts.expect_total,
-            "tokens": opts.tokens,
-            "hash_tag": opts.hash_tag.map(|(a, b)| String::from_utf8_lossy(&[a, b]).into_owned()),
-            "allow_field_ttl_loss": opts.allow.field_ttls,
-            "allow_stream_metadata_loss": opts.allow.stream_metadata,
-            "drop_functions": opts.drop_functions,
-            "force": opts.force,
-            "verify": opts.verify,
-        });
+        let options = MergeOptions {
+            progress: None,
+            ..opts.clone()
+        };
         MergeReport {
             status: Status::Running,
             error: None,
@@ -292,7 +283,11 @@ impl MergeReport {
     pub fn expected_dbsize_after_import(&self) -> u64 {
         self.output_keys().saturating_sub(self.expired_at_import)
     }
+}
 
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+impl MergeReport {
     /// The report as JSON (what `rdbkit merge --report FILE` writes): status
     /// and error; per input the path, size, version, producer, keys /
     /// expires / already expired per db, types, functions, modules and
@@ -365,7 +360,7 @@ impl MergeReport {
             "inputs": inputs,
             "target": self.target.map(|t| t.to_string()),
             "policy": self.policy_name(),
-            "options": self.options,
+            "options": options_json(&self.options),
             "duplicates": {"keys": self.duplicate_keys, "identical_copies_dropped": self.duplicates_identical,
                            "listed": duplicates.len(), "list": duplicates},
             "conflicts": {"count": self.conflicts_total, "unresolved": self.conflicts_unresolved,
@@ -396,8 +391,29 @@ impl MergeReport {
     }
 }
 
+/// The options that shape the result, in the JSON report.
+#[cfg(feature = "json")]
+fn options_json(opts: &MergeOptions) -> Value {
+    json!({
+        "flatten_dbs": opts.flatten_dbs,
+        "keep_dbs": opts.keep_dbs,
+        "drop_dynomite_metadata": opts.drop_dynomite_metadata,
+        "drop_expired_at_ms": opts.drop_expired_at,
+        "expect_keys": opts.expect_keys,
+        "expect_total": opts.expect_total,
+        "tokens": opts.tokens,
+        "hash_tag": opts.hash_tag.map(|(a, b)| String::from_utf8_lossy(&[a, b]).into_owned()),
+        "allow_field_ttl_loss": opts.allow.field_ttls,
+        "allow_stream_metadata_loss": opts.allow.stream_metadata,
+        "drop_functions": opts.drop_functions,
+        "force": opts.force,
+        "verify": opts.verify,
+    })
+}
+
 /// A key in JSON: a string when it is UTF-8, else `{"base64": ...}` (as
 /// `rdbkit dump` writes keys), so binary keys are not lost.
+#[cfg(feature = "json")]
 fn key_json(key: &[u8]) -> Value {
     use base64::Engine;
     match std::str::from_utf8(key) {

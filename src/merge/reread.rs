@@ -432,7 +432,7 @@ mod tests {
         ));
         let _ = std::fs::remove_file(&path);
         let mut f = std::fs::File::create(&path).unwrap();
-        let quiet = Progress::new(false);
+        let quiet = Progress::quiet();
         let tracker = Tracker::new(&quiet);
         let got = std::thread::scope(|s| {
             let reader = s.spawn(|| reread(&path, &tracker, 2));
