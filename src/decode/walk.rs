@@ -11,12 +11,7 @@ use crate::format::rdb_type as t;
 use crate::{Error, ErrorKind, Result};
 
 /// A fast 64-bit hash of bytes (for duplicate detection by fingerprint).
-///
-/// ```
-/// use rdbkit::decode::fingerprint;
-/// assert_ne!(fingerprint(b"a"), fingerprint(b"b"));
-/// ```
-pub fn fingerprint(b: &[u8]) -> u64 {
+pub(crate) fn fingerprint(b: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h: u64 = (b.len() as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
     let mut chunks = b.chunks_exact(8);
