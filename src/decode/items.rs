@@ -3,9 +3,12 @@
 //! decompressed one at a time into a buffer the cursor reuses, so iterating a
 //! collection of any size costs at most one node's worth of heap.
 
+use std::borrow::Cow;
+
 use super::blob::{BlobIter, BlobKind, ElemPos};
+use super::iter::Field;
 use super::reader::{parse_double_text, strtod_prefix, Reader};
-use super::string::{Elem, RdbStr};
+use super::string::{push_int, Elem, RdbStr};
 use crate::format::{lzf, rdb_type as t, Lineage};
 use crate::{Error, ErrorKind, Limits, Result};
 
@@ -411,6 +414,29 @@ impl<'a> Items<'a> {
         }
     }
 
+    /// An element as bytes that outlive the cursor: borrowed from the input
+    /// when it is stored there as is, copied when it lives in a buffer of
+    /// the cursor (LZF-compressed strings and blobs), the decimal text of
+    /// an integer.
+    #[inline]
+    fn resolve_cow(&self, r: Ref) -> Cow<'a, [u8]> {
+        let input: &'a [u8] = self.input;
+        match r {
+            Ref::File(s, e) => Cow::Borrowed(&input[s..e]),
+            Ref::Blob(s, e) => match self.blob_range {
+                Some((bs, _)) => Cow::Borrowed(&input[bs + s..bs + e]),
+                None => Cow::Owned(self.blob_buf[s..e].to_vec()),
+            },
+            Ref::Arena(s, e) => Cow::Owned(self.arena[s..e].to_vec()),
+            Ref::Int(i) => {
+                let mut v = Vec::with_capacity(20);
+                push_int(&mut v, i);
+                Cow::Owned(v)
+            }
+            Ref::Skipped => Cow::Borrowed(&[]),
+        }
+    }
+
     /// Reads a plain `STR` into a reference.
     #[inline]
     fn plain_str(&mut self, r: &mut Reader<'a>) -> Result<Ref> {
@@ -655,6 +681,17 @@ impl<'a> Items<'a> {
         Ok(self.next_ref()?.map(|r| self.resolve(r)))
     }
 
+    /// [`Items::next_elem`] as bytes that outlive the cursor (see
+    /// `resolve_cow`), for [`crate::decode::Elements`].
+    #[inline]
+    pub(crate) fn next_elem_cow(&mut self) -> Result<Option<Cow<'a, [u8]>>> {
+        self.arena.clear();
+        if self.group != Group::One {
+            return Err(self.wrong_kind("a list or set (next_elem)"));
+        }
+        Ok(self.next_ref()?.map(|r| self.resolve_cow(r)))
+    }
+
     fn wrong_kind(&self, wanted: &'static str) -> Error {
         Error::new(
             ErrorKind::WrongType {
@@ -691,6 +728,21 @@ impl<'a> Items<'a> {
 
     /// Next member and score of a sorted set.
     pub fn next_scored(&mut self) -> Result<Option<(Elem<'_>, f64)>> {
+        Ok(self.next_scored_ref()?.map(|(m, s)| (self.resolve(m), s)))
+    }
+
+    /// [`Items::next_scored`] with a member that outlives the cursor, for
+    /// [`crate::decode::Scored`].
+    #[inline]
+    pub(crate) fn next_scored_cow(&mut self) -> Result<Option<(Cow<'a, [u8]>, f64)>> {
+        Ok(self
+            .next_scored_ref()?
+            .map(|(m, s)| (self.resolve_cow(m), s)))
+    }
+
+    /// Next member (where it is) and score of a sorted set.
+    #[inline]
+    fn next_scored_ref(&mut self) -> Result<Option<(Ref, f64)>> {
         self.arena.clear();
         if let Src::Plain { r, left, kind } = &mut self.src {
             if *left == 0 {
@@ -721,7 +773,7 @@ impl<'a> Items<'a> {
             if let Src::Plain { r, .. } = &mut self.src {
                 *r = rr;
             }
-            return Ok(Some((self.resolve(m), score)));
+            return Ok(Some((m, score)));
         }
         if !matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK) {
             return Err(self.wrong_kind("a sorted set (next_scored)"));
@@ -741,11 +793,32 @@ impl<'a> Items<'a> {
         if odd {
             self.odd.text_scores += 1;
         }
-        Ok(Some((self.resolve(m), score)))
+        Ok(Some((m, score)))
     }
 
     /// Next field of a hash (with its TTL for hash-field-expiry encodings).
     pub fn next_field(&mut self) -> Result<Option<HashField<'_>>> {
+        Ok(self.next_field_ref()?.map(|(f, v, expire_ms)| HashField {
+            field: self.resolve(f),
+            value: self.resolve(v),
+            expire_ms,
+        }))
+    }
+
+    /// [`Items::next_field`] with bytes that outlive the cursor, for
+    /// [`crate::decode::Fields`].
+    #[inline]
+    pub(crate) fn next_field_cow(&mut self) -> Result<Option<Field<'a>>> {
+        Ok(self.next_field_ref()?.map(|(f, v, expire_ms)| Field {
+            field: self.resolve_cow(f),
+            value: self.resolve_cow(v),
+            expire_ms,
+        }))
+    }
+
+    /// Next field and value (where they are) and TTL of a hash.
+    #[inline]
+    fn next_field_ref(&mut self) -> Result<Option<(Ref, Ref, Option<i64>)>> {
         self.arena.clear();
         if let Src::Plain { r, left, kind } = &mut self.src {
             if *left == 0 {
@@ -783,11 +856,7 @@ impl<'a> Items<'a> {
             if let Src::Plain { r, .. } = &mut self.src {
                 *r = rr;
             }
-            return Ok(Some(HashField {
-                field: self.resolve(f),
-                value: self.resolve(v),
-                expire_ms: exp,
-            }));
+            return Ok(Some((f, v, exp)));
         }
         match self.group {
             Group::Two
@@ -799,11 +868,7 @@ impl<'a> Items<'a> {
                 let Some([f, v]) = self.blob_group::<2>()? else {
                     return Ok(None);
                 };
-                Ok(Some(HashField {
-                    field: self.resolve(f),
-                    value: self.resolve(v),
-                    expire_ms: None,
-                }))
+                Ok(Some((f, v, None)))
             }
             Group::Three => {
                 let Some([f, v, ttl]) = self.blob_group::<3>()? else {
@@ -822,11 +887,7 @@ impl<'a> Items<'a> {
                         ))
                     }
                 };
-                Ok(Some(HashField {
-                    field: self.resolve(f),
-                    value: self.resolve(v),
-                    expire_ms: (ttl != 0).then_some(ttl),
-                }))
+                Ok(Some((f, v, (ttl != 0).then_some(ttl))))
             }
             _ => Err(self.wrong_kind("a hash (next_field)")),
         }

@@ -3,9 +3,23 @@
 //! [`Decoder`] walks a file record by record. Each key comes out as a
 //! [`KeyRecord`] that borrows its key and value bytes from the input and
 //! knows its exact byte span, so a merge can copy it without re-encoding.
+//!
+//! A value's content is read two ways:
+//!
+//! * iterators, for `for` loops and adapters: [`Value::elements`] (lists and
+//!   sets), [`Value::scored`] (sorted sets), [`Value::fields`] (hashes),
+//!   [`Stream::entries`] (streams). They yield `Result`s whose bytes are a
+//!   [`Cow`](std::borrow::Cow) borrowed from the input when stored as is.
+//!   Called on a [`KeyRecord`] ([`KeyRecord::elements`], ...) their errors
+//!   also name the key;
+//! * cursors, the allocation-free layer underneath: [`Value::items`] and
+//!   [`Items::next_elem`] (and `next_scored`, `next_field`, `next_array`),
+//!   [`Entries::next_entry`]; what they return borrows from the cursor until
+//!   the next call.
 
 pub mod blob;
 mod items;
+mod iter;
 mod module;
 mod payload;
 mod reader;
@@ -21,11 +35,14 @@ use std::ops::Range;
 pub use crate::format::{Kind, StreamId};
 pub use blob::{BlobIter, BlobKind};
 pub use items::{ArrayValue, Ctx, HashField, Items};
+pub use iter::{Elements, Field, Fields, Scored};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
 pub use payload::{decode_payload, Payload};
 pub use reader::{parse_double_text, strtod_prefix, Len, Reader};
-pub use stream::{stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream};
-pub use string::{Elem, RdbStr};
+pub use stream::{
+    stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamEntry,
+};
+pub use string::{lossy, Elem, RdbStr};
 pub use value::{encoding_name, Value};
 pub(crate) use walk::fingerprint;
 pub use warning::{Warning, Warnings};
@@ -168,6 +185,112 @@ impl<'a> KeyRecord<'a> {
             .input()
             .get(self.span.clone())
             .unwrap_or_default()
+    }
+
+    /// [`Value::elements`] of the record's value, with the key in every
+    /// error (as the decoder's own errors have it).
+    ///
+    /// ```
+    /// # use rdbkit::decode::{Decoder, Item, Options};
+    /// # use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// # let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+    /// # w.select_db(0)?;
+    /// # w.key(b"queue", &OwnedValue::List(vec![b"a".to_vec(), b"b".to_vec()]), KeyMeta::default())?;
+    /// # w.key(b"name", &OwnedValue::String(b"ada".to_vec()), KeyMeta::default())?;
+    /// # let file = w.finish()?;
+    /// // `file` holds the list "queue" = [a, b] and the string "name".
+    /// for item in Decoder::new(&file, Options::default())? {
+    ///     let Item::Key(k) = item? else { continue };
+    ///     match k.elements().collect::<rdbkit::Result<Vec<_>>>() {
+    ///         Ok(v) => assert_eq!(v, [&b"a"[..], &b"b"[..]]),
+    ///         Err(e) => assert_eq!(e.key(), Some(&b"name"[..])), // not a list
+    ///     }
+    /// }
+    /// # Ok::<(), rdbkit::Error>(())
+    /// ```
+    pub fn elements(&self) -> Elements<'a> {
+        self.value.elements().with_key(self.key)
+    }
+
+    /// [`Value::scored`] of the record's value, with the key in every error.
+    ///
+    /// ```
+    /// # use rdbkit::decode::{Decoder, Item, Options};
+    /// # use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// # let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+    /// # w.select_db(0)?;
+    /// # w.key(b"board", &OwnedValue::ZSet(vec![(b"ada".to_vec(), 3.0)]), KeyMeta::default())?;
+    /// # let file = w.finish()?;
+    /// // `file` holds the sorted set "board" = {ada: 3}.
+    /// for item in Decoder::new(&file, Options::default())? {
+    ///     let Item::Key(k) = item? else { continue };
+    ///     for m in k.scored() {
+    ///         let (member, score) = m?;
+    ///         assert_eq!((&*member, score), (&b"ada"[..], 3.0));
+    ///     }
+    /// }
+    /// # Ok::<(), rdbkit::Error>(())
+    /// ```
+    pub fn scored(&self) -> Scored<'a> {
+        self.value.scored().with_key(self.key)
+    }
+
+    /// [`Value::fields`] of the record's value, with the key in every error.
+    ///
+    /// ```
+    /// # use rdbkit::decode::{Decoder, Item, Options};
+    /// # use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// # let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+    /// # w.select_db(0)?;
+    /// # w.key(b"tags", &OwnedValue::Set(vec![b"x".to_vec()]), KeyMeta::default())?;
+    /// # let file = w.finish()?;
+    /// // `file` holds the set "tags": not a hash.
+    /// for item in Decoder::new(&file, Options::default())? {
+    ///     let Item::Key(k) = item? else { continue };
+    ///     let e = k.fields().next().unwrap().unwrap_err();
+    ///     assert!(e.to_string().contains("(key 'tags')"), "{e}");
+    /// }
+    /// # Ok::<(), rdbkit::Error>(())
+    /// ```
+    pub fn fields(&self) -> Fields<'a> {
+        self.value.fields().with_key(self.key)
+    }
+
+    /// The live entries of a stream value ([`Value::stream`] and
+    /// [`Stream::entries`]), with the key in every error, as an iterator or
+    /// a cursor. A value that is not a stream, or whose stream metadata
+    /// cannot be read, is an error returned by the first `next()` (or
+    /// [`Entries::next_entry`]).
+    ///
+    /// ```
+    /// # use rdbkit::decode::{Decoder, Item, Options, StreamId};
+    /// # use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, StreamValue, Target};
+    /// # let id = StreamId { ms: 7, seq: 0 };
+    /// # let s = StreamValue {
+    /// #     entries: vec![(id, vec![(b"temp".to_vec(), b"21".to_vec())])],
+    /// #     last_id: id,
+    /// #     ..StreamValue::default()
+    /// # };
+    /// # let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+    /// # w.select_db(0)?;
+    /// # w.key(b"events", &OwnedValue::Stream(Box::new(s)), KeyMeta::default())?;
+    /// # let file = w.finish()?;
+    /// // `file` holds the stream "events" with one entry, 7-0 temp=21.
+    /// for item in Decoder::new(&file, Options::default())? {
+    ///     let Item::Key(k) = item? else { continue };
+    ///     for entry in k.entries() {
+    ///         let entry = entry?;
+    ///         assert_eq!(entry.id, StreamId { ms: 7, seq: 0 });
+    ///         assert_eq!(&*entry.fields[0].1, b"21");
+    ///     }
+    /// }
+    /// # Ok::<(), rdbkit::Error>(())
+    /// ```
+    pub fn entries(&self) -> Entries<'a> {
+        match self.value.stream() {
+            Ok(s) => s.entries().with_key(self.key),
+            Err(e) => Entries::failed(&self.value, e).with_key(self.key),
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! deleted flags, shared PEL entries) is newer than most releases that read
 //! RDB 9-12, so those facts are warnings.
 
+use std::borrow::Cow;
+
 use super::blob::{BlobIter, BlobKind, ElemPos};
 use super::items::Ctx;
 use super::reader::Reader;
@@ -505,7 +507,43 @@ impl<'a> Stream<'a> {
         self.n_groups
     }
 
-    /// A cursor over the live entries.
+    /// The live entries, in ID order: an [`Iterator`] of
+    /// [`StreamEntry`] (for a `for` loop), and a cursor
+    /// ([`Entries::next_entry`]) whose entries borrow from it and cost no
+    /// allocation. Errors met on the way do not name the key: read through
+    /// [`KeyRecord::entries`](super::KeyRecord::entries) for that.
+    ///
+    /// ```
+    /// use rdbkit::decode::{Decoder, Item, Options, StreamId};
+    /// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, StreamValue, Target};
+    /// let id = StreamId { ms: 1, seq: 0 };
+    /// let s = StreamValue {
+    ///     entries: vec![(id, vec![(b"temp".to_vec(), b"21".to_vec())])],
+    ///     last_id: id,
+    ///     ..StreamValue::default()
+    /// };
+    /// let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+    /// w.select_db(0)?;
+    /// w.key(b"events", &OwnedValue::Stream(Box::new(s)), KeyMeta::default())?;
+    /// let file = w.finish()?;
+    /// for item in Decoder::new(&file, Options::default())? {
+    ///     let Item::Key(k) = item? else { continue };
+    ///     let stream = k.value.stream()?;
+    ///     // As an iterator.
+    ///     for entry in stream.entries() {
+    ///         let entry = entry?;
+    ///         assert_eq!(entry.id.to_string(), "1-0");
+    ///         let (field, value) = &entry.fields[0];
+    ///         assert_eq!((&field[..], &value[..]), (&b"temp"[..], &b"21"[..]));
+    ///     }
+    ///     // As a cursor.
+    ///     let mut cur = stream.entries();
+    ///     while let Some(entry) = cur.next_entry()? {
+    ///         assert_eq!(entry.field_count(), 1);
+    ///     }
+    /// }
+    /// # Ok::<(), rdbkit::Error>(())
+    /// ```
     pub fn entries(&self) -> Entries<'a> {
         Entries {
             r: Reader::at(self.input, self.nodes_start),
@@ -516,11 +554,48 @@ impl<'a> Stream<'a> {
             input: self.input,
             node: None,
             include_deleted: false,
+            done: false,
+            pending: None,
+            key: None,
         }
     }
 }
 
-/// A cursor over stream entries. Call [`Entries::next_entry`] until `None`.
+/// The entries of a stream ([`Stream::entries`]), two ways:
+///
+/// * as a cursor: call [`Entries::next_entry`] until `None`; each
+///   [`Entry`] borrows from the cursor and is valid until the next call
+///   (no allocation);
+/// * as an [`Iterator`] of `Result<`[`StreamEntry`]`>`: each entry owns its
+///   list of fields, whose bytes borrow from the input when the node is
+///   stored uncompressed. After an error the iterator ends.
+///
+/// ```
+/// # use rdbkit::decode::{Decoder, Item, Options, StreamId};
+/// # use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, StreamValue, Target};
+/// # let ids = [StreamId { ms: 1, seq: 0 }, StreamId { ms: 2, seq: 0 }];
+/// # let s = StreamValue {
+/// #     entries: ids.iter().map(|&id| (id, vec![(b"f".to_vec(), b"v".to_vec())])).collect(),
+/// #     last_id: ids[1],
+/// #     ..StreamValue::default()
+/// # };
+/// # let mut w = RdbWriter::new(Vec::new(), Target::redis(11))?;
+/// # w.select_db(0)?;
+/// # w.key(b"events", &OwnedValue::Stream(Box::new(s)), KeyMeta::default())?;
+/// # let file = w.finish()?;
+/// // `file` holds the stream "events" with entries 1-0 and 2-0.
+/// for item in Decoder::new(&file, Options::default())? {
+///     let Item::Key(k) = item? else { continue };
+///     let ids: Vec<StreamId> = k
+///         .value
+///         .stream()?
+///         .entries()
+///         .map(|e| e.map(|e| e.id))
+///         .collect::<rdbkit::Result<_>>()?;
+///     assert_eq!(ids, [StreamId { ms: 1, seq: 0 }, StreamId { ms: 2, seq: 0 }]);
+/// }
+/// # Ok::<(), rdbkit::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Entries<'a> {
     r: Reader<'a>,
@@ -531,6 +606,12 @@ pub struct Entries<'a> {
     range: Option<(usize, usize)>,
     node: Option<(NodeParser, u64)>,
     include_deleted: bool,
+    /// The iterator returned an error or the end: it returns `None` from now on.
+    done: bool,
+    /// The error to return first (the stream could not be read).
+    pending: Option<Error>,
+    /// The key to name in errors.
+    key: Option<RdbStr<'a>>,
 }
 
 /// One stream entry; its fields borrow from the cursor.
@@ -542,6 +623,32 @@ pub struct Entry<'c> {
     pub deleted: bool,
     blob: &'c [u8],
     fields: &'c [(ElemPos, ElemPos)],
+}
+
+/// One stream entry as the [`Entries`] iterator returns it: its ID and its
+/// field/value pairs, whose bytes borrow from the input when the node is
+/// stored uncompressed (integer-encoded values as their decimal text).
+///
+/// ```
+/// use std::borrow::Cow;
+/// use rdbkit::decode::{StreamEntry, StreamId};
+/// let e = StreamEntry {
+///     id: StreamId { ms: 5, seq: 1 },
+///     deleted: false,
+///     fields: vec![(Cow::Borrowed(&b"temp"[..]), Cow::Borrowed(&b"21"[..]))],
+/// };
+/// assert_eq!(e.id.to_string(), "5-1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry<'a> {
+    /// Entry ID.
+    pub id: StreamId,
+    /// Whether the entry is marked deleted (only with
+    /// [`Entries::include_deleted`]).
+    pub deleted: bool,
+    /// Field/value pairs in order.
+    #[allow(clippy::type_complexity)] // clearer spelled out than behind an alias
+    pub fields: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
 }
 
 impl<'c> Entry<'c> {
@@ -565,8 +672,64 @@ impl<'a> Entries<'a> {
         self
     }
 
+    /// No entries, and `e` to return first (for
+    /// [`KeyRecord::entries`](super::KeyRecord::entries) of a value that is
+    /// not a readable stream).
+    pub(crate) fn failed(v: &super::Value<'a>, e: Error) -> Self {
+        Entries {
+            r: Reader::at(v.input(), v.offset()),
+            ctx: v.ctx(),
+            nodes_left: 0,
+            blob: Vec::new(),
+            range: None,
+            input: v.input(),
+            node: None,
+            include_deleted: false,
+            done: false,
+            pending: Some(e),
+            key: None,
+        }
+    }
+
+    /// Names `key` in every error (for
+    /// [`KeyRecord::entries`](super::KeyRecord::entries)).
+    pub(crate) fn with_key(mut self, key: RdbStr<'a>) -> Self {
+        self.key = Some(key);
+        self
+    }
+
     /// The next entry, or `None` at the end of the stream.
     pub fn next_entry(&mut self) -> Result<Option<Entry<'_>>> {
+        let Some(deleted) = self.advance()? else {
+            return Ok(None);
+        };
+        let Some((np, _)) = self.node.as_ref() else {
+            return Ok(None);
+        };
+        let blob = match self.range {
+            Some((s, e)) => &self.input[s..e],
+            None => &self.blob[..],
+        };
+        Ok(Some(Entry {
+            id: np.cur_id,
+            deleted,
+            blob,
+            fields: &np.fields,
+        }))
+    }
+
+    /// Moves to the next entry (read into the current node parser);
+    /// whether it is deleted, or `None` at the end of the stream.
+    #[inline]
+    fn advance(&mut self) -> Result<Option<bool>> {
+        if let Some(e) = self.pending.take() {
+            return Err(super::iter::with_key(e, self.key));
+        }
+        self.advance_node()
+            .map_err(|e| super::iter::with_key(e, self.key))
+    }
+
+    fn advance_node(&mut self) -> Result<Option<bool>> {
         let deleted = loop {
             if self.node.is_none() {
                 if self.nodes_left == 0 {
@@ -593,19 +756,38 @@ impl<'a> Entries<'a> {
                 Err(k) => return Err(Error::new(k, *offset)),
             }
         };
-        let Some((np, _)) = self.node.as_ref() else {
-            return Ok(None);
+        Ok(Some(deleted))
+    }
+
+    /// The entry [`Entries::advance`] moved to, with bytes that outlive the
+    /// cursor.
+    fn owned_entry(&self, deleted: bool) -> Option<StreamEntry<'a>> {
+        let (np, _) = self.node.as_ref()?;
+        let input: &'a [u8] = self.input;
+        let fields = match self.range {
+            Some((s, e)) => {
+                let blob: &'a [u8] = &input[s..e];
+                np.fields
+                    .iter()
+                    .map(|(f, v)| (f.get(blob).to_bytes(), v.get(blob).to_bytes()))
+                    .collect()
+            }
+            None => np
+                .fields
+                .iter()
+                .map(|(f, v)| {
+                    (
+                        Cow::Owned(f.get(&self.blob).to_bytes().into_owned()),
+                        Cow::Owned(v.get(&self.blob).to_bytes().into_owned()),
+                    )
+                })
+                .collect(),
         };
-        let blob = match self.range {
-            Some((s, e)) => &self.input[s..e],
-            None => &self.blob[..],
-        };
-        Ok(Some(Entry {
+        Some(StreamEntry {
             id: np.cur_id,
             deleted,
-            blob,
-            fields: &np.fields,
-        }))
+            fields,
+        })
     }
 
     fn load_node(&mut self) -> Result<()> {
@@ -636,6 +818,31 @@ impl<'a> Entries<'a> {
         Ok(())
     }
 }
+
+/// The entries one by one, each owning its list of fields (see
+/// [`Entries`]); after an error, `None`.
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<StreamEntry<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(deleted)) => self.owned_entry(deleted).map(Ok),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Entries<'_> {}
 
 /// An element read as an integer the way `lpGetIntegerIfValid` does: an
 /// integer element, or a string element holding a canonical integer

@@ -132,6 +132,20 @@ impl<'a> RdbStr<'a> {
         }
     }
 
+    /// The value as text, for people: invalid UTF-8 sequences become
+    /// `U+FFFD` ([`lossy`]). Borrowed from the input when raw and valid.
+    /// Only LZF data that does not decompress is an error.
+    ///
+    /// ```
+    /// use rdbkit::decode::RdbStr;
+    /// assert_eq!(RdbStr::Raw(b"caf\xc3\xa9").to_lossy_string().unwrap(), "café");
+    /// assert_eq!(RdbStr::Raw(b"a\xffb").to_lossy_string().unwrap(), "a\u{fffd}b");
+    /// assert_eq!(RdbStr::Int(-7).to_lossy_string().unwrap(), "-7");
+    /// ```
+    pub fn to_lossy_string(&self) -> Result<Cow<'a, str>> {
+        Ok(lossy_cow(self.to_bytes()?))
+    }
+
     /// Writes the value's bytes into `buf` (cleared first) unless raw, and
     /// returns them; raw strings are returned borrowed without copying.
     pub fn bytes_in<'s>(&self, buf: &'s mut Vec<u8>) -> Result<&'s [u8]>
@@ -162,6 +176,32 @@ impl<'a> RdbStr<'a> {
             RdbStr::Int(i) => Ok(Elem::Int(i)),
             _ => self.bytes_in(buf).map(Elem::Bytes),
         }
+    }
+}
+
+/// Bytes as text, for people: invalid UTF-8 sequences become `U+FFFD`
+/// ([`String::from_utf8_lossy`]); borrowed when the bytes are valid UTF-8.
+/// For the elements the iterators return ([`Value::elements`](super::Value::elements)
+/// and the others), keys, and any byte string of a file. (`rdbkit dump`
+/// writes bytes that are not UTF-8 as base64 instead, which loses nothing.)
+///
+/// ```
+/// use rdbkit::decode::lossy;
+/// assert_eq!(lossy(b"user:1"), "user:1");
+/// assert_eq!(lossy(b"\xffid"), "\u{fffd}id");
+/// ```
+pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// [`lossy`] of bytes that may be owned, keeping them when they are text.
+fn lossy_cow(b: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match b {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => match String::from_utf8(v) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
     }
 }
 
@@ -222,6 +262,18 @@ impl<'b> Elem<'b> {
                 Cow::Owned(v)
             }
         }
+    }
+
+    /// The element as text, for people: integers as their decimal text,
+    /// invalid UTF-8 sequences as `U+FFFD` ([`lossy`]).
+    ///
+    /// ```
+    /// use rdbkit::decode::Elem;
+    /// assert_eq!(Elem::Int(-3).to_lossy_string(), "-3");
+    /// assert_eq!(Elem::Bytes(b"ok\xff").to_lossy_string(), "ok\u{fffd}");
+    /// ```
+    pub fn to_lossy_string(&self) -> Cow<'b, str> {
+        lossy_cow(self.to_bytes())
     }
 
     /// Appends the element's bytes to `out`.
