@@ -224,7 +224,7 @@ impl<'a> Value<'a> {
     }
 
     /// The fields of a hash, in stored order, as an [`Iterator`] of
-    /// `Result<`[`Field`]`>`: field, value and, for the hash-field-expiry
+    /// `Result<`[`Field`](crate::decode::Field)`>`: field, value and, for the hash-field-expiry
     /// types (Redis 7.4+, Valkey 9), the field's absolute expiry.
     ///
     /// Any other type is an [`ErrorKind::WrongType`] error, returned by the
