@@ -1,10 +1,17 @@
 //! Decode and verify throughput (criterion). The input is made in memory by
 //! the encoder: a mix of small and large strings (half compressible, so
 //! LZF-encoded), listpack and large hashes, lists, sets and sorted sets.
+//! The `iterate` group reads every element of its collections through the
+//! cursors (`Items::next_*`) and through the iterators (`Value::elements`,
+//! `scored`, `fields`); `iterate-ratio` times both in turn and reports
+//! their ratio as a time (1 ms: as fast as the cursors).
 //! For whole-file comparisons with other tools see scripts/bench-peers.sh.
 
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rdbkit::decode::{Level, Options};
+use rdbkit::decode::{Decoder, Item, Kind, Level, Options};
 use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, Target};
 use rdbkit::stats::inspect;
 
@@ -87,8 +94,144 @@ fn mixed_dump(target: Target) -> Vec<u8> {
     w.finish().unwrap()
 }
 
+/// Every element of every list, set, sorted set and hash of `data`, read
+/// with the cursors (`Items::next_elem`, `next_scored`, `next_field`):
+/// the sum of their lengths (and of the scores).
+fn walk_cursors(data: &[u8]) -> usize {
+    let mut total = 0usize;
+    for item in Decoder::new(data, iterate_options()).unwrap() {
+        let Item::Key(k) = item.unwrap() else {
+            continue;
+        };
+        match k.value.kind() {
+            Kind::List | Kind::Set => {
+                let mut it = k.value.items().unwrap();
+                while let Some(e) = it.next_elem().unwrap() {
+                    total += e.len();
+                }
+            }
+            Kind::ZSet => {
+                let mut it = k.value.items().unwrap();
+                while let Some((m, score)) = it.next_scored().unwrap() {
+                    total += m.len() + score as usize;
+                }
+            }
+            Kind::Hash => {
+                let mut it = k.value.items().unwrap();
+                while let Some(f) = it.next_field().unwrap() {
+                    total += f.field.len() + f.value.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// [`walk_cursors`] through the iterators (`Value::elements`, `scored`,
+/// `fields`), or their `KeyRecord` adapters (errors naming the key).
+fn walk_iterators(data: &[u8], keyed: bool) -> usize {
+    let mut total = 0usize;
+    for item in Decoder::new(data, iterate_options()).unwrap() {
+        let Item::Key(k) = item.unwrap() else {
+            continue;
+        };
+        match k.value.kind() {
+            Kind::List | Kind::Set if keyed => {
+                for e in k.elements() {
+                    total += e.unwrap().len();
+                }
+            }
+            Kind::List | Kind::Set => {
+                for e in k.value.elements() {
+                    total += e.unwrap().len();
+                }
+            }
+            Kind::ZSet if keyed => {
+                for m in k.scored() {
+                    let (m, score) = m.unwrap();
+                    total += m.len() + score as usize;
+                }
+            }
+            Kind::ZSet => {
+                for m in k.value.scored() {
+                    let (m, score) = m.unwrap();
+                    total += m.len() + score as usize;
+                }
+            }
+            Kind::Hash if keyed => {
+                for f in k.fields() {
+                    let f = f.unwrap();
+                    total += f.field.len() + f.value.len();
+                }
+            }
+            Kind::Hash => {
+                for f in k.value.fields() {
+                    let f = f.unwrap();
+                    total += f.field.len() + f.value.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// The decoder finds each value's extent only (the iteration is measured,
+/// not the walk or the checksum).
+fn iterate_options() -> Options {
+    Options {
+        level: Level::Skip,
+        verify_checksum: false,
+        ..Options::default()
+    }
+}
+
+/// Cursors against iterators over the same elements.
+fn bench_iterate(c: &mut Criterion, data: &[u8]) {
+    let expected = walk_cursors(data);
+    assert_eq!(walk_iterators(data, false), expected);
+    assert_eq!(walk_iterators(data, true), expected);
+    let mut g = c.benchmark_group("iterate");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("cursors", |b| b.iter(|| black_box(walk_cursors(data))));
+    g.bench_function("iterators", |b| {
+        b.iter(|| black_box(walk_iterators(data, false)))
+    });
+    g.bench_function("iterators-keyed", |b| {
+        b.iter(|| black_box(walk_iterators(data, true)))
+    });
+    g.finish();
+    // The same, interleaved: each iteration walks the dump with the cursors
+    // then with the iterators and counts the ratio of the two times as
+    // milliseconds (1 ms: as fast). On a shared machine the load changes
+    // between the runs of the group above; here both sides see the same.
+    let mut g = c.benchmark_group("iterate-ratio");
+    g.sample_size(20);
+    for (name, keyed) in [
+        ("iterators-per-cursors", false),
+        ("keyed-iterators-per-cursors", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut ratios = 0.0;
+                for _ in 0..iters {
+                    let t0 = Instant::now();
+                    black_box(walk_cursors(data));
+                    let t1 = Instant::now();
+                    black_box(walk_iterators(data, keyed));
+                    ratios += t1.elapsed().as_secs_f64() / (t1 - t0).as_secs_f64();
+                }
+                Duration::from_secs_f64(ratios / 1000.0)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let data = mixed_dump(Target::redis(10));
+    bench_iterate(c, &data);
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Bytes(data.len() as u64));
     for (name, level) in [
