@@ -1,13 +1,13 @@
 //! The iterators of the decoder (`Value::elements`, `Value::scored`,
-//! `Value::fields`, `Stream::entries`
-//! and the methods of the same names of [`KeyRecord`]) against `rdbkit dump`.
+//! `Value::fields`, `Stream::entries` and the methods of the same names of
+//! `KeyRecord`) against `rdbkit dump`.
 //!
 //! * `fixtures_match_dump`: every key of every `tests/fixtures/**/*.rdb`,
 //!   read through the iterators and written in the `dump` JSON format, is
 //!   byte for byte what `rdbkit::export::json::write_value` (the
 //!   renderer of `rdbkit dump`) writes for lists, sets, sorted sets and
 //!   hashes, and the same JSON as its `entries` for streams; the methods
-//!   of [`KeyRecord`] yield the same items; every other method gives
+//!   of `KeyRecord` yield the same items; every other method gives
 //!   `WrongType` (with the key through `KeyRecord`). Needs the `json`
 //!   feature, as the next one.
 //! * `corpus_matches_dump`: the same over the third-party corpus in
@@ -15,9 +15,8 @@
 //!   `Level::Skip` so that broken values reach the iterators: the same
 //!   output, or the same error (with the key through `KeyRecord`).
 //! * unit tests (every feature set): `WrongType`, integer-encoded
-//!   elements as decimal text,
-//!   borrowed and owned bytes, errors in the middle of a value naming the
-//!   key, deleted stream entries.
+//!   elements as decimal text, borrowed and owned bytes, errors in the
+//!   middle of a value naming the key, deleted stream entries.
 
 mod common;
 
