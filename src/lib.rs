@@ -85,7 +85,28 @@
 //! ## Merge
 //!
 //! [`merge::merge`] takes per-node files and writes one verified output;
-//! see the [`merge`] module for a complete example.
+//! see the [`merge`] module for a complete example. [`merge::merge_bytes`]
+//! does the same for inputs held in memory, writing into any
+//! [`std::io::Write`]:
+//!
+//! ```
+//! use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+//! use rdbkit::merge::{merge_bytes, MergeOptions};
+//!
+//! let node = |key: &[u8]| {
+//!     let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+//!     w.select_db(0).unwrap();
+//!     w.resize_db(1, 0).unwrap();
+//!     w.key(key, &OwnedValue::String(b"v".to_vec()), KeyMeta::default()).unwrap();
+//!     w.finish().unwrap()
+//! };
+//! let (n1, n2) = (node(b"a"), node(b"b"));
+//! let inputs = [("node1", &n1[..]), ("node2", &n2[..])];
+//! let (report, merged) = merge_bytes(&inputs, Vec::new(), &MergeOptions::default()).unwrap();
+//! assert_eq!(report.output_keys(), 2);
+//! assert!(report.output.unwrap().verified);
+//! assert_eq!(&merged[..9], b"REDIS0011");
+//! ```
 //!
 //! ## Errors
 //!

@@ -67,6 +67,7 @@ mod records;
 mod report;
 mod reread;
 mod resolve;
+mod source;
 mod target;
 
 pub use cause::Cause;
@@ -81,17 +82,24 @@ pub use report::{
 use crate::atomic::{check_paths, Role};
 use error::io_error;
 
-fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeError> {
-    let n = opts.inputs.len();
+/// Checks the options against the inputs' names (`files`: whether they are
+/// paths and the output a file).
+fn check_options(
+    opts: &MergeOptions,
+    names: &[String],
+    files: bool,
+    report: &MergeReport,
+) -> Result<(), MergeError> {
+    let n = names.len();
     let usage = |m: String| Err(io_error(Cause::InvalidOptions(m), report));
     if n == 0 {
         return usage("no input files".into());
     }
-    if opts.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+    if files && opts.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return usage("standard input ('-') can be only one of the inputs".into());
     }
     #[cfg(not(feature = "gzip"))]
-    if opts.output.extension().is_some_and(|e| e == "gz") {
+    if files && opts.output.extension().is_some_and(|e| e == "gz") {
         return usage(format!(
             "the output {} ends in .gz, but gzip support is not compiled in (rdbkit's `gzip` feature)",
             opts.output.display()
@@ -120,7 +128,7 @@ fn check_options(opts: &MergeOptions, report: &MergeReport) -> Result<(), MergeE
     if opts.policy == Policy::Owner {
         let missing: Vec<String> = (0..n)
             .filter(|&i| opts.tokens.get(i).copied().flatten().is_none())
-            .map(|i| format!("{} ({})", i + 1, opts.inputs[i].display()))
+            .map(|i| format!("{} ({})", i + 1, names[i]))
             .collect();
         if !missing.is_empty() {
             return usage(format!(
@@ -178,7 +186,12 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
 
 fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     let mut report = MergeReport::new(opts);
-    check_options(opts, &report)?;
+    let names: Vec<String> = opts
+        .inputs
+        .iter()
+        .map(|p| crate::spill::display_name(p))
+        .collect();
+    check_options(opts, &names, true, &report)?;
     let roles: Vec<String> = (1..=opts.inputs.len())
         .map(|i| format!("input {i}"))
         .collect();
@@ -195,8 +208,102 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     check_paths(&inputs, &output).map_err(|e| io_error(Cause::Paths(e), &report))?;
     let prepared = output::prepare(opts, &mut report)?;
     let progress = progress::Progress::new(opts.progress.clone());
-    let plan = plan::Plan::build(opts, report, &progress)?;
+    let mut files = Vec::with_capacity(names.len());
+    for (i, p) in opts.inputs.iter().enumerate() {
+        match crate::Input::open(p) {
+            Ok(f) => files.push(f),
+            Err(e) => return Err(plan::Stop::opening(i, &names[i], &e).into_error(report)),
+        }
+    }
+    crate::interrupt::test_pause("opened");
+    let sources = names
+        .iter()
+        .zip(&files)
+        .map(|(name, f)| source::Source::file(name, f))
+        .collect();
+    let plan = plan::Plan::build(opts, sources, report, &progress)?;
     output::write(opts, plan, prepared, &progress)
+}
+
+/// Merges inputs held in memory into any writer: the same checks, plan,
+/// conflict policies and report as [`merge`], without files.
+///
+/// `inputs` are (name, bytes) pairs; the names stand for the inputs in the
+/// report and in errors. `opts.inputs` must be empty, and `opts.output`
+/// and `opts.force` are not used (there is no output file); every other
+/// option applies. With `opts.verify` (the default) the merged file is
+/// assembled in memory and verified completely (every record decoded, the
+/// CRC-64, the keys and expires per database against the plan) before its
+/// first byte is written to `out`, so `out` never receives a file that
+/// failed; that costs memory for the whole output. Without it the file is
+/// streamed into `out` as it is made, and `out` may hold the start of a
+/// file when an error is returned.
+///
+/// Returns the report and `out`.
+///
+/// # Errors
+/// As [`merge`]: [`MergeError::Refused`] when the inputs cannot be merged
+/// as asked (a corrupt input, unresolved conflicts, ...), and a usage or
+/// I/O error when the options are inconsistent or `out` fails.
+///
+/// ```
+/// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+/// use rdbkit::merge::{merge_bytes, MergeOptions, Policy};
+///
+/// let node = |pairs: &[(&str, &str)]| {
+///     let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+///     w.select_db(0).unwrap();
+///     w.resize_db(pairs.len() as u64, 0).unwrap();
+///     for (k, v) in pairs {
+///         let v = OwnedValue::String(v.as_bytes().to_vec());
+///         w.key(k.as_bytes(), &v, KeyMeta::default()).unwrap();
+///     }
+///     w.finish().unwrap()
+/// };
+/// let n1 = node(&[("a", "1"), ("shared", "old")]);
+/// let n2 = node(&[("b", "2"), ("shared", "new")]);
+/// // The conflicting key takes node 2's value.
+/// let opts = MergeOptions { policy: Policy::Last, ..Default::default() };
+/// let (report, merged) =
+///     merge_bytes(&[("node1", &n1[..]), ("node2", &n2[..])], Vec::new(), &opts).unwrap();
+/// assert_eq!(report.output_keys(), 3);
+/// assert_eq!(report.conflicts_total, 1);
+/// // The merged file holds node 2's copy of the conflicting key.
+/// use rdbkit::decode::{Decoder, Item, Options};
+/// let mut shared = None;
+/// for item in Decoder::new(&merged, Options::default()).unwrap() {
+///     if let Item::Key(k) = item.unwrap() {
+///         if &*k.key.to_bytes().unwrap() == b"shared" {
+///             shared = Some(k.value.string().unwrap().to_bytes().unwrap().into_owned());
+///         }
+///     }
+/// }
+/// assert_eq!(shared.as_deref(), Some(&b"new"[..]));
+/// ```
+pub fn merge_bytes<W: std::io::Write>(
+    inputs: &[(&str, &[u8])],
+    out: W,
+    opts: &MergeOptions,
+) -> Result<(MergeReport, W), MergeError> {
+    let report = MergeReport::new(opts);
+    if !opts.inputs.is_empty() {
+        return Err(io_error(
+            Cause::InvalidOptions(
+                "merge_bytes takes its inputs as arguments; the options' inputs must be empty"
+                    .into(),
+            ),
+            &report,
+        ));
+    }
+    let names: Vec<String> = inputs.iter().map(|(n, _)| n.to_string()).collect();
+    check_options(opts, &names, false, &report)?;
+    let progress = progress::Progress::new(opts.progress.clone());
+    let sources = inputs
+        .iter()
+        .map(|(name, data)| source::Source::bytes(name, data))
+        .collect();
+    let plan = plan::Plan::build(opts, sources, report, &progress)?;
+    output::write_to(opts, plan, out, &progress)
 }
 
 #[cfg(all(test, not(feature = "gzip")))]

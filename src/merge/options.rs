@@ -160,6 +160,14 @@ pub struct MergeOptions {
     pub progress: Option<Arc<dyn ProgressSink>>,
 }
 
+/// Options with the defaults of [`MergeOptions::new`], no inputs and no
+/// output path: for [`super::merge_bytes`].
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions::new(Vec::new(), PathBuf::new())
+    }
+}
+
 impl MergeOptions {
     /// Options with defaults: conflicts are errors, db > 0 is refused,
     /// the output is verified, the import time is now, no progress reports.

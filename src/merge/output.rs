@@ -19,7 +19,8 @@ use super::plan::Plan;
 use super::progress::{Progress, Ticker, STEP};
 use super::records::{filtered, out_db, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
-use super::reread::{reread, Tracker};
+use super::reread::{self, reread, DbCounts, Tracker};
+use super::source::Source;
 use crate::atomic::{AtomicFile, CreateError};
 use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use crate::format::Lineage;
@@ -101,10 +102,10 @@ fn used_mem(inputs: &[InputSummary]) -> u64 {
 
 /// A write-pass failure: I/O errors are usage/I/O failures (exit 2),
 /// anything else is a refusal (exit 1).
-fn write_error(e: crate::Error, tmp: &Path, report: &MergeReport) -> MergeError {
+fn write_error(e: crate::Error, dest: &str, report: &MergeReport) -> MergeError {
     match e.kind() {
         crate::ErrorKind::Io { source, .. } => io_error(
-            Cause::WriteFailed(format!("writing {}: {source}", tmp.display())),
+            Cause::WriteFailed(format!("writing {dest}: {source}")),
             report,
         ),
         _ => refused(Cause::WriteRefused(e), report.clone()),
@@ -324,7 +325,7 @@ fn check_gzip(_: &Path, _: &[u8]) -> std::io::Result<bool> {
 /// its size or modification time differ, it faulted while mapped, or its
 /// bytes no longer have the fingerprint the input pass computed (inputs
 /// in parallel).
-fn input_changes(inputs: &[Input], fingerprints: &[u64]) -> Vec<Option<String>> {
+fn input_changes(inputs: &[Source<'_>], fingerprints: &[u64]) -> Vec<Option<String>> {
     crate::decode::scan::fan_out(inputs.len(), inputs.len(), |i| {
         let (data, fp) = (&inputs[i], fingerprints[i]);
         if let Err(e) = data.check_unchanged() {
@@ -342,7 +343,7 @@ fn input_changes(inputs: &[Input], fingerprints: &[u64]) -> Vec<Option<String>> 
 /// The failure for the first input [`input_changes`] found changed.
 fn changed_input(
     changes: Vec<Option<String>>,
-    opts: &MergeOptions,
+    inputs: &[Source<'_>],
     report: &MergeReport,
 ) -> Result<(), MergeError> {
     for (i, p) in changes.into_iter().enumerate() {
@@ -350,7 +351,7 @@ fn changed_input(
             return Err(io_error(
                 Cause::InputChanged {
                     input: i,
-                    path: opts.inputs[i].display().to_string(),
+                    path: inputs[i].name.to_string(),
                     reason: why,
                     while_writing: true,
                 },
@@ -361,9 +362,228 @@ fn changed_input(
     Ok(())
 }
 
+/// What the write pass copies: the plan without its report.
+struct Body<'p, 'd> {
+    opts: &'p MergeOptions,
+    inputs: &'p [Source<'d>],
+    target: Target,
+    runs: &'p [Vec<Run>],
+    skip: &'p [Vec<usize>],
+    special: &'p [Vec<usize>],
+    out_counts: &'p DbCounts,
+    functions: &'p [Vec<u8>],
+    module_aux: &'p [(u64, u64, Vec<u8>)],
+}
+
+/// Writes the whole merged file into `out` (`dest` names it in messages),
+/// telling `track` where the re-read may cut it. Returns `out` and whether
+/// the last piece holds re-encoded records.
+fn write_records<W: std::io::Write>(
+    b: &Body<'_, '_>,
+    out: W,
+    dest: &str,
+    report: &mut MergeReport,
+    track: Option<&Tracker<'_>>,
+    prog: &Progress,
+) -> Result<(W, bool), MergeError> {
+    let werr = |e: crate::Error, r: &MergeReport| write_error(e, dest, r);
+    let (opts, target) = (b.opts, b.target);
+    let mut w = RdbWriter::new(out, target).map_err(|e| werr(e, report))?;
+    w.allow = opts.allow;
+    let ctime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    w.standard_aux(
+        &producer_version(target, &report.inputs),
+        ctime,
+        used_mem(&report.inputs),
+    )
+    .map_err(|e| werr(e, report))?;
+    for (id, when, p) in b.module_aux.iter().filter(|m| m.1 == 1) {
+        w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
+    }
+    for f in b.functions {
+        w.function(f).map_err(|e| werr(e, report))?;
+    }
+    let mut c = Copier {
+        w,
+        opts,
+        target,
+        reencoded: 0,
+    };
+    // Re-encoded keys at the last cut: a piece that holds one is
+    // re-read fully, one of copied records only for its structure.
+    let mut marked = 0;
+    for (&db, &(keys, expires)) in b.out_counts {
+        if keys == 0 {
+            continue;
+        }
+        c.w.select_db(db).map_err(|e| werr(e, report))?;
+        c.w.resize_db(keys, expires).map_err(|e| werr(e, report))?;
+        for (i, data) in b.inputs.iter().enumerate() {
+            let lineage = crate::format::Header::parse(data)
+                .map(|h| h.lineage)
+                .unwrap_or(Lineage::Redis);
+            for run in b.runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
+                if let Some(t) = track {
+                    t.cut(c.w.written() as usize, db, c.reencoded > marked);
+                }
+                marked = c.reencoded;
+                let mut t = Ticker::new(prog, run.start);
+                c.run(data, lineage, *run, &b.skip[i], &b.special[i], &mut t)
+                    .map_err(|e| match e.kind() {
+                        crate::ErrorKind::InputChanged(_) => io_error(
+                            Cause::InputChanged {
+                                input: i,
+                                path: data.name.to_string(),
+                                reason: e.to_string(),
+                                while_writing: true,
+                            },
+                            report,
+                        ),
+                        _ => werr(e, report),
+                    })?;
+                t.flush(run.end);
+            }
+        }
+    }
+    for (id, when, p) in b.module_aux.iter().filter(|m| m.1 != 1) {
+        c.w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
+    }
+    report.losses = c.w.losses;
+    report.reencoded_keys = c.reencoded;
+    report.verbatim_keys = report.output_keys().saturating_sub(c.reencoded);
+    let full = c.reencoded > marked;
+    let out = c.w.finish().map_err(|e| werr(e, report))?;
+    Ok((out, full))
+}
+
+/// A writer that counts the bytes it passes on.
+struct Counted<W> {
+    out: W,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(b)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes the planned merge into `out`, for [`super::merge_bytes`]. With
+/// `opts.verify` the file is assembled in memory and checked completely
+/// (every record decoded, CRC-64, keys per database against the plan)
+/// before its first byte reaches `out`; without, it is streamed.
+pub(crate) fn write_to<W: std::io::Write>(
+    opts: &MergeOptions,
+    plan: Plan<'_>,
+    out: W,
+    prog: &Progress,
+) -> Result<(MergeReport, W), MergeError> {
+    let Plan {
+        inputs,
+        target,
+        runs,
+        skip,
+        special,
+        out_counts,
+        functions,
+        module_aux,
+        fingerprints: _,
+        mut report,
+    } = plan;
+    let body = Body {
+        opts,
+        inputs: &inputs,
+        target,
+        runs: &runs,
+        skip: &skip,
+        special: &special,
+        out_counts: &out_counts,
+        functions: &functions,
+        module_aux: &module_aux,
+    };
+    const DEST: &str = "the output";
+    let t0 = Instant::now();
+    let total: u64 = runs
+        .iter()
+        .flatten()
+        .map(|r| (r.end - r.start) as u64)
+        .sum();
+    prog.phase("writing", total);
+    let mut dbs = out_counts.clone();
+    dbs.retain(|_, c| c.0 > 0);
+    let ioerr = |e: std::io::Error, r: &MergeReport| {
+        io_error(Cause::WriteFailed(format!("writing {DEST}: {e}")), r)
+    };
+    let (out, bytes) = if opts.verify {
+        let buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0).saturating_add(1 << 10));
+        let written = write_records(&body, buf, DEST, &mut report, None, prog);
+        prog.finish();
+        let (buf, _) = written?;
+        report.phases.push(("writing", t0.elapsed().as_secs_f64()));
+        let t1 = Instant::now();
+        let got = reread::check_bytes(&buf).map_err(|e| {
+            io_error(
+                Cause::VerificationFailed(format!("the written file failed verification: {e}")),
+                &report,
+            )
+        })?;
+        if got != dbs {
+            return Err(io_error(
+                Cause::VerificationFailed(format!(
+                    "the written file holds {got:?} (db: keys, expires), the plan said {dbs:?}"
+                )),
+                &report,
+            ));
+        }
+        report
+            .phases
+            .push(("verifying output", t1.elapsed().as_secs_f64()));
+        let mut out = out;
+        out.write_all(&buf)
+            .and_then(|()| out.flush())
+            .map_err(|e| ioerr(e, &report))?;
+        (out, buf.len() as u64)
+    } else {
+        let counted = Counted { out, bytes: 0 };
+        let written = write_records(
+            &body,
+            BufWriter::new(counted),
+            DEST,
+            &mut report,
+            None,
+            prog,
+        );
+        prog.finish();
+        let (buf, _) = written?;
+        let counted = buf
+            .into_inner()
+            .map_err(|e| ioerr(e.into_error(), &report))?;
+        report.phases.push(("writing", t0.elapsed().as_secs_f64()));
+        (counted.out, counted.bytes)
+    };
+    report.status = Status::Written;
+    report.output = Some(OutputSummary {
+        path: DEST.to_string(),
+        target,
+        bytes,
+        dbs,
+        verified: opts.verify,
+        gzip: false,
+    });
+    Ok((report, out))
+}
+
 pub(crate) fn write(
     opts: &MergeOptions,
-    plan: Plan,
+    plan: Plan<'_>,
     prepared: Prepared,
     prog: &Progress,
 ) -> Result<MergeReport, MergeError> {
@@ -379,18 +599,27 @@ pub(crate) fn write(
         fingerprints,
         mut report,
     } = plan;
+    let body = Body {
+        opts,
+        inputs: &inputs,
+        target,
+        runs: &runs,
+        skip: &skip,
+        special: &special,
+        out_counts: &out_counts,
+        functions: &functions,
+        module_aux: &module_aux,
+    };
     let Prepared { out: mut atomic } = prepared;
     let tmp = atomic.temp_path().to_path_buf();
-    let file = atomic.file().try_clone().map_err(|e| {
-        io_error(
-            Cause::WriteFailed(format!("writing {}: {e}", tmp.display())),
-            &report,
-        )
-    })?;
+    let dest = tmp.display().to_string();
+    let file = atomic
+        .file()
+        .try_clone()
+        .map_err(|e| io_error(Cause::WriteFailed(format!("writing {dest}: {e}")), &report))?;
     let out = &opts.output;
     crate::interrupt::test_pause("planned");
     let t0 = Instant::now();
-    let werr = |e: crate::Error, r: &MergeReport| write_error(e, &tmp, r);
     // 1. Write, and meanwhile re-read what is written: worker threads check
     // each piece of the file as soon as the writer has handed it to the
     // kernel (see `reread`).
@@ -403,95 +632,20 @@ pub(crate) fn write(
     let tracker = Tracker::new(prog);
     let track = opts.verify.then_some(&tracker);
     let write_all = |report: &mut MergeReport| -> Result<File, MergeError> {
-        let file = SyncingFile::new(file, track).map_err(|e| {
-            io_error(
-                Cause::WriteFailed(format!("writing {}: {e}", tmp.display())),
-                report,
-            )
-        })?;
-        let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
-            .map_err(|e| werr(e, report))?;
-        w.allow = opts.allow;
-        let ctime = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        w.standard_aux(
-            &producer_version(target, &report.inputs),
-            ctime,
-            used_mem(&report.inputs),
-        )
-        .map_err(|e| werr(e, report))?;
-        for (id, when, p) in module_aux.iter().filter(|m| m.1 == 1) {
-            w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
-        }
-        for f in &functions {
-            w.function(f).map_err(|e| werr(e, report))?;
-        }
-        let mut c = Copier {
-            w,
-            opts,
-            target,
-            reencoded: 0,
-        };
-        // Re-encoded keys at the last cut: a piece that holds one is
-        // re-read fully, one of copied records only for its structure.
-        let mut marked = 0;
-        for (&db, &(keys, expires)) in &out_counts {
-            if keys == 0 {
-                continue;
-            }
-            c.w.select_db(db).map_err(|e| werr(e, report))?;
-            c.w.resize_db(keys, expires).map_err(|e| werr(e, report))?;
-            for (i, data) in inputs.iter().enumerate() {
-                let lineage = crate::format::Header::parse(data)
-                    .map(|h| h.lineage)
-                    .unwrap_or(Lineage::Redis);
-                for run in runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
-                    if let Some(t) = track {
-                        t.cut(c.w.written() as usize, db, c.reencoded > marked);
-                    }
-                    marked = c.reencoded;
-                    let mut t = Ticker::new(prog, run.start);
-                    c.run(data, lineage, *run, &skip[i], &special[i], &mut t)
-                        .map_err(|e| match e.kind() {
-                            crate::ErrorKind::InputChanged(_) => io_error(
-                                Cause::InputChanged {
-                                    input: i,
-                                    path: opts.inputs[i].display().to_string(),
-                                    reason: e.to_string(),
-                                    while_writing: true,
-                                },
-                                report,
-                            ),
-                            _ => werr(e, report),
-                        })?;
-                    t.flush(run.end);
-                }
-            }
-        }
-        for (id, when, p) in module_aux.iter().filter(|m| m.1 != 1) {
-            c.w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
-        }
-        report.losses = c.w.losses;
-        report.reencoded_keys = c.reencoded;
-        report.verbatim_keys = report.output_keys().saturating_sub(c.reencoded);
-        let full = c.reencoded > marked;
-        let buf = c.w.finish().map_err(|e| werr(e, report))?;
+        let file = SyncingFile::new(file, track)
+            .map_err(|e| io_error(Cause::WriteFailed(format!("writing {dest}: {e}")), report))?;
+        let buf = BufWriter::with_capacity(1 << 20, file);
+        let (buf, full) = write_records(&body, buf, &dest, report, track, prog)?;
         let file = buf
             .into_inner()
             .map_err(|e| {
                 io_error(
-                    Cause::WriteFailed(format!("writing {}: {}", tmp.display(), e.error())),
+                    Cause::WriteFailed(format!("writing {dest}: {}", e.error())),
                     report,
                 )
             })?
             .finish()
-            .map_err(|e| {
-                io_error(
-                    Cause::WriteFailed(format!("fsync {}: {e}", tmp.display())),
-                    report,
-                )
-            })?;
+            .map_err(|e| io_error(Cause::WriteFailed(format!("fsync {dest}: {e}")), report))?;
         if let Some(t) = track {
             t.finish(full);
         }
@@ -537,7 +691,7 @@ pub(crate) fn write(
         (synced, checked, changes)
     });
     let synced = synced?;
-    changed_input(changes.unwrap_or_default(), opts, &report)?;
+    changed_input(changes.unwrap_or_default(), &inputs, &report)?;
     synced.0.map_err(|e| {
         io_error(
             Cause::WriteFailed(format!("fsync {}: {e}", tmp.display())),

@@ -24,14 +24,14 @@ use super::progress::Progress;
 use super::records::{unloc, Run};
 use super::report::{InputSummary, MergeReport};
 use super::resolve::Resolver;
+use super::source::Source;
 use super::target::{default_target, preamble};
 use crate::decode::scan;
 use crate::encode::Target;
 use crate::format::{Header, ModuleId};
-use crate::Input;
 
-pub(crate) struct Plan {
-    pub inputs: Vec<Input>,
+pub(crate) struct Plan<'d> {
+    pub inputs: Vec<Source<'d>>,
     pub target: Target,
     /// Per input: runs of key records, in file order.
     pub runs: Vec<Vec<Run>>,
@@ -55,7 +55,7 @@ pub(crate) struct Plan {
 }
 
 /// Why planning stopped: turned into a [`MergeError`] carrying the report.
-enum Stop {
+pub(super) enum Stop {
     /// Refused for this cause.
     Refused(Cause),
     /// Refused for the problems recorded in the report.
@@ -65,7 +65,26 @@ enum Stop {
 }
 
 impl Stop {
-    fn into_error(self, report: MergeReport) -> MergeError {
+    /// The error for a failure to open input `i`: a corrupt gzip input is
+    /// refused like any corrupt input; one that cannot be opened is an I/O
+    /// failure.
+    pub(super) fn opening(i: usize, name: &str, e: &crate::Error) -> Stop {
+        if matches!(e.kind(), crate::ErrorKind::Io { .. }) {
+            Stop::Io(Cause::CannotOpenInput {
+                input: i,
+                path: name.to_string(),
+                reason: e.kind().to_string(),
+            })
+        } else {
+            Stop::Refused(Cause::InvalidInput {
+                input: i,
+                path: name.to_string(),
+                message: e.to_string(),
+            })
+        }
+    }
+
+    pub(super) fn into_error(self, report: MergeReport) -> MergeError {
         match self {
             Stop::Refused(c) => refused(c, report),
             Stop::Problems => refused_for_problems(report),
@@ -97,16 +116,17 @@ struct Resolved {
     expired_at_import: u64,
 }
 
-impl Plan {
-    /// Plans the merge, one step after the other: open the inputs, choose
-    /// the target, scan every input, check the key counts, join what the
+impl<'d> Plan<'d> {
+    /// Plans the merge of the opened inputs, one step after the other:
+    /// choose the target, scan every input, check the key counts, join what the
     /// inputs hold, resolve keys present in several inputs, check the
     /// totals.
     pub(crate) fn build(
         opts: &MergeOptions,
+        inputs: Vec<Source<'d>>,
         mut report: MergeReport,
         prog: &Progress,
-    ) -> Result<Plan, MergeError> {
+    ) -> Result<Plan<'d>, MergeError> {
         macro_rules! step {
             ($e:expr) => {
                 match $e {
@@ -115,8 +135,6 @@ impl Plan {
                 }
             };
         }
-        let inputs = step!(open_inputs(opts));
-        crate::interrupt::test_pause("opened");
         let (pre, target) = choose_target(opts, &inputs, &mut report);
         let t0 = std::time::Instant::now();
         let (mut scans, target) =
@@ -125,7 +143,7 @@ impl Plan {
             .phases
             .push(("verifying inputs", t0.elapsed().as_secs_f64()));
         let t1 = std::time::Instant::now();
-        let mut problems = check_key_counts(opts, &scans);
+        let mut problems = check_key_counts(opts, &inputs, &scans);
         let joined = join_inputs(opts, target, &mut scans, &mut report, &mut problems);
         let Joined {
             counts,
@@ -189,42 +207,12 @@ impl Plan {
     }
 }
 
-fn path(opts: &MergeOptions, i: usize) -> String {
-    crate::spill::display_name(&opts.inputs[i])
-}
-
-/// Step 1: open (map) every input. A corrupt gzip input is refused like
-/// any corrupt input; one that cannot be opened is an I/O failure.
-fn open_inputs(opts: &MergeOptions) -> Result<Vec<Input>, Stop> {
-    let mut inputs = Vec::with_capacity(opts.inputs.len());
-    for (i, p) in opts.inputs.iter().enumerate() {
-        match Input::open(p) {
-            Ok(input) => inputs.push(input),
-            Err(e) if !matches!(e.kind(), crate::ErrorKind::Io { .. }) => {
-                return Err(Stop::Refused(Cause::InvalidInput {
-                    input: i,
-                    path: path(opts, i),
-                    message: e.to_string(),
-                }));
-            }
-            Err(e) => {
-                return Err(Stop::Io(Cause::CannotOpenInput {
-                    input: i,
-                    path: path(opts, i),
-                    reason: e.kind().to_string(),
-                }));
-            }
-        }
-    }
-    Ok(inputs)
-}
-
-/// Step 2: the target, from the headers and leading aux fields (the
+/// Step 1: the target, from the headers and leading aux fields (the
 /// options' target when given). Per input: its preamble, or why it could
 /// not be read (reported with the scans).
 fn choose_target(
     opts: &MergeOptions,
-    inputs: &[Input],
+    inputs: &[Source<'_>],
     report: &mut MergeReport,
 ) -> (Vec<crate::Result<Preamble>>, Option<Target>) {
     let pre: Vec<crate::Result<Preamble>> = inputs.iter().map(|data| preamble(data)).collect();
@@ -247,13 +235,13 @@ fn choose_target(
     (pre, target)
 }
 
-/// Step 3: decode and verify every input, in parallel (cores left over by
+/// Step 2: decode and verify every input, in parallel (cores left over by
 /// the inputs go into ranges of each), and list them in the report. An
 /// input that changed while it was read is an I/O failure; the first
 /// invalid input refuses the merge.
 fn scan_inputs(
     opts: &MergeOptions,
-    inputs: &[Input],
+    inputs: &[Source<'_>],
     pre: &[crate::Result<Preamble>],
     target: Option<Target>,
     report: &mut MergeReport,
@@ -314,7 +302,7 @@ fn scan_inputs(
                 if env && changed.is_none() {
                     changed = Some(Cause::InputChanged {
                         input: i,
-                        path: path(opts, i),
+                        path: inputs[i].name.to_string(),
                         reason: e.clone().unwrap_or_default(),
                         while_writing: false,
                     });
@@ -323,7 +311,7 @@ fn scan_inputs(
                     if let Some(e) = &e {
                         first_error = Some(Cause::InvalidInput {
                             input: i,
-                            path: path(opts, i),
+                            path: inputs[i].name.to_string(),
                             message: e.clone(),
                         });
                     }
@@ -332,7 +320,7 @@ fn scan_inputs(
             }
         };
         report.inputs.push(InputSummary {
-            path: path(opts, i),
+            path: inputs[i].name.to_string(),
             size: inputs[i].len() as u64,
             report: summary,
             error,
@@ -350,8 +338,8 @@ fn scan_inputs(
     }
 }
 
-/// Step 4: the key count of every input, against the expected ones.
-fn check_key_counts(opts: &MergeOptions, scans: &[Scan]) -> Vec<Cause> {
+/// Step 3: the key count of every input, against the expected ones.
+fn check_key_counts(opts: &MergeOptions, inputs: &[Source<'_>], scans: &[Scan]) -> Vec<Cause> {
     let Some(exp) = &opts.expect_keys else {
         return Vec::new();
     };
@@ -362,7 +350,7 @@ fn check_key_counts(opts: &MergeOptions, scans: &[Scan]) -> Vec<Cause> {
             let counted = s.report.keys();
             (exp[i] != counted).then(|| Cause::KeyCountMismatch {
                 input: i,
-                path: path(opts, i),
+                path: inputs[i].name.to_string(),
                 expected: exp[i],
                 counted,
             })
@@ -370,7 +358,7 @@ fn check_key_counts(opts: &MergeOptions, scans: &[Scan]) -> Vec<Cause> {
         .collect()
 }
 
-/// Step 5: what the inputs hold together: counts per output database,
+/// Step 4: what the inputs hold together: counts per output database,
 /// function libraries (de-duplicated by name, conflicts by policy),
 /// module aux data (by module and `when`), and the problems each input
 /// found or the target has with them.
@@ -461,12 +449,12 @@ fn join_inputs(
     j
 }
 
-/// Step 6: keys present in several inputs, found by one k-way merge of the
+/// Step 5: keys present in several inputs, found by one k-way merge of the
 /// inputs' sorted fingerprints and resolved by [`Resolver`]; the records
 /// left out, per input.
 fn resolve_duplicates(
     opts: &MergeOptions,
-    inputs: &[Input],
+    inputs: &[Source<'_>],
     scans: &mut [Scan],
     counts: BTreeMap<u64, (u64, u64)>,
     expired_at_import: u64,

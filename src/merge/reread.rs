@@ -269,6 +269,40 @@ pub(crate) fn reread(
     Ok(got)
 }
 
+/// Checks a whole output held in memory (every record decoded fully, the
+/// CRC-64 compared, trailing bytes refused) and returns its keys and
+/// expires per database.
+pub(crate) fn check_bytes(data: &[u8]) -> crate::Result<DbCounts> {
+    let opts = crate::decode::scan::ScanOptions {
+        decode: Options {
+            level: Level::Full,
+            verify_checksum: true,
+            limits: Limits::default(),
+        },
+        threads: crate::decode::scan::cores(),
+        fingerprint: false,
+    };
+    let s = crate::decode::scan::scan(data, &opts, |_| Counter::default())?;
+    if s.trailing > 0 {
+        return Err(crate::Error::corrupt(
+            format!("{} bytes after the checksum", s.trailing),
+            (data.len() - s.trailing) as u64,
+        ));
+    }
+    match s.checksum {
+        Checksum::Verified(_) | Checksum::Absent => {}
+        other => {
+            return Err(crate::Error::corrupt(
+                format!("the checksum is {other}"),
+                s.eof as u64,
+            ))
+        }
+    }
+    let mut got = s.sink.0;
+    got.retain(|_, c| c.0 > 0);
+    Ok(got)
+}
+
 /// The re-read could not finish (the write failed, or a piece was left).
 fn unfinished(why: &str) -> crate::Error {
     crate::Error::io("re-reading the output", std::io::Error::other(why))

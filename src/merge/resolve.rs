@@ -7,9 +7,9 @@ use super::dynomite;
 use super::options::{ConflictKey, MergeOptions, Policy};
 use super::records::{out_db, record_at, run_db, unloc, Run};
 use super::report::{Conflict, ConflictCopy, Duplicate, MergeReport, MAX_LISTED};
+use super::source::Source;
 use crate::decode::KeyRecord;
 use crate::encode::OwnedValue;
-use crate::Input;
 
 /// A value normalised for comparison (order-insensitive where the type is).
 pub(super) fn normalised(v: &crate::decode::Value<'_>) -> crate::Result<OwnedValue> {
@@ -41,7 +41,7 @@ pub(super) fn same_value(
 
 pub(super) struct Resolver<'a> {
     pub(super) opts: &'a MergeOptions,
-    pub(super) inputs: &'a [Input],
+    pub(super) inputs: &'a [Source<'a>],
     pub(super) runs: &'a [Vec<Run>],
     pub(super) skip: Vec<u64>,
     pub(super) counts: BTreeMap<u64, (u64, u64)>,
@@ -156,7 +156,7 @@ impl Resolver<'_> {
             Policy::First => Some(0),
             Policy::Last => Some(copies.len() - 1),
             Policy::Owner => {
-                let tokens: Vec<u32> = (0..opts.inputs.len())
+                let tokens: Vec<u32> = (0..self.inputs.len())
                     .map(|i| opts.tokens.get(i).copied().flatten().unwrap_or(0))
                     .collect();
                 owner = dynomite::owner_of_key(&first.key, &tokens, opts.hash_tag);
