@@ -143,6 +143,16 @@ fn check_options(
 /// Runs a merge: check the output, decode and verify every input, plan,
 /// write, verify, publish. See the [module documentation](self).
 ///
+/// # Errors
+/// [`MergeError::Refused`] when the inputs cannot be merged as asked (a
+/// corrupt input, unresolved conflicts, keys outside db 0, a loss the
+/// options do not allow, key counts that differ from the expected ones);
+/// [`MergeError::Interrupted`] after Ctrl-C (see [`crate::interrupt`]);
+/// otherwise a usage or I/O failure (inconsistent options, an output
+/// that exists or is an input, a failed write, an input changed while it
+/// was read). Every error carries the report; [`MergeError::causes`]
+/// lists why.
+///
 /// ```no_run
 /// use rdbkit::merge::{merge, MergeError, MergeOptions};
 /// let opts = MergeOptions::new(vec!["n1.rdb".into(), "n2.rdb".into()], "merged.rdb".into());

@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::cause::Cause;
 use super::error::{io_error, refused, MergeError};
 use super::options::MergeOptions;
-use super::plan::Plan;
+use super::plan::{Body, Plan};
 use super::progress::{Progress, Ticker, STEP};
 use super::records::{filtered, out_db, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
@@ -362,24 +362,12 @@ fn changed_input(
     Ok(())
 }
 
-/// What the write pass copies: the plan without its report.
-struct Body<'p, 'd> {
-    opts: &'p MergeOptions,
-    inputs: &'p [Source<'d>],
-    target: Target,
-    runs: &'p [Vec<Run>],
-    skip: &'p [Vec<usize>],
-    special: &'p [Vec<usize>],
-    out_counts: &'p DbCounts,
-    functions: &'p [Vec<u8>],
-    module_aux: &'p [(u64, u64, Vec<u8>)],
-}
-
 /// Writes the whole merged file into `out` (`dest` names it in messages),
 /// telling `track` where the re-read may cut it. Returns `out` and whether
 /// the last piece holds re-encoded records.
 fn write_records<W: std::io::Write>(
-    b: &Body<'_, '_>,
+    opts: &MergeOptions,
+    b: &Body<'_>,
     out: W,
     dest: &str,
     report: &mut MergeReport,
@@ -387,7 +375,7 @@ fn write_records<W: std::io::Write>(
     prog: &Progress,
 ) -> Result<(W, bool), MergeError> {
     let werr = |e: crate::Error, r: &MergeReport| write_error(e, dest, r);
-    let (opts, target) = (b.opts, b.target);
+    let target = b.target;
     let mut w = RdbWriter::new(out, target).map_err(|e| werr(e, report))?;
     w.allow = opts.allow;
     let ctime = std::time::SystemTime::now()
@@ -402,7 +390,7 @@ fn write_records<W: std::io::Write>(
     for (id, when, p) in b.module_aux.iter().filter(|m| m.1 == 1) {
         w.module_aux(*id, *when, p).map_err(|e| werr(e, report))?;
     }
-    for f in b.functions {
+    for f in &b.functions {
         w.function(f).map_err(|e| werr(e, report))?;
     }
     let mut c = Copier {
@@ -414,7 +402,7 @@ fn write_records<W: std::io::Write>(
     // Re-encoded keys at the last cut: a piece that holds one is
     // re-read fully, one of copied records only for its structure.
     let mut marked = 0;
-    for (&db, &(keys, expires)) in b.out_counts {
+    for (&db, &(keys, expires)) in &b.out_counts {
         if keys == 0 {
             continue;
         }
@@ -458,6 +446,25 @@ fn write_records<W: std::io::Write>(
     Ok((out, full))
 }
 
+/// The outcome of re-reading the written file (named by `name`, with a
+/// leading space, or empty): a file that does not read back as planned
+/// is a failed write (exit 2), not a property of the inputs.
+fn verified_as_planned(
+    got: crate::Result<DbCounts>,
+    planned: &DbCounts,
+    name: &str,
+    report: &MergeReport,
+) -> Result<(), MergeError> {
+    let failed = |m: String| Err(io_error(Cause::VerificationFailed(m), report));
+    match got {
+        Err(e) => failed(format!("the written file{name} failed verification: {e}")),
+        Ok(got) if got != *planned => failed(format!(
+            "the written file holds {got:?} (db: keys, expires), the plan said {planned:?}"
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// A writer that counts the bytes it passes on.
 struct Counted<W> {
     out: W,
@@ -486,63 +493,23 @@ pub(crate) fn write_to<W: std::io::Write>(
     out: W,
     prog: &Progress,
 ) -> Result<(MergeReport, W), MergeError> {
-    let Plan {
-        inputs,
-        target,
-        runs,
-        skip,
-        special,
-        out_counts,
-        functions,
-        module_aux,
-        fingerprints: _,
-        mut report,
-    } = plan;
-    let body = Body {
-        opts,
-        inputs: &inputs,
-        target,
-        runs: &runs,
-        skip: &skip,
-        special: &special,
-        out_counts: &out_counts,
-        functions: &functions,
-        module_aux: &module_aux,
-    };
+    let Plan { body, mut report } = plan;
     const DEST: &str = "the output";
     let t0 = Instant::now();
-    let total: u64 = runs
-        .iter()
-        .flatten()
-        .map(|r| (r.end - r.start) as u64)
-        .sum();
+    let total = body.run_bytes();
     prog.phase("writing", total);
-    let mut dbs = out_counts.clone();
-    dbs.retain(|_, c| c.0 > 0);
+    let dbs = body.dbs();
     let ioerr = |e: std::io::Error, r: &MergeReport| {
         io_error(Cause::WriteFailed(format!("writing {DEST}: {e}")), r)
     };
     let (out, bytes) = if opts.verify {
         let buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0).saturating_add(1 << 10));
-        let written = write_records(&body, buf, DEST, &mut report, None, prog);
+        let written = write_records(opts, &body, buf, DEST, &mut report, None, prog);
         prog.finish();
         let (buf, _) = written?;
         report.phases.push(("writing", t0.elapsed().as_secs_f64()));
         let t1 = Instant::now();
-        let got = reread::check_bytes(&buf).map_err(|e| {
-            io_error(
-                Cause::VerificationFailed(format!("the written file failed verification: {e}")),
-                &report,
-            )
-        })?;
-        if got != dbs {
-            return Err(io_error(
-                Cause::VerificationFailed(format!(
-                    "the written file holds {got:?} (db: keys, expires), the plan said {dbs:?}"
-                )),
-                &report,
-            ));
-        }
+        verified_as_planned(reread::check_bytes(&buf), &dbs, "", &report)?;
         report
             .phases
             .push(("verifying output", t1.elapsed().as_secs_f64()));
@@ -554,6 +521,7 @@ pub(crate) fn write_to<W: std::io::Write>(
     } else {
         let counted = Counted { out, bytes: 0 };
         let written = write_records(
+            opts,
             &body,
             BufWriter::new(counted),
             DEST,
@@ -572,7 +540,7 @@ pub(crate) fn write_to<W: std::io::Write>(
     report.status = Status::Written;
     report.output = Some(OutputSummary {
         path: DEST.to_string(),
-        target,
+        target: body.target,
         bytes,
         dbs,
         verified: opts.verify,
@@ -587,29 +555,7 @@ pub(crate) fn write(
     prepared: Prepared,
     prog: &Progress,
 ) -> Result<MergeReport, MergeError> {
-    let Plan {
-        inputs,
-        target,
-        runs,
-        skip,
-        special,
-        out_counts,
-        functions,
-        module_aux,
-        fingerprints,
-        mut report,
-    } = plan;
-    let body = Body {
-        opts,
-        inputs: &inputs,
-        target,
-        runs: &runs,
-        skip: &skip,
-        special: &special,
-        out_counts: &out_counts,
-        functions: &functions,
-        module_aux: &module_aux,
-    };
+    let Plan { body, mut report } = plan;
     let Prepared { out: mut atomic } = prepared;
     let tmp = atomic.temp_path().to_path_buf();
     let dest = tmp.display().to_string();
@@ -623,11 +569,7 @@ pub(crate) fn write(
     // 1. Write, and meanwhile re-read what is written: worker threads check
     // each piece of the file as soon as the writer has handed it to the
     // kernel (see `reread`).
-    let total: u64 = runs
-        .iter()
-        .flatten()
-        .map(|r| (r.end - r.start) as u64)
-        .sum();
+    let total = body.run_bytes();
     prog.phase("writing", total);
     let tracker = Tracker::new(prog);
     let track = opts.verify.then_some(&tracker);
@@ -635,7 +577,7 @@ pub(crate) fn write(
         let file = SyncingFile::new(file, track)
             .map_err(|e| io_error(Cause::WriteFailed(format!("writing {dest}: {e}")), report))?;
         let buf = BufWriter::with_capacity(1 << 20, file);
-        let (buf, full) = write_records(&body, buf, &dest, report, track, prog)?;
+        let (buf, full) = write_records(opts, &body, buf, &dest, report, track, prog)?;
         let file = buf
             .into_inner()
             .map_err(|e| {
@@ -677,7 +619,7 @@ pub(crate) fn write(
         // (on other cores) while the output is flushed to disk.
         let changes = written
             .is_ok()
-            .then(|| s.spawn(|| input_changes(&inputs, &fingerprints)));
+            .then(|| s.spawn(|| input_changes(&body.inputs, &body.fingerprints)));
         let synced = written.map(|file| {
             let r = file.sync_all();
             (r, t1.elapsed().as_secs_f64())
@@ -691,7 +633,7 @@ pub(crate) fn write(
         (synced, checked, changes)
     });
     let synced = synced?;
-    changed_input(changes.unwrap_or_default(), &inputs, &report)?;
+    changed_input(changes.unwrap_or_default(), &body.inputs, &report)?;
     synced.0.map_err(|e| {
         io_error(
             Cause::WriteFailed(format!("fsync {}: {e}", tmp.display())),
@@ -699,29 +641,10 @@ pub(crate) fn write(
         )
     })?;
     report.phases.push(("fsync", synced.1));
-    let mut dbs = out_counts.clone();
-    dbs.retain(|_, c| c.0 > 0);
+    let dbs = body.dbs();
     let mut verified = false;
     if let Some((got, took)) = checked {
-        // A file that does not read back as planned is a failed write
-        // (exit 2), not a property of the inputs.
-        let got = got.map_err(|e| {
-            io_error(
-                Cause::VerificationFailed(format!(
-                    "the written file {} failed verification: {e}",
-                    tmp.display()
-                )),
-                &report,
-            )
-        })?;
-        if got != dbs {
-            return Err(io_error(
-                Cause::VerificationFailed(format!(
-                    "the written file holds {got:?} (db: keys, expires), the plan said {dbs:?}"
-                )),
-                &report,
-            ));
-        }
+        verified_as_planned(got, &dbs, &format!(" {}", tmp.display()), &report)?;
         verified = true;
         // The part of the re-read left after the writing.
         report.phases.push(("verifying output", took.as_secs_f64()));
@@ -785,7 +708,8 @@ pub(crate) fn write(
             .phases
             .push(("compressing", t3.elapsed().as_secs_f64()));
     }
-    drop(inputs);
+    let target = body.target;
+    drop(body);
     // 4. Publish.
     let bytes = atomic.file().metadata().map(|m| m.len()).unwrap_or(0);
     let final_tmp = atomic.temp_path().to_path_buf();

@@ -31,6 +31,13 @@ use crate::encode::Target;
 use crate::format::{Header, ModuleId};
 
 pub(crate) struct Plan<'d> {
+    /// What the write pass copies.
+    pub body: Body<'d>,
+    pub report: MergeReport,
+}
+
+/// What the write pass copies, from which input.
+pub(crate) struct Body<'d> {
     pub inputs: Vec<Source<'d>>,
     pub target: Target,
     /// Per input: runs of key records, in file order.
@@ -51,7 +58,25 @@ pub(crate) struct Plan<'d> {
     /// compared again before the output is published (an input changed in
     /// the meantime must not end up in a verified output).
     pub fingerprints: Vec<u64>,
-    pub report: MergeReport,
+}
+
+impl Body<'_> {
+    /// Bytes of the key records to copy (before records are left out).
+    pub fn run_bytes(&self) -> u64 {
+        self.runs
+            .iter()
+            .flatten()
+            .map(|r| (r.end - r.start) as u64)
+            .sum()
+    }
+
+    /// Keys and expires per output database, databases without keys
+    /// left out.
+    pub fn dbs(&self) -> BTreeMap<u64, (u64, u64)> {
+        let mut dbs = self.out_counts.clone();
+        dbs.retain(|_, c| c.0 > 0);
+        dbs
+    }
 }
 
 /// Why planning stopped: turned into a [`MergeError`] carrying the report.
@@ -189,7 +214,7 @@ impl<'d> Plan<'d> {
             report.problems.extend(problems);
             return Err(Stop::Problems.into_error(report));
         }
-        Ok(Plan {
+        let body = Body {
             inputs,
             target,
             runs,
@@ -202,8 +227,8 @@ impl<'d> Plan<'d> {
                 .map(|(id, when, p, _)| (id.0, when, p))
                 .collect(),
             fingerprints: scans.iter().map(|s| s.fingerprint).collect(),
-            report,
-        })
+        };
+        Ok(Plan { body, report })
     }
 }
 
