@@ -55,8 +55,14 @@ use crate::{Error, ErrorKind, Result};
 /// without it a gzip input is an [`ErrorKind::Io`] error of kind
 /// [`std::io::ErrorKind::Unsupported`] saying that gzip support is not
 /// compiled in.
+///
+/// Bytes already in memory become an `Input` with [`From<Vec<u8>>`].
 #[derive(Debug)]
-pub enum Input {
+pub struct Input(Bytes);
+
+/// Where an [`Input`]'s bytes are.
+#[derive(Debug)]
+enum Bytes {
     /// A read-only memory map of a regular file (the input itself, or the
     /// temporary spill file of a pipe or gzip input).
     Mapped(Mapping),
@@ -67,7 +73,7 @@ pub enum Input {
 /// A read-only memory map of a regular file, guarded against the file
 /// being truncated or rewritten while it is mapped (see [`Input`]).
 #[derive(Debug)]
-pub struct Mapping {
+struct Mapping {
     // `Drop` unregisters the range before the fields drop, so a range is
     // never registered while unmapped.
     slot: Option<usize>,
@@ -250,10 +256,19 @@ impl Input {
         crate::spill::read_all(reader, name)
     }
 
-    /// Maps a regular, non-empty file read-only: every [`Input::Mapped`] is
+    /// Maps a regular, non-empty file read-only: every mapped input is
     /// made here (input files and spill files alike).
     pub(crate) fn map_file(f: &File) -> std::io::Result<Input> {
-        Ok(Input::Mapped(Mapping::new(f.try_clone()?, &f.metadata()?)?))
+        Ok(Input(Bytes::Mapped(Mapping::new(
+            f.try_clone()?,
+            &f.metadata()?,
+        )?)))
+    }
+
+    /// Whether the bytes are a memory map (not read into memory).
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.0, Bytes::Mapped(_))
     }
 
     /// Fails with [`ErrorKind::InputChanged`] when the file is known to
@@ -271,12 +286,26 @@ impl Input {
     }
 }
 
+/// Bytes already in memory, as an input: [`Input::check_unchanged`] never
+/// fails for them.
+///
+/// ```
+/// let input = rdbkit::Input::from(b"REDIS0011".to_vec());
+/// assert_eq!(&input[..5], b"REDIS");
+/// input.check_unchanged().unwrap();
+/// ```
+impl From<Vec<u8>> for Input {
+    fn from(bytes: Vec<u8>) -> Input {
+        Input(Bytes::Owned(bytes))
+    }
+}
+
 impl Deref for Input {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match self {
-            Input::Mapped(m) => &m.map,
-            Input::Owned(v) => v,
+        match &self.0 {
+            Bytes::Mapped(m) => &m.map,
+            Bytes::Owned(v) => v,
         }
     }
 }

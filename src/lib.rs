@@ -149,7 +149,7 @@ mod file;
 pub mod interrupt;
 mod spill;
 
-pub use file::{Input, Mapping};
+pub use file::Input;
 pub mod export;
 pub mod merge;
 pub mod stats;

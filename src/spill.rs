@@ -8,7 +8,7 @@
 //! a temporary file in [`std::env::temp_dir`] (`TMPDIR`) that is unlinked
 //! right after it is created — nothing is left behind however the process
 //! ends — and then memory-mapped through the same code path as a regular
-//! input ([`Input::Mapped`]).
+//! input (a mapped [`Input`]).
 //!
 //! Gzip streams are decoded with `flate2` as `gzip -d` does: several members
 //! one after the other (`cat a.gz b.gz`) form one stream; every member's
@@ -236,7 +236,7 @@ fn collect<R: Read>(
         };
         mem.truncate(start + n);
         if n < want {
-            return Ok(Input::Owned(mem));
+            return Ok(Input::from(mem));
         }
     }
     // Too large for memory: spill.
@@ -434,13 +434,13 @@ mod tests {
             let s = spill(limit, &dir);
             let plain = read_all_with(&d[..], "x", &s).unwrap();
             assert_eq!(&*plain, &d[..], "plain, limit {limit}");
-            assert_eq!(matches!(plain, Input::Owned(_)), limit >= d.len());
+            assert_eq!(!plain.is_mapped(), limit >= d.len());
             #[cfg(feature = "gzip")]
             {
                 let z = gz(&d);
                 let dec = read_all_with(&z[..], "x", &s).unwrap();
                 assert_eq!(&*dec, &d[..], "gzip, limit {limit}");
-                assert_eq!(matches!(dec, Input::Mapped(_)), limit < d.len());
+                assert_eq!(dec.is_mapped(), limit < d.len());
             }
         }
         // The spill files were unlinked at once.

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::decode::scan::{scan, ScanOptions, Sink, Walked};
-use crate::decode::{encoding_name, Checksum, Decoder, Item, Kind, Options, Warnings};
+use crate::decode::{Checksum, Decoder, Item, Kind, Options, Warnings};
+use crate::format::Encoding;
 use crate::format::{rdb_type, Header, Lineage};
 use crate::Result;
 #[cfg(feature = "json")]
@@ -71,7 +72,7 @@ pub struct FileStats {
     /// Per-database counts.
     pub dbs: BTreeMap<u64, DbStats>,
     /// Per (type, encoding) counts.
-    pub types: BTreeMap<(Kind, &'static str), TypeStats>,
+    pub types: BTreeMap<(Kind, Encoding), TypeStats>,
     /// Function library names, in file order.
     pub functions: Vec<String>,
     /// Module types used by values, by name.
@@ -134,7 +135,7 @@ impl FileStats {
         let types: Vec<Value> = r
         .types
         .iter()
-        .map(|((k, enc), t)| json!({"type": k.name(), "encoding": enc, "keys": t.keys, "bytes": t.bytes}))
+        .map(|((k, enc), t)| json!({"type": k.name(), "encoding": enc.name(), "keys": t.keys, "bytes": t.bytes}))
         .collect();
         let modules: Vec<Value> = r
             .modules
@@ -355,7 +356,7 @@ impl Stats {
                 let e = self
                     .stats
                     .types
-                    .entry((kind, encoding_name(ty, self.lineage)))
+                    .entry((kind, Encoding::of(ty, self.lineage)))
                     .or_default();
                 e.keys += t.keys;
                 e.bytes += t.bytes;

@@ -570,7 +570,7 @@ fn integer_encoded_elements_are_decimal_text() {
         );
         let ks = keys(&data, Level::Full);
         let enc: Vec<_> = ks.iter().map(|k| k.value.encoding()).collect();
-        assert_eq!(enc[0], "intset", "{target:?}");
+        assert_eq!(enc[0], rdbkit::decode::Encoding::Intset, "{target:?}");
         // The cursor sees integers: the encoding stored them as such.
         let mut it = ks[0].value.items().unwrap();
         let mut n_int = 0;

@@ -14,7 +14,7 @@ use crate::{Error, ErrorKind, Limits, Result};
 
 /// Decoding context of a value: lineage, version and limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// File lineage (decides the meaning of types 22/23).
     pub lineage: Lineage,
     /// RDB version of the file or payload.
@@ -1021,7 +1021,7 @@ impl<'a> Items<'a> {
 
 impl Items<'_> {
     /// The decoding context.
-    pub fn ctx(&self) -> Ctx {
+    pub(crate) fn ctx(&self) -> Ctx {
         self.ctx
     }
 }

@@ -122,7 +122,7 @@ pub(crate) fn with_key(e: Error, key: Option<RdbStr<'_>>) -> Error {
 /// // `file` holds the set "s" = {1, 2, 3}, stored as an intset.
 /// for item in Decoder::new(&file, Options::default())? {
 ///     let Item::Key(k) = item? else { continue };
-///     assert_eq!(k.value.encoding(), "intset");
+///     assert_eq!(k.value.encoding(), rdbkit::decode::Encoding::Intset);
 ///     let mut total = 0;
 ///     for e in k.value.elements() {
 ///         total += rdbkit::decode::lossy(&e?).parse::<i64>().unwrap();

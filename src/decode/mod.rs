@@ -32,9 +32,10 @@ mod warning;
 
 use std::ops::Range;
 
-pub use crate::format::{Kind, StreamId};
+pub use crate::format::{Encoding, Kind, StreamId};
 pub use blob::{BlobIter, BlobKind};
-pub use items::{ArrayValue, Ctx, HashField, Items};
+use items::Ctx;
+pub use items::{ArrayValue, HashField, Items};
 pub use iter::{Elements, Field, Fields, Scored};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
 pub use payload::{decode_payload, Payload};
@@ -43,7 +44,7 @@ pub use stream::{
     stream_version_of, Consumer, Entries, Entry, Group, Idmp, PendingEntry, Stream, StreamEntry,
 };
 pub use string::{lossy, Elem, RdbStr};
-pub use value::{encoding_name, Value};
+pub use value::Value;
 pub(crate) use walk::fingerprint;
 pub use warning::{Warning, Warnings};
 
@@ -430,7 +431,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The decoding context values are built with.
-    pub fn ctx(&self) -> Ctx {
+    pub(crate) fn ctx(&self) -> Ctx {
         Ctx {
             lineage: self.header.lineage,
             version: self.header.version,

@@ -6,46 +6,10 @@ use super::module::{read_module_value, ModuleValue};
 use super::reader::Reader;
 use super::stream::Stream;
 use super::string::RdbStr;
-use crate::format::{rdb_type as t, Lineage};
+use crate::format::rdb_type as t;
 use crate::{ErrorKind, Result};
 
-use crate::format::Kind;
-
-/// The encoding name of a value type byte (for statistics).
-///
-/// ```
-/// use rdbkit::{decode::encoding_name, format::Lineage};
-/// assert_eq!(encoding_name(18, Lineage::Redis), "quicklist2");
-/// ```
-pub fn encoding_name(rdb_type: u8, lineage: Lineage) -> &'static str {
-    match rdb_type {
-        t::STRING => "string",
-        t::LIST => "linkedlist",
-        t::SET | t::HASH => "hashtable",
-        t::ZSET => "skiplist-text",
-        t::ZSET_2 => "skiplist",
-        t::MODULE_PRE_GA => "module-pre-ga",
-        t::MODULE_2 => "module",
-        t::HASH_ZIPMAP => "zipmap",
-        t::LIST_ZIPLIST | t::ZSET_ZIPLIST | t::HASH_ZIPLIST => "ziplist",
-        t::SET_INTSET => "intset",
-        t::LIST_QUICKLIST => "quicklist",
-        t::LIST_QUICKLIST_2 => "quicklist2",
-        t::HASH_LISTPACK | t::ZSET_LISTPACK | t::SET_LISTPACK => "listpack",
-        t::STREAM_LISTPACKS => "stream-v1",
-        t::STREAM_LISTPACKS_2 => "stream-v2",
-        t::STREAM_LISTPACKS_3 => "stream-v3",
-        t::HASH_METADATA_PRE_GA_OR_HASH_2 if lineage == Lineage::Valkey => "hashtable-ttl",
-        t::HASH_METADATA_PRE_GA_OR_HASH_2 => "hashtable-ttl-pre-ga",
-        t::HASH_LISTPACK_EX_PRE_GA => "listpack-ex-pre-ga",
-        t::HASH_METADATA => "hashtable-ttl",
-        t::HASH_LISTPACK_EX => "listpack-ex",
-        t::STREAM_LISTPACKS_4 => "stream-v4",
-        t::STREAM_LISTPACKS_5 => "stream-v5",
-        t::ARRAY => "array",
-        _ => "unknown",
-    }
-}
+use crate::format::{Encoding, Kind};
 
 /// A value as stored: its type byte and its encoded bytes, borrowed from the input.
 #[derive(Debug, Clone, Copy)]
@@ -92,9 +56,10 @@ impl<'a> Value<'a> {
         Kind::of(self.rdb_type, self.ctx.lineage).unwrap_or(Kind::Module)
     }
 
-    /// The encoding name (`listpack`, `quicklist2`, ...).
-    pub fn encoding(&self) -> &'static str {
-        encoding_name(self.rdb_type, self.ctx.lineage)
+    /// How the value is encoded in the file ([`Encoding::Listpack`],
+    /// [`Encoding::Quicklist2`], ...).
+    pub fn encoding(&self) -> Encoding {
+        Encoding::of(self.rdb_type, self.ctx.lineage)
     }
 
     /// The whole input the value was decoded from.
@@ -113,7 +78,7 @@ impl<'a> Value<'a> {
     }
 
     /// The decoding context (lineage, version, limits).
-    pub fn ctx(&self) -> Ctx {
+    pub(crate) fn ctx(&self) -> Ctx {
         self.ctx
     }
 

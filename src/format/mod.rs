@@ -9,10 +9,12 @@
 //! side (length and string writers, blob builders) in [`crate::encode`].
 
 pub mod crc;
+mod encoding;
 mod kind;
 pub mod lzf;
 mod stream_id;
 
+pub use encoding::Encoding;
 pub use kind::Kind;
 pub use stream_id::StreamId;
 

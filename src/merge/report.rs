@@ -23,7 +23,7 @@ pub struct ConflictCopy {
     /// Value type.
     pub kind: Kind,
     /// Encoding name (`listpack`, `quicklist2`, ...).
-    pub encoding: &'static str,
+    pub encoding: crate::format::Encoding,
     /// Encoded size of the type byte, key and value in bytes.
     pub bytes: u64,
     /// Absolute expiry (unix ms).
@@ -334,7 +334,7 @@ impl MergeReport {
                     "owner_input": c.owner.map(|k| k + 1),
                     "copies": c.copies.iter().map(|p| json!({
                         "input": p.input + 1, "path": self.inputs.get(p.input).map(|i| i.path.clone()),
-                        "type": p.kind.name(), "encoding": p.encoding, "bytes": p.bytes, "expire_ms": p.expire_ms,
+                        "type": p.kind.name(), "encoding": p.encoding.name(), "bytes": p.bytes, "expire_ms": p.expire_ms,
                         "ttl_ms": p.expire_ms.map(|e| e - import_at),
                     })).collect::<Vec<_>>()})
             })
