@@ -213,6 +213,10 @@ pub struct Role<'a> {
 /// identity: device and inode through symbolic links, `.` and `..`).
 /// The error names both paths.
 ///
+/// # Errors
+/// A [`PathClash`] naming both roles when an output is an input, a second
+/// output, or the same file under another name (hard or symbolic link).
+///
 /// ```
 /// use rdbkit::atomic::{check_paths, PathClash, Role};
 /// use std::path::Path;
@@ -473,6 +477,11 @@ fn forget_temp(path: &Path) {
 /// Checks that `dest` may be written (see [`AtomicFile::create`]) without
 /// creating anything.
 ///
+/// # Errors
+/// [`CreateError::NotAFile`] for `-`, a directory or anything but a
+/// regular file or a symbolic link; [`CreateError::Exists`] when `dest`
+/// exists and `replace` is false.
+///
 /// ```
 /// use rdbkit::atomic::check_destination;
 /// assert!(check_destination("/dev/null".as_ref(), true).is_err());
@@ -511,11 +520,19 @@ impl AtomicFile {
     /// symbolic link (which is replaced itself; its target is untouched).
     /// Stale temporary files of dead rdbkit processes in the same directory
     /// are removed first ([`AtomicFile::stale_removed`]).
+    ///
+    /// # Errors
+    /// As [`check_destination`]; [`CreateError::Interrupted`] after
+    /// Ctrl-C; [`CreateError::Io`] when the temporary file cannot be
+    /// created in `dest`'s directory.
     pub fn create(dest: &Path, replace: bool) -> Result<AtomicFile, CreateError> {
         Self::create_keeping(dest, replace, &[])
     }
 
     /// [`AtomicFile::create`], never removing `keep` as stale (the inputs).
+    ///
+    /// # Errors
+    /// As [`AtomicFile::create`].
     pub fn create_keeping(
         dest: &Path,
         replace: bool,
@@ -538,6 +555,9 @@ impl AtomicFile {
     /// A second temporary file beside the same destination (for example a
     /// compressed copy), removed when dropped; it replaces the first on
     /// [`AtomicFile::swap_in`].
+    ///
+    /// # Errors
+    /// [`CreateError::Io`] when the second temporary file cannot be created.
     pub fn sibling(&self, suffix: &str) -> Result<(PathBuf, File), CreateError> {
         let p = temp_name(&self.dest, suffix);
         let f = create_temp(&p)?;
@@ -583,6 +603,12 @@ impl AtomicFile {
     /// Flushes the file to disk and moves it into place. Without `replace`
     /// it is linked, which fails if the destination appeared meanwhile (it
     /// is never replaced silently). The directory is synced afterwards.
+    ///
+    /// # Errors
+    /// The `io::Error` of the `fsync`, of the rename or link into place
+    /// ([`io::ErrorKind::AlreadyExists`] when, without `replace`, the
+    /// destination appeared meanwhile), or of syncing the directory. The
+    /// temporary file is removed on failure.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.sync_all()?;
         publish(&self.tmp, &self.dest, self.replace)?;

@@ -178,6 +178,12 @@ impl Input {
     /// ([`Input::stdin`]; a file named `-` can be given as `./-`). Gzip
     /// files and pipes are decompressed / read as described on [`Input`].
     ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the file cannot be opened, read or mapped (naming
+    /// the path); [`ErrorKind::Gzip`] for a corrupt gzip stream; an `Io` error
+    /// of kind [`std::io::ErrorKind::Unsupported`] for a gzip input without the
+    /// `gzip` feature.
+    ///
     /// ```no_run
     /// let input = rdbkit::Input::open("dump.rdb").unwrap();
     /// println!("{} bytes", input.len());
@@ -204,6 +210,9 @@ impl Input {
     /// otherwise read to its end as described on [`Input`] (a pipe, a gzip
     /// stream). Errors name it "standard input". Standard input can be read
     /// once per process.
+    ///
+    /// # Errors
+    /// As [`Input::open`], naming "standard input".
     ///
     /// ```no_run
     /// // cat dump.rdb.gz | my-tool
@@ -233,6 +242,11 @@ impl Input {
 
     /// Reads `reader` to its end (decompressing it if it is gzip) as
     /// described on [`Input`]. `name` names the input in error messages.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when `reader` (or the temporary spill file) fails;
+    /// [`ErrorKind::Gzip`] for a corrupt gzip stream (an `Unsupported` `Io`
+    /// error without the `gzip` feature).
     ///
     /// ```
     /// use std::io::Write;
@@ -275,6 +289,10 @@ impl Input {
     /// have changed since it was opened: truncated while mapped, or its
     /// size or modification time differ. Call it after using bytes that
     /// no decoder reached `EOF` over (copying, for example).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InputChanged`] when the mapped file was truncated, or its
+    /// size or modification time changed, since it was opened.
     ///
     /// ```no_run
     /// let input = rdbkit::Input::open("dump.rdb").unwrap();

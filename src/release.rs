@@ -572,6 +572,10 @@ impl Target {
     /// [`RELEASES`] (`redis-7.0`, `valkey-9.1`, `redis-enterprise-7.4`).
     /// Anything else is a [`ParseError`] listing what is accepted.
     ///
+    /// # Errors
+    /// A [`ParseError`] for a name no release in the table has, or an RDB
+    /// version no format has.
+    ///
     /// ```
     /// use rdbkit::encode::Target;
     /// assert_eq!(Target::parse("redis-7.0").unwrap().version, 10);
@@ -876,6 +880,9 @@ impl ServerRelease {
     /// (the oldest release writing it: `9` is Redis 5.0, `80` Valkey 9.0).
     /// Anything else is a [`ParseError`] listing what is accepted.
     ///
+    /// # Errors
+    /// A [`ParseError`] as for [`Target::parse`].
+    ///
     /// ```
     /// use rdbkit::export::resp::ServerRelease;
     /// let r = ServerRelease::parse("redis-6.2").unwrap();
@@ -931,6 +938,10 @@ impl ServerRelease {
 
     /// The release that wrote a file: its `redis-ver` / `valkey-ver` AUX
     /// field when present, else the oldest release writing its version.
+    ///
+    /// # Errors
+    /// The errors of [`Header::parse`], and a decoding error when a record
+    /// before the first database cannot be read.
     ///
     /// ```
     /// use rdbkit::export::resp::ServerRelease;

@@ -152,6 +152,10 @@ impl BlobIter {
     }
 
     /// Checks the header of `data` and positions at the first element.
+    ///
+    /// # Errors
+    /// A [`BlobError`] when the header is malformed or disagrees with the
+    /// blob's length.
     pub fn new(kind: BlobKind, data: &[u8]) -> Result<BlobIter, BlobError> {
         let mut it = BlobIter {
             kind,
@@ -318,6 +322,10 @@ impl BlobIter {
     }
 
     /// Returns the next element, `None` at the end marker (after checking it).
+    ///
+    /// # Errors
+    /// A [`BlobError`] for an element or end marker that is malformed or runs
+    /// past the blob.
     #[inline]
     pub fn next(&mut self, data: &[u8]) -> Result<Option<ElemPos>, BlobError> {
         if self.done {
@@ -335,6 +343,9 @@ impl BlobIter {
     /// returns `false` for one, calling `f` with each element. The same checks,
     /// in the same order, as calling [`BlobIter::next`] until `None`, in a
     /// loop specialised for the blob kind; returns whether the end was reached.
+    ///
+    /// # Errors
+    /// A [`BlobError`] as for [`BlobIter::next`].
     #[inline]
     pub fn walk(
         &mut self,

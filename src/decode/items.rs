@@ -662,6 +662,13 @@ impl<'a> Items<'a> {
 
     /// Next element of a list or set (`None` at the end).
     ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a sorted set, hash or array cursor; a
+    /// decoding error ([`ErrorKind::Truncated`], [`ErrorKind::InvalidValue`],
+    /// [`ErrorKind::Corrupt`], [`ErrorKind::Lzf`],
+    /// [`ErrorKind::LimitExceeded`], ...) with the byte offset for a malformed
+    /// element. After an error the cursor returns `None`.
+    ///
     /// ```
     /// use rdbkit::decode::{Decoder, Item, Options};
     /// // RDB 9 file without checksum: a plain list "l" = ["a", "b"].
@@ -727,6 +734,10 @@ impl<'a> Items<'a> {
     }
 
     /// Next member and score of a sorted set.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a cursor that is not over a sorted set; a
+    /// decoding error as for [`Items::next_elem`].
     pub fn next_scored(&mut self) -> Result<Option<(Elem<'_>, f64)>> {
         Ok(self.next_scored_ref()?.map(|(m, s)| (self.resolve(m), s)))
     }
@@ -797,6 +808,10 @@ impl<'a> Items<'a> {
     }
 
     /// Next field of a hash (with its TTL for hash-field-expiry encodings).
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a cursor that is not over a hash; a
+    /// decoding error as for [`Items::next_elem`].
     pub fn next_field(&mut self) -> Result<Option<HashField<'_>>> {
         Ok(self.next_field_ref()?.map(|(f, v, expire_ms)| HashField {
             field: self.resolve(f),
@@ -894,6 +909,10 @@ impl<'a> Items<'a> {
     }
 
     /// Next index and value of an array.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a cursor that is not over an array; a
+    /// decoding error as for [`Items::next_elem`].
     pub fn next_array(&mut self) -> Result<Option<(u64, ArrayValue<'_>)>> {
         self.arena.clear();
         let Src::Plain {

@@ -25,6 +25,12 @@ pub mod sub {
 
 /// Skips a sub-opcode stream up to and including its `EOF`, checking every
 /// item. Returns the number of items.
+///
+/// # Errors
+/// A decoding error ([`ErrorKind::Truncated`], [`ErrorKind::InvalidValue`],
+/// [`ErrorKind::Corrupt`], [`ErrorKind::Lzf`], [`ErrorKind::LimitExceeded`],
+/// ...) with the byte offset, for a sub-opcode stream that is malformed or not
+/// ended by `EOF`.
 pub fn skip_sub_opcodes(r: &mut Reader<'_>, limits: &Limits) -> Result<u64> {
     let mut n = 0u64;
     loop {

@@ -24,6 +24,14 @@ pub struct Payload<'a> {
 
 /// Decodes and checks a DUMP payload at the options' validation level.
 ///
+/// # Errors
+/// [`ErrorKind::Truncated`] for fewer than 11 bytes,
+/// [`ErrorKind::ChecksumMismatch`] for a wrong CRC-64,
+/// [`ErrorKind::UnsupportedVersion`] for an RDB version this crate cannot read,
+/// [`ErrorKind::UnknownType`] and a decoding error ([`ErrorKind::Truncated`],
+/// [`ErrorKind::InvalidValue`], [`ErrorKind::Corrupt`], [`ErrorKind::Lzf`],
+/// [`ErrorKind::LimitExceeded`], ...) with the byte offset for the value.
+///
 /// ```
 /// use rdbkit::decode::{decode_payload, Options};
 /// // DUMP of the string "1" as Redis 7.0 writes it (type 0, INT8 1, version 10, CRC).

@@ -169,6 +169,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] at the end of the input.
     #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8> {
         match self.buf.get(self.pos) {
@@ -187,6 +190,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `n` bytes; an `n` beyond the remaining input is an error, never an allocation.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] when fewer than `n` bytes remain.
     #[inline]
     pub fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
@@ -206,6 +212,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips `n` bytes (same checks as [`Reader::take`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] when fewer than `n` bytes remain.
     #[inline]
     pub fn skip(&mut self, n: u64, what: &'static str) -> Result<()> {
         self.take(n, what).map(|_| ())
@@ -225,12 +234,19 @@ impl<'a> Reader<'a> {
     fixed!(u64be, u64, be_u64, 8, "Reads a big-endian u64.");
 
     /// Reads a little-endian f32.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] when fewer than 4 bytes remain.
     #[inline]
     pub fn f32le(&mut self, what: &'static str) -> Result<f32> {
         self.u32le(what).map(f32::from_bits)
     }
 
     /// Reads an RDB length prefix (or a special-encoding marker).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] at the end of the input,
+    /// [`ErrorKind::BadLengthEncoding`] for an unknown prefix.
     #[inline]
     pub fn len(&mut self, what: &'static str) -> Result<Len> {
         let start = self.pos;
@@ -245,6 +261,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a plain length; a special-encoding marker is an error.
+    ///
+    /// # Errors
+    /// As [`Reader::len`], and [`ErrorKind::Corrupt`] for a special-encoding
+    /// marker.
     #[inline]
     pub fn length(&mut self, what: &'static str) -> Result<u64> {
         let start = self.pos;
@@ -262,6 +282,10 @@ impl<'a> Reader<'a> {
 
     /// Reads a count of items that each take at least `min_item_bytes`:
     /// a count the remaining input cannot hold is an error.
+    ///
+    /// # Errors
+    /// As [`Reader::length`], and [`ErrorKind::LengthTooLarge`] when the
+    /// remaining input cannot hold that many items.
     #[inline]
     pub fn count(&mut self, what: &'static str, min_item_bytes: u64) -> Result<u64> {
         let start = self.pos;
@@ -281,6 +305,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a text double (`u8 len` + ASCII, or 253/254/255 for NaN/+inf/-inf).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] at the end of the input,
+    /// [`ErrorKind::Corrupt`] for text that is not a number.
     pub fn text_double(&mut self, what: &'static str) -> Result<f64> {
         let start = self.pos;
         let n = self.u8(what)?;

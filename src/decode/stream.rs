@@ -699,6 +699,12 @@ impl<'a> Entries<'a> {
     }
 
     /// The next entry, or `None` at the end of the stream.
+    ///
+    /// # Errors
+    /// A decoding error ([`ErrorKind::Truncated`], [`ErrorKind::InvalidValue`],
+    /// [`ErrorKind::Corrupt`], [`ErrorKind::Lzf`],
+    /// [`ErrorKind::LimitExceeded`], ...) with the byte offset for a malformed
+    /// listpack node or entry.
     pub fn next_entry(&mut self) -> Result<Option<Entry<'_>>> {
         let Some(deleted) = self.advance()? else {
             return Ok(None);

@@ -34,6 +34,11 @@ impl<'a> RdbStr<'a> {
     /// remaining input and `limits`. The LZF stream itself is not checked here
     /// (see [`RdbStr::validate`]).
     ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`], [`ErrorKind::BadStringEncoding`] or
+    /// [`ErrorKind::LimitExceeded`] (a string over `limits`), with the byte
+    /// offset.
+    ///
     /// ```
     /// use rdbkit::{decode::{Reader, RdbStr}, Limits};
     /// let mut r = Reader::new(&[0x03, b'a', b'b', b'c', 0xC0, 0xFF]);
@@ -88,6 +93,9 @@ impl<'a> RdbStr<'a> {
     }
 
     /// Skips a `STR` without looking at LZF content (the cheapest walk).
+    ///
+    /// # Errors
+    /// As [`RdbStr::read`].
     #[inline]
     pub fn skip(r: &mut Reader<'a>, limits: &Limits, what: &'static str) -> Result<()> {
         Self::read(r, limits, what).map(|_| ())
@@ -108,6 +116,9 @@ impl<'a> RdbStr<'a> {
     }
 
     /// Checks an LZF stream end to end without materialising it; other forms are always valid.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Lzf`] for a broken LZF stream.
     pub fn validate(&self) -> Result<()> {
         if let RdbStr::Lzf { data, len, offset } = self {
             lzf::validate(data, *len)
@@ -117,6 +128,9 @@ impl<'a> RdbStr<'a> {
     }
 
     /// The value's bytes: borrowed when raw, otherwise materialised.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Lzf`] for a broken LZF stream.
     ///
     /// ```
     /// use rdbkit::decode::RdbStr;
@@ -134,7 +148,9 @@ impl<'a> RdbStr<'a> {
 
     /// The value as text, for people: invalid UTF-8 sequences become
     /// `U+FFFD` ([`lossy`]). Borrowed from the input when raw and valid.
-    /// Only LZF data that does not decompress is an error.
+    /// # Errors
+    /// [`ErrorKind::Lzf`] for LZF data that does not decompress (the only
+    /// error).
     ///
     /// ```
     /// use rdbkit::decode::RdbStr;
@@ -148,6 +164,9 @@ impl<'a> RdbStr<'a> {
 
     /// Writes the value's bytes into `buf` (cleared first) unless raw, and
     /// returns them; raw strings are returned borrowed without copying.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Lzf`] for a broken LZF stream.
     pub fn bytes_in<'s>(&self, buf: &'s mut Vec<u8>) -> Result<&'s [u8]>
     where
         'a: 's,
@@ -168,6 +187,9 @@ impl<'a> RdbStr<'a> {
     }
 
     /// The value as an [`Elem`], decompressing LZF into `buf`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Lzf`] for a broken LZF stream.
     pub fn elem_in<'s>(&self, buf: &'s mut Vec<u8>) -> Result<Elem<'s>>
     where
         'a: 's,

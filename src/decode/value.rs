@@ -95,6 +95,11 @@ impl<'a> Value<'a> {
     }
 
     /// The string value (type 0).
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a value that is not a string; a decoding
+    /// error ([`ErrorKind::Truncated`], [`ErrorKind::LimitExceeded`], ...) with
+    /// the byte offset.
     pub fn string(&self) -> Result<RdbStr<'a>> {
         if self.rdb_type != t::STRING {
             return Err(self.wrong("a string"));
@@ -106,6 +111,11 @@ impl<'a> Value<'a> {
     /// array: the elements it returns borrow from it (no allocation). The
     /// iterators [`Value::elements`], [`Value::scored`] and
     /// [`Value::fields`] are built on it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a string, stream or module value; a
+    /// decoding error of the value's header with the byte offset (elements are
+    /// checked as the cursor reaches them).
     pub fn items(&self) -> Result<Items<'a>> {
         Items::new(self.rdb_type, &mut self.reader(), self.ctx, true)
     }
@@ -221,6 +231,10 @@ impl<'a> Value<'a> {
     }
 
     /// The stream value.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a value that is not a stream; a decoding
+    /// error with the byte offset.
     pub fn stream(&self) -> Result<Stream<'a>> {
         if self.kind() != Kind::Stream {
             return Err(self.wrong("a stream"));
@@ -238,6 +252,10 @@ impl<'a> Value<'a> {
     }
 
     /// The module value (type 7).
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongType`] for a value that is not a module value (type
+    /// 7); a decoding error with the byte offset.
     pub fn module(&self) -> Result<ModuleValue<'a>> {
         if self.rdb_type != t::MODULE_2 {
             return Err(self.wrong("a module value"));

@@ -45,6 +45,11 @@ pub use writer::{KeyMeta, RdbWriter};
 /// Encodes a DUMP payload (the RESTORE format) of a value for `target`:
 /// type byte, value, 2-byte version, CRC-64.
 ///
+/// # Errors
+/// As [`OwnedValue::encode`]: a value the target cannot hold
+/// ([`ErrorKind::LossNotAllowed`](crate::ErrorKind::LossNotAllowed),
+/// [`ErrorKind::Encode`](crate::ErrorKind::Encode)).
+///
 /// ```
 /// use rdbkit::encode::{dump_payload, OwnedValue, Target};
 /// let p = dump_payload(&OwnedValue::String(b"1".to_vec()), Target::redis(10)).unwrap();

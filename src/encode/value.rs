@@ -67,6 +67,10 @@ impl OwnedValue {
 
     /// Materialises a decoded value.
     ///
+    /// # Errors
+    /// The decoding errors of the value (they name no key: add it with
+    /// [`Error::with_key`](crate::Error::with_key)).
+    ///
     /// ```
     /// use rdbkit::decode::{decode_payload, Options};
     /// use rdbkit::encode::OwnedValue;
@@ -142,6 +146,13 @@ impl OwnedValue {
     /// cannot hold is an error unless allowed in `allow`; allowed losses are
     /// added to `losses`.
     ///
+    /// # Errors
+    /// [`ErrorKind::LossNotAllowed`](crate::ErrorKind::LossNotAllowed) when the
+    /// target cannot hold part of the value (field TTLs, stream metadata) and
+    /// `allow` does not allow dropping it;
+    /// [`ErrorKind::Encode`](crate::ErrorKind::Encode) for a value the target
+    /// has no type for.
+    ///
     /// ```
     /// use rdbkit::encode::{OwnedValue, Target, AllowLoss, Losses};
     /// let v = OwnedValue::Set(vec![b"1".to_vec(), b"2".to_vec()]);
@@ -166,6 +177,9 @@ impl OwnedValue {
     /// strings as integers or LZF where the server does. Empty collections
     /// (which servers never hold) are written in the plain form with a
     /// count of zero.
+    ///
+    /// # Errors
+    /// As [`OwnedValue::encode`].
     ///
     /// ```
     /// use rdbkit::encode::{AllowLoss, EncodeConfig, Losses, OwnedValue, Target};

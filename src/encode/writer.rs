@@ -142,6 +142,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes bytes as they are (updating the CRC).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn raw(&mut self, b: &[u8]) -> Result<()> {
         self.crc.update(b);
         self.written += b.len() as u64;
@@ -152,6 +155,9 @@ impl<W: Write> RdbWriter<W> {
     /// computes its CRC on another thread while writing it, in pieces of at
     /// most `piece` bytes; `written` is called after each piece with the
     /// bytes of `b` written so far. Worth it from about a megabyte.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     ///
     /// ```
     /// use rdbkit::encode::{RdbWriter, Target};
@@ -214,6 +220,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes an `AUX` field (targets with RDB 7+; ignored below).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         if self.target.version < 7 {
             return Ok(());
@@ -227,6 +236,9 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes the standard aux fields of a fresh file: producer version
     /// (`redis-ver`, or `valkey-ver` for Valkey targets), bits, ctime, used-mem.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn standard_aux(
         &mut self,
         producer_version: &str,
@@ -245,6 +257,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes `SELECTDB`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn select_db(&mut self, db: u64) -> Result<()> {
         if let Some(t) = &mut self.tracker {
             t.db = db;
@@ -255,6 +270,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes `RESIZEDB` (RDB 7+; ignored below).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn resize_db(&mut self, keys: u64, expires: u64) -> Result<()> {
         if let Some(t) = &mut self.tracker {
             t.hints.insert(t.db, (keys, expires));
@@ -269,6 +287,10 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a `FUNCTION2` record (one library's source).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] when the target has no functions (RDB < 10);
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn function(&mut self, code: &[u8]) -> Result<()> {
         if !self.target.has_functions() {
             return Err(Error::new(
@@ -286,6 +308,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a `MODULE_AUX` record from its parts (payload = sub-opcode stream with EOF).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the output fails.
     pub fn module_aux(&mut self, id: u64, when: u64, payload: &[u8]) -> Result<()> {
         self.buf.push(op::MODULE_AUX);
         write_len(&mut self.buf, id);
@@ -321,6 +346,11 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a key from an owned value, choosing encodings for the target.
+    ///
+    /// # Errors
+    /// The errors of [`OwnedValue::encode`]; [`ErrorKind::DuplicateKey`] for a
+    /// key written twice in one database by a tracking writer;
+    /// [`ErrorKind::Io`] when the output fails. Each names the key.
     pub fn key(&mut self, key: &[u8], value: &OwnedValue, meta: KeyMeta) -> Result<()> {
         self.key_with_meta(key, value, meta, None)
     }
@@ -329,6 +359,10 @@ impl<W: Write> RdbWriter<W> {
     /// module key metadata, as decoded in [`KeyRecord::key_meta`]). A target
     /// that cannot hold it (anything but Redis RDB 13+) is an error naming
     /// the key.
+    ///
+    /// # Errors
+    /// As [`RdbWriter::key`], and [`ErrorKind::Encode`] for a `KEY_META` record
+    /// the target cannot hold.
     ///
     /// ```
     /// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
@@ -383,6 +417,11 @@ impl<W: Write> RdbWriter<W> {
     /// is an error naming the key. The record brings its own bytes
     /// ([`KeyRecord::body`]), so no input slice can be mixed up.
     ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] for metadata the target cannot hold (a `KEY_META`
+    /// record, naming the key); [`ErrorKind::DuplicateKey`] for a tracking
+    /// writer; [`ErrorKind::Io`] when the output fails.
+    ///
     /// ```
     /// use rdbkit::decode::{Decoder, Item, Options};
     /// use rdbkit::encode::{RdbWriter, Target};
@@ -416,6 +455,10 @@ impl<W: Write> RdbWriter<W> {
     /// Writes `EOF` and the CRC (RDB 5+), flushes, and returns the writer.
     /// A tracking writer ([`RdbWriter::track_keys`]) first checks that every
     /// `RESIZEDB` hint matches the keys written to its database.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] when a tracking writer's `RESIZEDB` hint differs
+    /// from what was written; [`ErrorKind::Io`] when the output fails.
     pub fn finish(mut self) -> Result<W> {
         if let Some(t) = &self.tracker {
             for (db, &hint) in &t.hints {

@@ -11,6 +11,9 @@ use crate::decode::{ArrayValue, Elem, KeyRecord, Kind, RdbStr, StreamId, Value};
 use crate::{Error, Result};
 
 /// Writes `s` as a JSON string literal.
+///
+/// # Errors
+/// The `io::Error` of `out`.
 pub fn write_str(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(b"\"")?;
     let b = s.as_bytes();
@@ -37,6 +40,9 @@ pub fn write_str(out: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 /// Writes bytes as a JSON string (valid UTF-8) or `{"base64":"..."}`.
+///
+/// # Errors
+/// The `io::Error` of `out`.
 ///
 /// ```
 /// let mut v = Vec::new();
@@ -66,6 +72,9 @@ fn write_elem(out: &mut impl Write, e: Elem<'_>) -> io::Result<()> {
 }
 
 /// Writes a double as a JSON number, or `"inf"`, `"-inf"`, `"nan"`.
+///
+/// # Errors
+/// The `io::Error` of `out`.
 pub fn write_f64(out: &mut impl Write, v: f64) -> io::Result<()> {
     if v.is_finite() {
         let s = crate::format::format_double(v);
@@ -95,6 +104,10 @@ fn rdbstr(out: &mut impl Write, s: RdbStr<'_>) -> Result<()> {
 }
 
 /// Writes one key as a single-line JSON object (no trailing newline).
+///
+/// # Errors
+/// A decoding error of the key or value (naming the key), or an
+/// [`ErrorKind::Io`](crate::ErrorKind::Io) error of `out`.
 pub fn write_key(out: &mut impl Write, k: &KeyRecord<'_>) -> Result<()> {
     let key = k.key.to_bytes()?;
     write!(out, "{{\"db\":{},\"key\":", k.db)?;
@@ -110,6 +123,10 @@ pub fn write_key(out: &mut impl Write, k: &KeyRecord<'_>) -> Result<()> {
 }
 
 /// Writes a value in the `dump` JSON format.
+///
+/// # Errors
+/// A decoding error of the value, or an [`ErrorKind::Io`](crate::ErrorKind::Io)
+/// error of `out`.
 pub fn write_value(out: &mut impl Write, v: &Value<'_>) -> Result<()> {
     let e = Error::from;
     match v.kind() {

@@ -193,6 +193,9 @@ impl<W: Write> RespWriter<W> {
     }
 
     /// Writes one command from its arguments.
+    ///
+    /// # Errors
+    /// An [`ErrorKind::Io`] error of the output.
     pub fn command(&mut self, args: &[&[u8]]) -> Result<()> {
         let c = Self::cmd(args);
         self.emit(&c)
@@ -200,6 +203,9 @@ impl<W: Write> RespWriter<W> {
 
     /// Handles any record: keys and functions are written, module aux
     /// data is counted as skipped, the rest is ignored.
+    ///
+    /// # Errors
+    /// As [`RespWriter::key`] and [`RespWriter::function`].
     pub fn item(&mut self, item: &Item<'_>) -> Result<()> {
         match item {
             Item::Key(k) => self.key(k),
@@ -218,6 +224,10 @@ impl<W: Write> RespWriter<W> {
 
     /// `FUNCTION LOAD` of one library; for a server without functions an
     /// error unless [`RespOptions::drop_functions`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::LossNotAllowed`] (functions) when the server release
+    /// has no functions, or an `Io` error of the output.
     ///
     /// ```
     /// use rdbkit::export::resp::{RespOptions, RespWriter, ServerRelease};
@@ -247,6 +257,12 @@ impl<W: Write> RespWriter<W> {
     }
 
     /// All commands for one key (errors name the key).
+    ///
+    /// # Errors
+    /// A decoding error of the value, an
+    /// [`ErrorKind::Encode`] error for what the
+    /// release's commands cannot express, or an `Io` error of the output; every
+    /// one names the key.
     pub fn key(&mut self, k: &KeyRecord<'_>) -> Result<()> {
         let key = k.key.to_bytes()?;
         if self.db != Some(k.db) {
@@ -603,6 +619,10 @@ impl<W: Write> RespWriter<W> {
     }
 
     /// Flushes and returns the output and the statistics.
+    ///
+    /// # Errors
+    /// An [`ErrorKind::Io`] error when flushing the
+    /// output fails.
     pub fn finish(mut self) -> Result<(W, RespStats)> {
         self.out.flush()?;
         Ok((self.out, self.stats))
@@ -610,6 +630,10 @@ impl<W: Write> RespWriter<W> {
 }
 
 /// Exports a whole file (every key, function and skipped module aux record).
+///
+/// # Errors
+/// The errors of [`Decoder`](crate::decode::Decoder) over `data` and of
+/// [`RespWriter::item`].
 ///
 /// ```
 /// use rdbkit::export::resp::{write_file, RespOptions, ServerRelease};

@@ -168,6 +168,11 @@ pub struct Header {
 impl Header {
     /// Parses and checks the 9-byte header.
     ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) for fewer than 9 bytes, [`ErrorKind::BadMagic`](crate::ErrorKind::BadMagic)
+    /// when they are not `REDIS`/`VALKEY` and 4 or 3 digits, and the errors of
+    /// [`Header::check`].
+    ///
     /// ```
     /// use rdbkit::format::{Header, Lineage};
     /// let h = Header::parse(b"REDIS0011rest").unwrap();
@@ -214,6 +219,10 @@ impl Header {
     }
 
     /// Checks that this crate can read the version.
+    ///
+    /// # Errors
+    /// [`ErrorKind::UnsupportedVersion`](crate::ErrorKind::UnsupportedVersion) for a version this crate cannot read
+    /// (0, or newer than it knows).
     pub fn check(&self) -> crate::Result<()> {
         use crate::{Error, ErrorKind};
         let (magic, why) = match self.lineage {

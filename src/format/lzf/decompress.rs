@@ -13,6 +13,10 @@ use super::{validate, LzfError, MAX_LIT};
 ///
 /// An empty input with an empty `out` is valid.
 ///
+/// # Errors
+/// An [`LzfError`] when the stream is broken or does not fill `out` exactly;
+/// `out` then holds garbage.
+///
 /// # Example
 ///
 /// ```
@@ -172,6 +176,9 @@ fn copy_match(out: &mut [u8], op: usize, off: usize, len: usize) {
 /// outputs over 1 MiB are allocated only once [`validate`] has shown that
 /// the stream produces them (see [`decompress_append`]).
 ///
+/// # Errors
+/// An [`LzfError`] as for [`decompress_into`].
+///
 /// # Example
 ///
 /// ```
@@ -199,6 +206,10 @@ const EAGER_ALLOC_MAX: usize = 1 << 20;
 /// proportional to the input, not memory proportional to the claim (a
 /// hostile file cannot make the decoder allocate 88 times its size). On
 /// error `out` keeps its previous contents plus unspecified bytes.
+///
+/// # Errors
+/// An [`LzfError`] as for [`decompress_into`]; `out` then keeps its
+/// previous contents plus unspecified bytes.
 ///
 /// # Example
 ///
@@ -228,6 +239,9 @@ pub fn decompress_append(
 ///
 /// As with [`decompress`], large outputs are allocated only once validated.
 /// On error the contents of `out` are unspecified.
+///
+/// # Errors
+/// An [`LzfError`] as for [`decompress_into`].
 ///
 /// # Example
 ///

@@ -12,6 +12,10 @@ use super::{LzfError, MAX_LIT, MAX_OFF};
 /// buffer would, but does not allocate and runs at several GB/s of
 /// (virtual) output.
 ///
+/// # Errors
+/// An [`LzfError`] saying where the stream is broken: a truncated token, a
+/// back-reference before the start, or a length other than `expected_len`.
+///
 /// # Example
 ///
 /// ```
