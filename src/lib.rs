@@ -151,6 +151,7 @@ mod spill;
 
 pub use file::Input;
 pub mod export;
+pub mod memory;
 pub mod merge;
 pub mod stats;
 

@@ -484,6 +484,32 @@ impl<'a> Stream<'a> {
         self.n_nodes
     }
 
+    /// Each node's master ID (its 16 raw bytes) and the uncompressed
+    /// length of its listpack, in file order.
+    pub(crate) fn node_sizes(&self) -> impl Iterator<Item = Result<([u8; 16], u64)>> + '_ {
+        let mut r = Reader::at(self.input, self.nodes_start);
+        let limits = self.ctx.limits;
+        let mut left = self.n_nodes;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let node = (|| {
+                let id = RdbStr::read(&mut r, &limits, "stream node ID")?.to_bytes()?;
+                let lp = RdbStr::read(&mut r, &limits, "stream listpack")?;
+                let mut raw = [0u8; 16];
+                let n = id.len().min(16);
+                raw[..n].copy_from_slice(&id[..n]);
+                Ok((raw, lp.len() as u64))
+            })();
+            if node.is_err() {
+                left = 0;
+            }
+            Some(node)
+        })
+    }
+
     /// Input position just past the value.
     pub(crate) fn end(&self) -> usize {
         self.end

@@ -21,6 +21,45 @@ impl<'b> BlobElem<'b> {
     }
 }
 
+/// Bytes a listpack entry of `e` takes (encoding, data and back-length),
+/// as [`ListpackBuilder::push`] writes it.
+pub(crate) fn listpack_entry_len(e: BlobElem<'_>) -> usize {
+    let enc = match e.resolve() {
+        BlobElem::Int(v) => {
+            if (0..=127).contains(&v) {
+                1
+            } else if (-4096..=4095).contains(&v) {
+                2
+            } else if (-32768..=32767).contains(&v) {
+                3
+            } else if (-8388608..=8388607).contains(&v) {
+                4
+            } else if i32::try_from(v).is_ok() {
+                5
+            } else {
+                9
+            }
+        }
+        BlobElem::Bytes(b) => {
+            let l = b.len();
+            l + if l < 64 {
+                1
+            } else if l < 4096 {
+                2
+            } else {
+                5
+            }
+        }
+    };
+    enc + match enc {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}
+
 /// Shorthand for [`BlobElem::Bytes`] (the collection and stream encoders).
 pub(super) fn be(b: &[u8]) -> BlobElem<'_> {
     BlobElem::Bytes(b)

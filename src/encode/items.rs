@@ -43,7 +43,13 @@ const SIZE_SAFETY_LIMIT: usize = 8192;
 
 /// Whether a quicklist node of `node_sz` bytes and `count` elements takes
 /// one more element of `sz` bytes (`_quicklistNodeAllowInsert`).
-fn node_allows(version: u32, fill: i32, node_sz: usize, count: usize, sz: usize) -> bool {
+pub(crate) fn node_allows(
+    version: u32,
+    fill: i32,
+    node_sz: usize,
+    count: usize,
+    sz: usize,
+) -> bool {
     if version >= 10 {
         // Redis 7.0+ (listpack nodes): a flat 8-byte estimate and
         // quicklistNodeExceedsLimit (checked against Redis 7.0 and 7.4).

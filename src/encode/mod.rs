@@ -29,10 +29,12 @@ mod tests;
 
 /// The format a file is written for (defined in [`crate::release`]).
 pub use crate::release::Target;
+pub(crate) use blob::listpack_entry_len;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use config::{AllowLoss, EncodeConfig, Losses};
 pub use copy::{copy_filtered, CopySummary};
 pub use double::{format_g17, format_shortest, score_text, text_double};
+pub(crate) use items::node_allows;
 pub use items::{ArrayItem, HashEntry};
 pub use primitives::{write_blob, write_len, write_raw_str, write_str, write_text_double, StrOpts};
 pub use stream::{

@@ -1,0 +1,129 @@
+//! What an allocation of `n` bytes really takes: the allocator's usable
+//! size, which is what Redis's `zmalloc_size` reports and `MEMORY USAGE`
+//! adds up.
+
+/// The allocator a server is built with (`redis-server --version` says
+/// `malloc=jemalloc-5.3.0` or `malloc=libc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Allocator {
+    /// jemalloc 5 as Redis and Valkey bundle it (x86-64, 16-byte quantum):
+    /// what Redis and Redis Enterprise ship with.
+    Jemalloc,
+    /// glibc's malloc on 64-bit Linux (`malloc_usable_size`).
+    Libc,
+}
+
+impl Allocator {
+    /// The name used on the command line: `jemalloc` or `libc`.
+    ///
+    /// ```
+    /// assert_eq!(rdbkit::memory::Allocator::Libc.name(), "libc");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Allocator::Jemalloc => "jemalloc",
+            Allocator::Libc => "libc",
+        }
+    }
+
+    /// Parses [`Allocator::name`].
+    pub fn from_name(s: &str) -> Option<Allocator> {
+        match s {
+            "jemalloc" => Some(Allocator::Jemalloc),
+            "libc" => Some(Allocator::Libc),
+            _ => None,
+        }
+    }
+
+    /// The usable size of an allocation of `n` bytes.
+    ///
+    /// jemalloc rounds to its size classes: 8, then multiples of 16 up to
+    /// 128, then four classes per doubling (160, 192, 224, 256, 320, ...),
+    /// the same rule on for its large and huge classes. glibc adds its
+    /// 8-byte chunk header, rounds the chunk to 16 bytes (32 at least),
+    /// and maps requests from 128 KiB on by themselves (page-rounded, with
+    /// a 16-byte header).
+    ///
+    /// ```
+    /// use rdbkit::memory::Allocator;
+    /// assert_eq!(Allocator::Jemalloc.usable(3), 8);
+    /// assert_eq!(Allocator::Jemalloc.usable(100), 112);
+    /// assert_eq!(Allocator::Jemalloc.usable(129), 160);
+    /// assert_eq!(Allocator::Jemalloc.usable(536), 640);
+    /// assert_eq!(Allocator::Libc.usable(3), 24);
+    /// assert_eq!(Allocator::Libc.usable(25), 40);
+    /// ```
+    pub fn usable(self, n: u64) -> u64 {
+        match self {
+            Allocator::Jemalloc => jemalloc(n),
+            Allocator::Libc => glibc(n),
+        }
+    }
+}
+
+fn jemalloc(n: u64) -> u64 {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.div_ceil(16) * 16;
+    }
+    // Four classes per doubling: (2^k, 2^(k+1)] in steps of 2^(k-2).
+    let lg = 63 - u64::from((n - 1).leading_zeros());
+    let step = 1u64 << (lg - 2);
+    n.div_ceil(step).saturating_mul(step)
+}
+
+/// glibc's default `M_MMAP_THRESHOLD` (it can grow at run time; Redis
+/// frees little, so the default is what a freshly loaded server sees).
+const MMAP_THRESHOLD: u64 = 128 << 10;
+const PAGE: u64 = 4096;
+
+fn glibc(n: u64) -> u64 {
+    if n >= MMAP_THRESHOLD {
+        return (n + 16).div_ceil(PAGE).saturating_mul(PAGE) - 16;
+    }
+    let chunk = ((n + 8 + 15) & !15).max(32);
+    chunk - 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jemalloc_classes() {
+        let classes: Vec<u64> = (1..=4096).map(jemalloc).collect();
+        let mut distinct = classes.clone();
+        distinct.dedup();
+        assert_eq!(
+            &distinct[..20],
+            &[
+                8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
+                768, 896
+            ]
+        );
+        // Every size fits its class, and the class is the smallest one.
+        for (i, &c) in classes.iter().enumerate() {
+            let n = i as u64 + 1;
+            assert!(c >= n);
+            assert!(distinct.iter().all(|&d| d < n || d >= c));
+        }
+        assert_eq!(jemalloc(14336), 14336);
+        assert_eq!(jemalloc(14337), 16384);
+        assert_eq!(jemalloc(16385), 20480);
+        assert_eq!(jemalloc(1 << 20), 1 << 20);
+        assert_eq!(jemalloc((1 << 20) + 1), 1_310_720);
+    }
+
+    #[test]
+    fn glibc_chunks() {
+        assert_eq!(glibc(0), 24);
+        assert_eq!(glibc(24), 24);
+        assert_eq!(glibc(25), 40);
+        assert_eq!(glibc(40), 40);
+        assert_eq!(glibc(41), 56);
+        assert_eq!(glibc(MMAP_THRESHOLD), 135_152);
+    }
+}

@@ -1,0 +1,496 @@
+//! Redis 7.0 (`7.0.0` … `7.0.15`, RDB 10): what a key costs after the
+//! server loads it, as `MEMORY USAGE key SAMPLES 0` reports it.
+//!
+//! Read from the 7.0.15 sources (`object.c` `objectComputeSize` and
+//! `memoryCommand`, `rdb.c` `rdbLoadObject`, `t_*.c` conversions, `sds.c`,
+//! `dict.c`) and checked key by key against Debian's Redis 7.0.15
+//! (jemalloc 5.3.0) by `tests/memory_servers.rs`.
+//!
+//! * A key costs its `dictEntry` (24 bytes, not rounded: `memoryCommand`
+//!   adds `sizeof(dictEntry)`), its key string (an sds: `sdstrynewlen`, a
+//!   1-byte header below 32 bytes, then 3, 5, 9 or 17 bytes, plus the
+//!   terminating zero, rounded by the allocator) and its value.
+//! * Strings: a canonical integer of at most 20 characters becomes an
+//!   `int` object (`tryObjectEncoding`; 16 bytes, shared or not); up to 44
+//!   bytes an `embstr` (robj, 3-byte sds header, bytes and zero in one
+//!   allocation); beyond a `raw` robj (16) plus its sds.
+//! * Lists are quicklists: robj 16 + quicklist 40 + per node 40 plus its
+//!   listpack. RDB 10 nodes are kept as they are in the file (one
+//!   allocation of exactly their length); ziplist nodes (RDB 7-9) are
+//!   converted one for one to listpacks of their exact size; plain lists
+//!   and single ziplists are pushed element by element, which packs them
+//!   into nodes of at most 8 KB (`list-max-listpack-size -2`).
+//! * Sets: an intset while every member is a canonical integer and there
+//!   are at most 512 (`set-max-intset-entries`); otherwise a hash table
+//!   sized on load for all members (`dictTryExpand`): robj 16 + dict 56 +
+//!   8 per bucket (a power of two, 4 at least) + per member 24 + its sds.
+//! * Sorted sets: a listpack up to 128 members of at most 64 bytes (scores
+//!   as `%.17g` text, integers as integers); otherwise a skiplist: robj
+//!   16, zset 16, zskiplist 32, dict 56, buckets, the 32-level header
+//!   node (536 bytes), and per member its sds, 24 for the dict entry and a
+//!   node of 24 + 16 per level. Levels are random (p = 1/4), so a node is
+//!   counted at its expected allocated size.
+//! * Hashes: a listpack up to 512 fields (`hash-max-listpack-entries`) of
+//!   at most 64 bytes each; otherwise a hash table: robj 16 + dict 56 +
+//!   buckets + per field 24 and the sds of field and value.
+//! * Streams: robj 16 + stream 80 + `streamRadixTreeMemoryUsage` of the
+//!   node tree (16 per node ID, 4 per rax node and a fixed 240 per rax
+//!   node; the rax nodes counted from the IDs as insertions build them) + the allocated size of every listpack + per consumer group
+//!   and consumer their structures and PELs.
+
+use super::alloc::Allocator;
+use super::{sds, KeyMemory, MemEncoding};
+use crate::decode::blob::{BlobIter, BlobKind, ElemPos};
+use crate::decode::{Elem, KeyRecord, RdbStr, Reader, Value};
+use crate::encode::score_text;
+use crate::encode::{listpack_entry_len, BlobElem};
+use crate::format::{parse_canonical_int, rdb_type as t, Kind};
+use crate::{Limits, Result};
+
+const ROBJ: u64 = 16;
+const DICT_ENTRY: u64 = 24;
+const DICT: u64 = 56;
+const QUICKLIST: u64 = 40;
+const QUICKLIST_NODE: u64 = 40;
+const ZSET: u64 = 16;
+const ZSKIPLIST: u64 = 32;
+const STREAM: u64 = 80;
+/// `sizeof(streamID)`, `sizeof(raxNode)` and the fixed 30 longs per rax
+/// node of `streamRadixTreeMemoryUsage`.
+const STREAM_ID: u64 = 16;
+const RAX_NODE: u64 = 4;
+const RAX_NODE_FIXED: u64 = 8 * 30;
+/// `sizeof(streamCG)`, `sizeof(streamConsumer)`, `sizeof(streamNACK)`.
+const STREAM_CG: u64 = 40;
+const STREAM_CONSUMER: u64 = 24;
+const STREAM_NACK: u64 = 24;
+const SET_MAX_INTSET_ENTRIES: u64 = 512;
+const HASH_MAX_ENTRIES: u64 = 512;
+const HASH_MAX_VALUE: usize = 64;
+const ZSET_MAX_ENTRIES: u64 = 128;
+const ZSET_MAX_VALUE: usize = 64;
+/// `list-max-listpack-size -2`: nodes of at most 8 KB.
+const LIST_FILL: i32 = -2;
+/// Listpack header (6 bytes) and end byte.
+const LP_EMPTY: u64 = 7;
+
+/// The model with its allocator.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Redis70 {
+    pub(super) alloc: Allocator,
+}
+
+impl Redis70 {
+    fn a(&self, n: u64) -> u64 {
+        self.alloc.usable(n)
+    }
+
+    fn sds(&self, len: u64) -> u64 {
+        self.a(sds::alloc_len(len))
+    }
+
+    /// `MEMORY USAGE` of a key.
+    pub(super) fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
+        let key = rec.key.len() as u64;
+        let (value, encoding) = self.value(&rec.value)?;
+        Ok(KeyMemory {
+            bytes: DICT_ENTRY + self.sds(key) + value,
+            encoding,
+        })
+    }
+
+    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        match v.kind() {
+            Kind::String => self.string(v),
+            Kind::List => self.list(v),
+            Kind::Set => self.set(v),
+            Kind::ZSet => self.zset(v),
+            Kind::Hash => self.hash(v),
+            Kind::Stream => self.stream(v),
+            // A module's own `mem_usage` callback decides; without the
+            // module only the object is known.
+            _ => Ok((ROBJ, MemEncoding::Module)),
+        }
+    }
+
+    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let s = v.string()?;
+        let len = s.len() as u64;
+        let int = match s {
+            RdbStr::Int(_) => true,
+            _ if len <= 20 => parse_canonical_int(&s.to_bytes()?).is_some(),
+            _ => false,
+        };
+        Ok(if int {
+            (ROBJ, MemEncoding::Int)
+        } else if len <= 44 {
+            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr)
+        } else {
+            (ROBJ + self.sds(len), MemEncoding::Raw)
+        })
+    }
+
+    /// A dict of `n` entries sized for them on load, without its entries.
+    fn dict(&self, n: u64) -> u64 {
+        DICT + 8 * buckets(n)
+    }
+
+    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let mut total = ROBJ + QUICKLIST;
+        match v.rdb_type() {
+            t::LIST_QUICKLIST_2 | t::LIST_QUICKLIST => {
+                let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
+                for_each_node(v, |blob| {
+                    let bytes = if v2 {
+                        // Packed and plain nodes alike: kept as they are.
+                        blob.len() as u64
+                    } else {
+                        // A ziplist node becomes a listpack of its size.
+                        converted_listpack(&blob.to_bytes()?, BlobKind::Ziplist)?
+                    };
+                    total += QUICKLIST_NODE + self.a(bytes);
+                    Ok(())
+                })?;
+            }
+            _ => {
+                // Pushed one by one at the tail.
+                let mut node = Node::default();
+                let mut it = v.items()?;
+                while let Some(e) = it.next_elem()? {
+                    let text_len = elem_text_len(&e);
+                    if node.count > 0
+                        && !crate::encode::node_allows(
+                            10,
+                            LIST_FILL,
+                            node.bytes as usize,
+                            node.count as usize,
+                            text_len,
+                        )
+                    {
+                        total += QUICKLIST_NODE + self.a(node.bytes);
+                        node = Node::default();
+                    }
+                    node.push(elem_lp_len(&e));
+                }
+                if node.count > 0 {
+                    total += QUICKLIST_NODE + self.a(node.bytes);
+                }
+            }
+        }
+        Ok((total, MemEncoding::Quicklist))
+    }
+
+    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let mut it = v.items()?;
+        // Members, and whether all are canonical integers (their range).
+        let mut n = 0u64;
+        let mut members = 0u64;
+        let mut ints = true;
+        let (mut lo, mut hi) = (0i64, 0i64);
+        while let Some(e) = it.next_elem()? {
+            n += 1;
+            members += self.sds(elem_text_len(&e) as u64);
+            match elem_int(&e) {
+                Some(i) if ints => {
+                    lo = lo.min(i);
+                    hi = hi.max(i);
+                }
+                _ => ints = false,
+            }
+        }
+        if ints && n <= SET_MAX_INTSET_ENTRIES {
+            let width = if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
+                2
+            } else if lo >= i64::from(i32::MIN) && hi <= i64::from(i32::MAX) {
+                4
+            } else {
+                8
+            };
+            // An intset from the file is kept as it is.
+            let bytes = if v.rdb_type() == t::SET_INTSET {
+                blob_len(v)?
+            } else {
+                8 + n * width
+            };
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Intset));
+        }
+        Ok((
+            ROBJ + self.dict(n) + n * DICT_ENTRY + members,
+            MemEncoding::Hashtable,
+        ))
+    }
+
+    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let mut n = 0u64;
+        let mut maxlen = 0usize;
+        let mut lp = LP_EMPTY;
+        let mut members = 0u64;
+        let mut it = v.items()?;
+        while let Some((m, score)) = it.next_scored()? {
+            n += 1;
+            let len = elem_text_len(&m);
+            maxlen = maxlen.max(len);
+            members += self.sds(len as u64);
+            lp += elem_lp_len(&m) as u64;
+            lp += listpack_entry_len(BlobElem::Bytes(score_text(score, 10).as_bytes())) as u64;
+        }
+        let compact = matches!(v.rdb_type(), t::ZSET_LISTPACK | t::ZSET_ZIPLIST);
+        let listpack = if compact {
+            // Only the count decides for compact encodings.
+            n <= ZSET_MAX_ENTRIES
+        } else {
+            n <= ZSET_MAX_ENTRIES && maxlen <= ZSET_MAX_VALUE
+        };
+        if listpack {
+            let bytes = if v.rdb_type() == t::ZSET_LISTPACK {
+                blob_len(v)?
+            } else {
+                lp
+            };
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+        }
+        // Presized on load for a skiplist from the file; grown from 4
+        // buckets when converted from a compact encoding.
+        let header = self.a(24 + 16 * 32);
+        let node = self.expected_skiplist_node();
+        Ok((
+            ROBJ + ZSET
+                + ZSKIPLIST
+                + self.dict(n)
+                + header
+                + members
+                + n * DICT_ENTRY
+                + (n as f64 * node).round() as u64,
+            MemEncoding::Skiplist,
+        ))
+    }
+
+    /// The expected allocated size of a skiplist node: 24 bytes and 16 per
+    /// level, levels drawn with p = 1/4 up to 32.
+    fn expected_skiplist_node(&self) -> f64 {
+        let mut e = 0.0;
+        let mut p = 0.75;
+        for level in 1..=32u64 {
+            let pl = if level == 32 { p / 0.75 } else { p };
+            e += pl * self.a(24 + 16 * level) as f64;
+            p *= 0.25;
+        }
+        e
+    }
+
+    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let mut n = 0u64;
+        let mut maxlen = 0usize;
+        let mut lp = LP_EMPTY;
+        let mut sdss = 0u64;
+        let mut it = v.items()?;
+        while let Some(f) = it.next_field()? {
+            n += 1;
+            let (fl, vl) = (elem_text_len(&f.field), elem_text_len(&f.value));
+            maxlen = maxlen.max(fl).max(vl);
+            sdss += self.sds(fl as u64) + self.sds(vl as u64);
+            lp += (elem_lp_len(&f.field) + elem_lp_len(&f.value)) as u64;
+        }
+        let listpack = match v.rdb_type() {
+            // Only the count decides for listpacks and ziplists in the file.
+            t::HASH_LISTPACK | t::HASH_ZIPLIST => n <= HASH_MAX_ENTRIES,
+            _ => n <= HASH_MAX_ENTRIES && maxlen <= HASH_MAX_VALUE,
+        };
+        if listpack {
+            let bytes = if v.rdb_type() == t::HASH_LISTPACK {
+                blob_len(v)?
+            } else {
+                lp
+            };
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+        }
+        Ok((
+            ROBJ + self.dict(n) + n * DICT_ENTRY + sdss,
+            MemEncoding::Hashtable,
+        ))
+    }
+
+    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+        let s = v.stream()?;
+        let mut total = ROBJ + STREAM;
+        let mut ids = Vec::new();
+        for node in s.node_sizes() {
+            let (id, len) = node?;
+            ids.push(id);
+            total += self.a(len);
+        }
+        total += rax_usage(&mut ids);
+        for g in s.groups() {
+            let g = g?;
+            ids.clear();
+            for p in g.pel() {
+                ids.push(p?.id.to_raw());
+            }
+            total += STREAM_CG + rax_usage(&mut ids) + STREAM_NACK * ids.len() as u64;
+            for c in g.consumers() {
+                let c = c?;
+                ids.clear();
+                ids.extend(c.pel().map(|id| id.to_raw()));
+                total += STREAM_CONSUMER + c.name.len() as u64 + rax_usage(&mut ids);
+            }
+        }
+        Ok((total, MemEncoding::Stream))
+    }
+}
+
+/// `streamRadixTreeMemoryUsage` of a rax holding `keys` (sorted here):
+/// 16 bytes per element and 244 per rax node.
+fn rax_usage(keys: &mut [[u8; 16]]) -> u64 {
+    keys.sort_unstable();
+    keys.len() as u64 * STREAM_ID + rax_nodes(keys) * (RAX_NODE + RAX_NODE_FIXED)
+}
+
+/// The nodes of a rax holding the sorted, distinct 16-byte `keys`, as
+/// insertions build it: the head (holding the keys' common prefix, if
+/// any), then per branching point a node whose children are one byte
+/// each, a compressed node for the rest of an edge longer than one byte,
+/// and a leaf per key.
+fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
+    match keys {
+        [] => 1,
+        [_] => 2,
+        _ => {
+            let p = lcp(&keys[0], &keys[keys.len() - 1], 0);
+            u64::from(p > 0) + branch(keys, p)
+        }
+    }
+}
+
+/// Nodes of the subtree at depth `d`: a leaf (`d` = 16) or a node where
+/// `keys` differ at byte `d`.
+fn branch(keys: &[[u8; 16]], d: usize) -> u64 {
+    if d >= 16 || keys.len() < 2 {
+        return 1;
+    }
+    let mut n = 1;
+    let mut i = 0;
+    while i < keys.len() {
+        let mut j = i + 1;
+        while j < keys.len() && keys[j][d] == keys[i][d] {
+            j += 1;
+        }
+        let group = &keys[i..j];
+        let child = if group.len() == 1 {
+            16
+        } else {
+            lcp(&group[0], &group[group.len() - 1], d + 1)
+        };
+        // The first byte of the edge is in this node; a longer edge has a
+        // compressed node for the rest.
+        n += u64::from(child - d >= 2) + branch(group, child);
+        i = j;
+    }
+    n
+}
+
+/// The length of the common prefix of `a` and `b`, known to share `from`
+/// bytes.
+fn lcp(a: &[u8; 16], b: &[u8; 16], from: usize) -> usize {
+    (from..16).find(|&i| a[i] != b[i]).unwrap_or(16)
+}
+
+/// Buckets of a dict sized for `n` entries: the next power of two, 4 at
+/// least (`_dictNextExp`).
+fn buckets(n: u64) -> u64 {
+    n.max(4).next_power_of_two()
+}
+
+/// A quicklist node being filled by pushes.
+#[derive(Default)]
+struct Node {
+    /// Listpack bytes so far, header and end byte included.
+    bytes: u64,
+    count: u64,
+}
+
+impl Node {
+    fn push(&mut self, entry: usize) {
+        if self.count == 0 {
+            self.bytes = LP_EMPTY;
+        }
+        self.bytes += entry as u64;
+        self.count += 1;
+    }
+}
+
+/// The decimal text length of an element as the server stores strings.
+fn elem_text_len(e: &Elem<'_>) -> usize {
+    match e {
+        Elem::Bytes(b) => b.len(),
+        Elem::Int(i) => {
+            let mut buf = itoa_len(*i);
+            if *i < 0 {
+                buf += 1;
+            }
+            buf
+        }
+    }
+}
+
+fn itoa_len(i: i64) -> usize {
+    let mut u = i.unsigned_abs();
+    let mut n = 1;
+    while u >= 10 {
+        u /= 10;
+        n += 1;
+    }
+    n
+}
+
+fn elem_int(e: &Elem<'_>) -> Option<i64> {
+    match e {
+        Elem::Int(i) => Some(*i),
+        Elem::Bytes(b) => parse_canonical_int(b),
+    }
+}
+
+fn elem_lp_len(e: &Elem<'_>) -> usize {
+    match e {
+        Elem::Int(i) => listpack_entry_len(BlobElem::Int(*i)),
+        Elem::Bytes(b) => listpack_entry_len(BlobElem::Bytes(b)),
+    }
+}
+
+/// The uncompressed length of a value stored as one string (a blob).
+fn blob_len(v: &Value<'_>) -> Result<u64> {
+    let mut r = Reader::at(v.input(), v.offset());
+    let s = RdbStr::read(&mut r, &Limits::default(), "blob")?;
+    Ok(s.len() as u64)
+}
+
+/// Calls `f` with each quicklist node's blob (RDB 10 nodes after their
+/// container).
+fn for_each_node<'a>(v: &Value<'a>, mut f: impl FnMut(RdbStr<'a>) -> Result<()>) -> Result<()> {
+    let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
+    let limits = Limits::default();
+    let mut r = Reader::at(v.input(), v.offset());
+    let n = r.length("quicklist nodes")?;
+    for _ in 0..n {
+        if v2 {
+            r.length("quicklist container")?;
+        }
+        f(RdbStr::read(&mut r, &limits, "quicklist node")?)?;
+    }
+    Ok(())
+}
+
+/// The size of the listpack a ziplist (or another blob) becomes.
+fn converted_listpack(blob: &[u8], kind: BlobKind) -> Result<u64> {
+    let mut it = BlobIter::new(kind, blob).map_err(|e| crate::Error::corrupt(e.to_string(), 0))?;
+    let mut size = LP_EMPTY;
+    while let Some(p) = it
+        .next(blob)
+        .map_err(|e| crate::Error::corrupt(e.to_string(), 0))?
+    {
+        size += match p {
+            ElemPos::Int(i) => listpack_entry_len(BlobElem::Int(i)),
+            ElemPos::Range(a, b) => listpack_entry_len(BlobElem::Bytes(&blob[a..b])),
+        } as u64;
+    }
+    Ok(size)
+}

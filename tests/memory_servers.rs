@@ -1,0 +1,324 @@
+//! The memory model (`rdbkit::memory`) against real servers, key by key:
+//! each dump is loaded into the server of the modelled release and every
+//! key's `MEMORY USAGE key SAMPLES 0` is compared with the model's figure
+//! (skipped, with the reason printed, when the servers of
+//! `scripts/install-servers.sh` are absent).
+//!
+//! The dumps: the server's own fixtures, the fixtures of older servers it
+//! loads (ziplists, zipmaps, intsets converted on load), the merge
+//! fixtures it loads, and one file made with the encoder holding small and
+//! big collections of every type and encoding, integers, short and long
+//! keys and values, with and without TTLs.
+//!
+//! Goals (issue "rdbkit analyze"): at least 95% of keys within ±10% (or
+//! ±16 bytes) and the sum of all keys within ±3%.
+
+#[path = "common/servers.rs"]
+mod servers;
+
+use std::path::PathBuf;
+
+use rdbkit::decode::{Decoder, Item, Options, StreamId};
+use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, StreamValue, Target};
+use rdbkit::memory::{Allocator, Model};
+use rdbkit::release::ServerRelease;
+use servers::*;
+
+/// One key's figures.
+struct Compared {
+    file: String,
+    key: String,
+    kind: String,
+    encoding: String,
+    server_encoding: String,
+    model: u64,
+    server: u64,
+}
+
+impl Compared {
+    fn close(&self) -> bool {
+        let d = self.model.abs_diff(self.server);
+        d <= 16 || (d as f64) <= 0.10 * self.server as f64
+    }
+}
+
+/// A file with every type in small and big, compact and plain forms.
+fn generated(target: Target) -> Vec<u8> {
+    let b = |s: &str| s.as_bytes().to_vec();
+    let mut keys: Vec<(Vec<u8>, OwnedValue, Option<i64>)> = Vec::new();
+    let far = rdbkit::now_ms() + 86_400_000;
+    // Strings: integers, short, embstr limit, raw, long keys.
+    for (i, v) in [
+        "0",
+        "9999",
+        "10000",
+        "-1",
+        "123456789012345678",
+        "12345678901234567890123",
+        "007",
+        "hello",
+        &"x".repeat(44),
+        &"x".repeat(45),
+        &"y".repeat(300),
+        &"z".repeat(70_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        keys.push((
+            format!("str:{i}").into_bytes(),
+            OwnedValue::String(b(v)),
+            None,
+        ));
+    }
+    for n in [1usize, 31, 32, 255, 256, 1000] {
+        keys.push((
+            "k".repeat(n).into_bytes(),
+            OwnedValue::String(b("v")),
+            Some(far),
+        ));
+    }
+    // Lists: small, big (several nodes), big elements, integers.
+    for (name, n, w) in [
+        ("list:s", 3, 5),
+        ("list:m", 200, 10),
+        ("list:b", 5000, 12),
+        ("list:w", 40, 3000),
+    ] {
+        let v: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("{i:0w$}", w = w).into_bytes())
+            .collect();
+        keys.push((b(name), OwnedValue::List(v), None));
+    }
+    keys.push((
+        b("list:int"),
+        OwnedValue::List(
+            (0..1000)
+                .map(|i| (i * 7919).to_string().into_bytes())
+                .collect(),
+        ),
+        None,
+    ));
+    // Sets: intset small/big/wide, strings small/big.
+    let ints = |n: i64, k: i64| -> Vec<Vec<u8>> {
+        (0..n).map(|i| (i * k).to_string().into_bytes()).collect()
+    };
+    keys.push((b("set:int"), OwnedValue::Set(ints(100, 3)), None));
+    keys.push((b("set:int32"), OwnedValue::Set(ints(100, 100_000)), None));
+    keys.push((b("set:int64"), OwnedValue::Set(ints(50, 1 << 40)), None));
+    keys.push((b("set:intbig"), OwnedValue::Set(ints(1000, 3)), None));
+    for (name, n) in [
+        ("set:str", 10),
+        ("set:str100", 100),
+        ("set:str600", 600),
+        ("set:str5000", 5000),
+    ] {
+        keys.push((
+            b(name),
+            OwnedValue::Set((0..n).map(|i| format!("member-{i}").into_bytes()).collect()),
+            Some(far),
+        ));
+    }
+    // Sorted sets: listpack, long members, big.
+    let zs = |n: usize, w: usize, frac: bool| -> Vec<(Vec<u8>, f64)> {
+        (0..n)
+            .map(|i| {
+                (
+                    format!("{i:0w$}", w = w).into_bytes(),
+                    if frac { i as f64 / 7.0 } else { i as f64 },
+                )
+            })
+            .collect()
+    };
+    keys.push((b("zset:s"), OwnedValue::ZSet(zs(10, 4, false)), None));
+    keys.push((b("zset:frac"), OwnedValue::ZSet(zs(100, 4, true)), None));
+    keys.push((b("zset:long"), OwnedValue::ZSet(zs(20, 100, false)), None));
+    keys.push((b("zset:200"), OwnedValue::ZSet(zs(200, 8, true)), None));
+    keys.push((b("zset:5000"), OwnedValue::ZSet(zs(5000, 8, false)), None));
+    // Hashes: listpack, long values, big.
+    let hs = |n: usize, vw: usize| -> Vec<HashEntry> {
+        (0..n)
+            .map(|i| HashEntry {
+                field: format!("field-{i}").into_bytes(),
+                value: format!("{i:0vw$}", vw = vw).into_bytes(),
+                expire_ms: None,
+            })
+            .collect()
+    };
+    keys.push((b("hash:s"), OwnedValue::Hash(hs(5, 3)), None));
+    keys.push((b("hash:100"), OwnedValue::Hash(hs(100, 10)), None));
+    keys.push((b("hash:long"), OwnedValue::Hash(hs(10, 100)), None));
+    keys.push((b("hash:600"), OwnedValue::Hash(hs(600, 6)), Some(far)));
+    keys.push((b("hash:5000"), OwnedValue::Hash(hs(5000, 20)), None));
+    // Streams.
+    for (name, n) in [("stream:s", 3u64), ("stream:b", 2000)] {
+        let entries: Vec<_> = (0..n)
+            .map(|i| {
+                let id = StreamId {
+                    ms: 1_700_000_000_000 + i,
+                    seq: 0,
+                };
+                (id, vec![(b"f".to_vec(), format!("value-{i}").into_bytes())])
+            })
+            .collect();
+        let s = StreamValue {
+            last_id: entries.last().map(|e| e.0).unwrap(),
+            entries,
+            ..StreamValue::default()
+        };
+        keys.push((b(name), OwnedValue::Stream(Box::new(s)), None));
+    }
+    let mut w = RdbWriter::new(Vec::new(), target).unwrap();
+    w.select_db(0).unwrap();
+    let expires = keys.iter().filter(|k| k.2.is_some()).count() as u64;
+    w.resize_db(keys.len() as u64, expires).unwrap();
+    for (k, v, e) in &keys {
+        let meta = KeyMeta {
+            expire_ms: *e,
+            ..KeyMeta::default()
+        };
+        w.key(k, v, meta).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+/// Loads `data` into `info`'s server and compares every key.
+fn compare_file(
+    info: &ServerInfo,
+    model: &Model,
+    name: &str,
+    data: &[u8],
+    out: &mut Vec<Compared>,
+) {
+    let dir = TempDir::new("memory");
+    std::fs::write(dir.join("dump.rdb"), data).unwrap();
+    let mut s = Server::start(info, dir.path(), "dump.rdb", &[])
+        .unwrap_or_else(|e| panic!("{name}: {} refused it: {e}", info.name));
+    let now = rdbkit::now_ms();
+    let mut db = u64::MAX;
+    for item in Decoder::new(data, Options::default()).unwrap() {
+        let Item::Key(k) = item.unwrap() else {
+            continue;
+        };
+        if k.expire_ms.is_some_and(|e| e <= now + 60_000) {
+            continue;
+        }
+        if k.db != db {
+            s.cmd(&["SELECT", &k.db.to_string()]);
+            db = k.db;
+        }
+        let key = k.key.to_bytes().unwrap().into_owned();
+        let usage = s.cmd_b(&[b"MEMORY", b"USAGE", &key, b"SAMPLES", b"0"]);
+        let Reply::Int(server) = usage else {
+            continue; // expired meanwhile
+        };
+        let enc = s.cmd_b(&[b"OBJECT", b"ENCODING", &key]).text();
+        let m = model.key(&k).unwrap();
+        out.push(Compared {
+            file: name.to_string(),
+            key: String::from_utf8_lossy(&key[..key.len().min(40)]).into_owned(),
+            kind: k.value.kind().to_string(),
+            encoding: k.value.encoding().to_string(),
+            server_encoding: enc,
+            model: m.bytes,
+            server: server as u64,
+        });
+        assert_eq!(
+            m.encoding.name(),
+            out.last().unwrap().server_encoding,
+            "{name}: {}: the encoding after load",
+            out.last().unwrap().key
+        );
+    }
+    s.stop();
+}
+
+/// The files a server of `info` loads.
+fn files(info: &ServerInfo) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
+            .collect();
+        names.sort();
+        for p in names {
+            let data = std::fs::read(&p).unwrap();
+            let Ok(h) = rdbkit::format::Header::parse(&data) else {
+                continue;
+            };
+            if !info.can_load(h) || data.windows(6).any(|w| w == b"module") && !info.has_modules() {
+                continue;
+            }
+            let name = p.strip_prefix(repo()).unwrap().display().to_string();
+            v.push((name, data));
+        }
+    }
+    v.push((
+        "generated".into(),
+        generated(info.target_name().parse().unwrap()),
+    ));
+    v
+}
+
+#[test]
+fn redis_7_0_jemalloc_key_by_key() {
+    let Some(info) = server("memory_servers", "redis-7.0") else {
+        return;
+    };
+    let model = Model::new(
+        ServerRelease::parse("redis-7.0").unwrap(),
+        Allocator::Jemalloc,
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    for (name, data) in files(&info) {
+        compare_file(&info, &model, &name, &data, &mut all);
+    }
+    report_and_check("redis-7.0 (jemalloc)", &all);
+}
+
+fn report_and_check(what: &str, all: &[Compared]) {
+    let close = all.iter().filter(|c| c.close()).count();
+    let (m, s): (u64, u64) = all
+        .iter()
+        .fold((0, 0), |a, c| (a.0 + c.model, a.1 + c.server));
+    let mut worst: Vec<&Compared> = all.iter().filter(|c| !c.close()).collect();
+    worst.sort_by_key(|c| std::cmp::Reverse(c.model.abs_diff(c.server)));
+    if std::env::var_os("RDBKIT_MEMORY_ALL").is_some() {
+        for c in all {
+            eprintln!(
+                "  key: {} {:?} {} {} -> {}: model {} server {}",
+                c.file, c.key, c.kind, c.encoding, c.server_encoding, c.model, c.server
+            );
+        }
+    }
+    for c in worst.iter().take(25) {
+        eprintln!(
+            "  off: {} {:?} {} {} -> {}: model {} server {}",
+            c.file, c.key, c.kind, c.encoding, c.server_encoding, c.model, c.server
+        );
+    }
+    let share = close as f64 / all.len() as f64;
+    let sum_err = (m as f64 - s as f64) / s as f64;
+    eprintln!(
+        "memory model {what}: {} keys, {:.1}% within ±10% or ±16 B, sum {m} vs {s} ({:+.2}%)",
+        all.len(),
+        share * 100.0,
+        sum_err * 100.0
+    );
+    assert!(all.len() >= 100, "{} keys compared", all.len());
+    assert!(share >= 0.95, "{what}: {:.1}% of keys close", share * 100.0);
+    assert!(
+        sum_err.abs() <= 0.03,
+        "{what}: the sum is off by {:+.2}%",
+        sum_err * 100.0
+    );
+}
