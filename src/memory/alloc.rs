@@ -7,9 +7,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Allocator {
-    /// jemalloc 5 as Redis and Valkey bundle it (x86-64, 16-byte quantum):
-    /// what Redis and Redis Enterprise ship with.
+    /// jemalloc 5 as Redis and Valkey bundle it (`deps/Makefile`:
+    /// `--with-lg-quantum=3`, an 8-byte quantum): what Redis and Redis
+    /// Enterprise ship with.
     Jemalloc,
+    /// jemalloc 5 with its default 16-byte quantum, as distributions
+    /// package it and link their Redis with (Debian's `redis-server`).
+    JemallocQuantum16,
     /// glibc's malloc on 64-bit Linux (`malloc_usable_size`).
     Libc,
 }
@@ -23,6 +27,7 @@ impl Allocator {
     pub fn name(self) -> &'static str {
         match self {
             Allocator::Jemalloc => "jemalloc",
+            Allocator::JemallocQuantum16 => "jemalloc-q16",
             Allocator::Libc => "libc",
         }
     }
@@ -31,6 +36,7 @@ impl Allocator {
     pub fn from_name(s: &str) -> Option<Allocator> {
         match s {
             "jemalloc" => Some(Allocator::Jemalloc),
+            "jemalloc-q16" => Some(Allocator::JemallocQuantum16),
             "libc" => Some(Allocator::Libc),
             _ => None,
         }
@@ -38,9 +44,11 @@ impl Allocator {
 
     /// The usable size of an allocation of `n` bytes.
     ///
-    /// jemalloc rounds to its size classes: 8, then multiples of 16 up to
-    /// 128, then four classes per doubling (160, 192, 224, 256, 320, ...),
-    /// the same rule on for its large and huge classes. glibc adds its
+    /// jemalloc rounds to its size classes: with an 8-byte quantum 8, 16,
+    /// then multiples of 8 up to 64; with a 16-byte quantum 8, then
+    /// multiples of 16 up to 64; then for both four classes per doubling
+    /// (80, 96, 112, 128, 160, 192, ...), the same rule on for its large
+    /// and huge classes. glibc adds its
     /// 8-byte chunk header, rounds the chunk to 16 bytes (32 at least),
     /// and maps requests from 128 KiB on by themselves (page-rounded, with
     /// a 16-byte header).
@@ -48,6 +56,8 @@ impl Allocator {
     /// ```
     /// use rdbkit::memory::Allocator;
     /// assert_eq!(Allocator::Jemalloc.usable(3), 8);
+    /// assert_eq!(Allocator::Jemalloc.usable(23), 24);
+    /// assert_eq!(Allocator::JemallocQuantum16.usable(23), 32);
     /// assert_eq!(Allocator::Jemalloc.usable(100), 112);
     /// assert_eq!(Allocator::Jemalloc.usable(129), 160);
     /// assert_eq!(Allocator::Jemalloc.usable(536), 640);
@@ -56,18 +66,19 @@ impl Allocator {
     /// ```
     pub fn usable(self, n: u64) -> u64 {
         match self {
-            Allocator::Jemalloc => jemalloc(n),
+            Allocator::Jemalloc => jemalloc(n, 8),
+            Allocator::JemallocQuantum16 => jemalloc(n, 16),
             Allocator::Libc => glibc(n),
         }
     }
 }
 
-fn jemalloc(n: u64) -> u64 {
+fn jemalloc(n: u64, quantum: u64) -> u64 {
     if n <= 8 {
         return 8;
     }
-    if n <= 128 {
-        return n.div_ceil(16) * 16;
+    if n <= 64 {
+        return n.div_ceil(quantum) * quantum;
     }
     // Four classes per doubling: (2^k, 2^(k+1)] in steps of 2^(k-2).
     let lg = 63 - u64::from((n - 1).leading_zeros());
@@ -94,27 +105,34 @@ mod tests {
 
     #[test]
     fn jemalloc_classes() {
-        let classes: Vec<u64> = (1..=4096).map(jemalloc).collect();
-        let mut distinct = classes.clone();
-        distinct.dedup();
-        assert_eq!(
-            &distinct[..20],
-            &[
-                8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
-                768, 896
-            ]
-        );
-        // Every size fits its class, and the class is the smallest one.
-        for (i, &c) in classes.iter().enumerate() {
-            let n = i as u64 + 1;
-            assert!(c >= n);
-            assert!(distinct.iter().all(|&d| d < n || d >= c));
+        for (quantum, first) in [
+            (
+                16u64,
+                &[
+                    8u64, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+                ][..],
+            ),
+            (
+                8,
+                &[8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192][..],
+            ),
+        ] {
+            let classes: Vec<u64> = (1..=4096).map(|n| jemalloc(n, quantum)).collect();
+            let mut distinct = classes.clone();
+            distinct.dedup();
+            assert_eq!(&distinct[..first.len()], first);
+            // Every size fits its class, and the class is the smallest one.
+            for (i, &c) in classes.iter().enumerate() {
+                let n = i as u64 + 1;
+                assert!(c >= n);
+                assert!(distinct.iter().all(|&d| d < n || d >= c));
+            }
+            assert_eq!(jemalloc(14336, quantum), 14336);
+            assert_eq!(jemalloc(14337, quantum), 16384);
+            assert_eq!(jemalloc(16385, quantum), 20480);
+            assert_eq!(jemalloc(1 << 20, quantum), 1 << 20);
+            assert_eq!(jemalloc((1 << 20) + 1, quantum), 1_310_720);
         }
-        assert_eq!(jemalloc(14336), 14336);
-        assert_eq!(jemalloc(14337), 16384);
-        assert_eq!(jemalloc(16385), 20480);
-        assert_eq!(jemalloc(1 << 20), 1 << 20);
-        assert_eq!(jemalloc((1 << 20) + 1), 1_310_720);
     }
 
     #[test]

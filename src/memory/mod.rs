@@ -51,6 +51,8 @@ pub enum MemEncoding {
     Quicklist,
     /// A compact listpack (hash, sorted set, set, short list).
     Listpack,
+    /// A listpack hash with field TTLs (Redis 7.4+).
+    ListpackEx,
     /// A set of integers.
     Intset,
     /// A hash table (set, hash).
@@ -76,6 +78,7 @@ impl MemEncoding {
             MemEncoding::Raw => "raw",
             MemEncoding::Quicklist => "quicklist",
             MemEncoding::Listpack => "listpack",
+            MemEncoding::ListpackEx => "listpackex",
             MemEncoding::Intset => "intset",
             MemEncoding::Hashtable => "hashtable",
             MemEncoding::Skiplist => "skiplist",
@@ -125,7 +128,8 @@ impl Model {
     /// [`NoModel`] for a release without a model.
     pub fn new(release: ServerRelease, alloc: Allocator) -> std::result::Result<Model, NoModel> {
         let family = match (release.valkey, release.major, release.minor) {
-            (false, 7, 0) => Family::Redis70(redis70::Redis70 { alloc }),
+            (false, 7, 0) => Family::Redis70(redis70::Redis70 { alloc, v72: false }),
+            (false, 7, 4) => Family::Redis70(redis70::Redis70 { alloc, v72: true }),
             _ => {
                 return Err(NoModel {
                     release: format!(
@@ -134,7 +138,7 @@ impl Model {
                         release.major,
                         release.minor
                     ),
-                    known: "redis-7.0",
+                    known: "redis-7.0, redis-7.4",
                 })
             }
         };

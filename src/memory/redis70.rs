@@ -1,10 +1,18 @@
-//! Redis 7.0 (`7.0.0` … `7.0.15`, RDB 10): what a key costs after the
-//! server loads it, as `MEMORY USAGE key SAMPLES 0` reports it.
+//! Redis 7.0 to 7.4 (RDB 10-12): what a key costs after the server loads
+//! it, as `MEMORY USAGE key SAMPLES 0` reports it.
 //!
-//! Read from the 7.0.15 sources (`object.c` `objectComputeSize` and
-//! `memoryCommand`, `rdb.c` `rdbLoadObject`, `t_*.c` conversions, `sds.c`,
-//! `dict.c`) and checked key by key against Debian's Redis 7.0.15
-//! (jemalloc 5.3.0) by `tests/memory_servers.rs`.
+//! Read from the 7.0.15 and 7.4.1 sources (`object.c`
+//! `objectComputeSize` and `memoryCommand`, `rdb.c` `rdbLoadObject`,
+//! `t_*.c` conversions, `sds.c`, `mstr.c`, `dict.c`) and checked key by key
+//! by `tests/memory_servers.rs` against Debian's Redis 7.0.15 (system
+//! jemalloc 5.3.0, 16-byte quantum: every key exact but random skiplist
+//! levels, sum within 0.1%) and Redis 7.4.1 (bundled jemalloc: the same).
+//!
+//! Redis 7.2 and later differ in three places: a list of one packed node
+//! up to 8 KB is a plain listpack; a set of at most 128 members of at most
+//! 64 bytes that are not all integers is a listpack; a hash with field TTLs
+//! is a `listpackex` (robj, a 32-byte `listpackEx`, the listpack) or a
+//! hash table whose fields with a TTL carry 17 bytes of metadata.
 //!
 //! * A key costs its `dictEntry` (24 bytes, not rounded: `memoryCommand`
 //!   adds `sizeof(dictEntry)`), its key string (an sds: `sdstrynewlen`, a
@@ -63,6 +71,8 @@ const RAX_NODE_FIXED: u64 = 8 * 30;
 /// `sizeof(streamCG)`, `sizeof(streamConsumer)`, `sizeof(streamNACK)`.
 const STREAM_CG: u64 = 40;
 const STREAM_CONSUMER: u64 = 24;
+/// Redis 7.2+ adds the consumer's `active_time`.
+const STREAM_CONSUMER_72: u64 = 32;
 const STREAM_NACK: u64 = 24;
 const SET_MAX_INTSET_ENTRIES: u64 = 512;
 const HASH_MAX_ENTRIES: u64 = 512;
@@ -74,10 +84,26 @@ const LIST_FILL: i32 = -2;
 /// Listpack header (6 bytes) and end byte.
 const LP_EMPTY: u64 = 7;
 
+/// `sizeof(listpackEx)` (Redis 7.4: `ExpireMeta`, the key and the
+/// listpack pointers).
+const LISTPACK_EX: u64 = 32;
+/// `sizeof(ExpireMeta)` and the `mstrFlags` byte a hash field with a TTL
+/// carries before its header (Redis 7.4 `mstrNewWithMeta`).
+const FIELD_META: u64 = 16 + 1;
+/// `set-max-listpack-entries` and `-value` (Redis 7.2+).
+const SET_MAX_LISTPACK_ENTRIES: u64 = 128;
+const SET_MAX_LISTPACK_VALUE: usize = 64;
+/// A quicklist of one packed node up to this size becomes a listpack on
+/// load (Redis 7.2+, `listTypeTryConvertQuicklist` with fill -2).
+const LIST_LISTPACK_MAX: u64 = 8192;
+
 /// The model with its allocator.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Redis70 {
     pub(super) alloc: Allocator,
+    /// Redis 7.2 and later: small lists and sets as listpacks, hash field
+    /// TTLs (7.4).
+    pub(super) v72: bool,
 }
 
 impl Redis70 {
@@ -137,10 +163,19 @@ impl Redis70 {
 
     fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
         let mut total = ROBJ + QUICKLIST;
+        // Nodes, and the size of the first (packed) one.
+        let mut nodes = 0u64;
+        let mut first: Option<u64> = None;
+        let mut note = |bytes: u64, packed: bool| {
+            if nodes == 0 && packed {
+                first = Some(bytes);
+            }
+            nodes += 1;
+        };
         match v.rdb_type() {
             t::LIST_QUICKLIST_2 | t::LIST_QUICKLIST => {
                 let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
-                for_each_node(v, |blob| {
+                for_each_node(v, |container, blob| {
                     let bytes = if v2 {
                         // Packed and plain nodes alike: kept as they are.
                         blob.len() as u64
@@ -148,6 +183,7 @@ impl Redis70 {
                         // A ziplist node becomes a listpack of its size.
                         converted_listpack(&blob.to_bytes()?, BlobKind::Ziplist)?
                     };
+                    note(bytes, container == 2);
                     total += QUICKLIST_NODE + self.a(bytes);
                     Ok(())
                 })?;
@@ -167,14 +203,24 @@ impl Redis70 {
                             text_len,
                         )
                     {
+                        note(node.bytes, true);
                         total += QUICKLIST_NODE + self.a(node.bytes);
                         node = Node::default();
                     }
                     node.push(elem_lp_len(&e));
                 }
                 if node.count > 0 {
+                    note(node.bytes, true);
                     total += QUICKLIST_NODE + self.a(node.bytes);
                 }
+            }
+        }
+        // Redis 7.2+: one small packed node is kept as a plain listpack
+        // (not for a single ziplist, which the loader leaves as it is).
+        let converts = self.v72 && v.rdb_type() != t::LIST_ZIPLIST;
+        if let (true, 1, Some(bytes)) = (converts, nodes, first) {
+            if bytes <= LIST_LISTPACK_MAX {
+                return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
             }
         }
         Ok((total, MemEncoding::Quicklist))
@@ -185,11 +231,16 @@ impl Redis70 {
         // Members, and whether all are canonical integers (their range).
         let mut n = 0u64;
         let mut members = 0u64;
+        let mut maxlen = 0usize;
+        let mut lp = LP_EMPTY;
         let mut ints = true;
         let (mut lo, mut hi) = (0i64, 0i64);
         while let Some(e) = it.next_elem()? {
             n += 1;
-            members += self.sds(elem_text_len(&e) as u64);
+            let len = elem_text_len(&e);
+            maxlen = maxlen.max(len);
+            lp += elem_lp_len(&e) as u64;
+            members += self.sds(len as u64);
             match elem_int(&e) {
                 Some(i) if ints => {
                     lo = lo.min(i);
@@ -213,6 +264,17 @@ impl Redis70 {
                 8 + n * width
             };
             return Ok((ROBJ + self.a(bytes), MemEncoding::Intset));
+        }
+        let listpack = self.v72
+            && n <= SET_MAX_LISTPACK_ENTRIES
+            && (v.rdb_type() == t::SET_LISTPACK || maxlen <= SET_MAX_LISTPACK_VALUE);
+        if listpack {
+            let bytes = if v.rdb_type() == t::SET_LISTPACK {
+                blob_len(v)?
+            } else {
+                lp
+            };
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + members,
@@ -288,14 +350,21 @@ impl Redis70 {
             n += 1;
             let (fl, vl) = (elem_text_len(&f.field), elem_text_len(&f.value));
             maxlen = maxlen.max(fl).max(vl);
-            sdss += self.sds(fl as u64) + self.sds(vl as u64);
+            let meta = if f.expire_ms.is_some() { FIELD_META } else { 0 };
+            sdss += self.a(meta + sds::alloc_len(fl as u64)) + self.sds(vl as u64);
             lp += (elem_lp_len(&f.field) + elem_lp_len(&f.value)) as u64;
         }
         let listpack = match v.rdb_type() {
             // Only the count decides for listpacks and ziplists in the file.
-            t::HASH_LISTPACK | t::HASH_ZIPLIST => n <= HASH_MAX_ENTRIES,
+            t::HASH_LISTPACK | t::HASH_ZIPLIST | t::HASH_LISTPACK_EX => n <= HASH_MAX_ENTRIES,
             _ => n <= HASH_MAX_ENTRIES && maxlen <= HASH_MAX_VALUE,
         };
+        if listpack && v.rdb_type() == t::HASH_LISTPACK_EX && self.v72 {
+            return Ok((
+                ROBJ + self.a(LISTPACK_EX) + self.a(blob_len(v)?),
+                MemEncoding::ListpackEx,
+            ));
+        }
         if listpack {
             let bytes = if v.rdb_type() == t::HASH_LISTPACK {
                 blob_len(v)?
@@ -331,7 +400,12 @@ impl Redis70 {
                 let c = c?;
                 ids.clear();
                 ids.extend(c.pel().map(|id| id.to_raw()));
-                total += STREAM_CONSUMER + c.name.len() as u64 + rax_usage(&mut ids);
+                let consumer = if self.v72 {
+                    STREAM_CONSUMER_72
+                } else {
+                    STREAM_CONSUMER
+                };
+                total += consumer + c.name.len() as u64 + rax_usage(&mut ids);
             }
         }
         Ok((total, MemEncoding::Stream))
@@ -459,22 +533,30 @@ fn elem_lp_len(e: &Elem<'_>) -> usize {
 /// The uncompressed length of a value stored as one string (a blob).
 fn blob_len(v: &Value<'_>) -> Result<u64> {
     let mut r = Reader::at(v.input(), v.offset());
+    if v.rdb_type() == t::HASH_LISTPACK_EX {
+        r.skip(8, "hash min expire")?;
+    }
     let s = RdbStr::read(&mut r, &Limits::default(), "blob")?;
     Ok(s.len() as u64)
 }
 
-/// Calls `f` with each quicklist node's blob (RDB 10 nodes after their
-/// container).
-fn for_each_node<'a>(v: &Value<'a>, mut f: impl FnMut(RdbStr<'a>) -> Result<()>) -> Result<()> {
+/// Calls `f` with each quicklist node's container (2: packed, 1: plain)
+/// and blob.
+fn for_each_node<'a>(
+    v: &Value<'a>,
+    mut f: impl FnMut(u64, RdbStr<'a>) -> Result<()>,
+) -> Result<()> {
     let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
     let limits = Limits::default();
     let mut r = Reader::at(v.input(), v.offset());
     let n = r.length("quicklist nodes")?;
     for _ in 0..n {
-        if v2 {
-            r.length("quicklist container")?;
-        }
-        f(RdbStr::read(&mut r, &limits, "quicklist node")?)?;
+        let container = if v2 {
+            r.length("quicklist container")?
+        } else {
+            2
+        };
+        f(container, RdbStr::read(&mut r, &limits, "quicklist node")?)?;
     }
     Ok(())
 }
