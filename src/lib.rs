@@ -150,6 +150,7 @@ pub mod interrupt;
 mod spill;
 
 pub use file::Input;
+pub mod analyze;
 pub mod export;
 pub mod memory;
 pub mod merge;

@@ -275,6 +275,27 @@ fn files(info: &ServerInfo) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// The allocator and release of a server (`--version` says which
+/// allocator each build uses).
+fn server_model(info: &ServerInfo) -> (Allocator, ServerRelease) {
+    let version = std::process::Command::new(&info.server)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    // Debian's redis-server (the registry's redis-7.0) links the system
+    // jemalloc, built with its default 16-byte quantum; the other jemalloc
+    // builds bundle Redis's (`--with-lg-quantum=3`).
+    let alloc = if !version.contains("malloc=jemalloc") {
+        Allocator::Libc
+    } else if info.server.starts_with("/usr/") {
+        Allocator::JemallocQuantum16
+    } else {
+        Allocator::Jemalloc
+    };
+    (alloc, ServerRelease::parse(&info.target_name()).unwrap())
+}
+
 /// Every installed server with its allocator (`--version` says which
 /// each build uses): each model key by key against its server.
 #[test]
@@ -288,22 +309,7 @@ fn models_key_by_key() {
         if !info.module_args.is_empty() {
             continue; // module values are sized by their module
         }
-        let version = std::process::Command::new(&info.server)
-            .arg("--version")
-            .output()
-            .unwrap();
-        let version = String::from_utf8_lossy(&version.stdout).into_owned();
-        // Debian's redis-server (the registry's redis-7.0) links the
-        // system jemalloc, built with its default 16-byte quantum; the
-        // other jemalloc builds bundle Redis's (`--with-lg-quantum=3`).
-        let alloc = if !version.contains("malloc=jemalloc") {
-            Allocator::Libc
-        } else if info.server.starts_with("/usr/") {
-            Allocator::JemallocQuantum16
-        } else {
-            Allocator::Jemalloc
-        };
-        let release = ServerRelease::parse(&info.target_name()).unwrap();
+        let (alloc, release) = server_model(info);
         let Ok(model) = Model::new(release, alloc) else {
             eprintln!("memory model: none for {} yet", info.name);
             continue;
@@ -373,4 +379,93 @@ fn report_and_check(what: &str, all: &[Compared]) {
         "{what}: the sum is off by {:+.2}%",
         sum_err * 100.0
     );
+}
+
+/// `used_memory` − `used_memory_startup`, read before any other command
+/// (a client's buffers count too).
+fn used_since_startup(s: &mut Server) -> u64 {
+    let mem = s.cmd(&["INFO", "memory"]).text();
+    let field = |name: &str| -> u64 {
+        mem.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    field("used_memory") - field("used_memory_startup")
+}
+
+/// `analyze` over the two example node dumps, against a real server that
+/// loaded their merge (first copy of a conflicting key kept, as `analyze`
+/// counts it): the sum of `MEMORY USAGE` over every key within ±3% of the
+/// analysis' memory total, and `used_memory` − `used_memory_startup`
+/// within ±5% of its estimate.
+#[test]
+fn analyze_totals_match_a_loaded_merge() {
+    use rdbkit::analyze::{analyze, AnalyzeOptions};
+    use rdbkit::merge::{merge_bytes, MergeOptions, Policy};
+    let Some(reg) = registry("memory_servers") else {
+        return;
+    };
+    let a = std::fs::read(repo().join("examples/dump1.rdb")).unwrap();
+    let b = std::fs::read(repo().join("examples/dump2.rdb")).unwrap();
+    let inputs = [("dump1", &a[..]), ("dump2", &b[..])];
+    let mopts = MergeOptions {
+        policy: Policy::First,
+        ..Default::default()
+    };
+    let (_, merged) = merge_bytes(&inputs, Vec::new(), &mopts).unwrap();
+    let mut checked = 0;
+    for info in reg.iter().filter(|i| i.module_args.is_empty()) {
+        let (alloc, release) = server_model(info);
+        let Ok(model) = Model::new(release, alloc) else {
+            continue;
+        };
+        let r = analyze(&inputs, &AnalyzeOptions::new(model)).unwrap();
+        // What the keys add: used_memory − used_memory_startup once loaded,
+        // less the same of an empty server (this test's connection).
+        let dir = TempDir::new("memory-analyze");
+        let mut empty = Server::start(info, dir.path(), "none.rdb", &[]).unwrap();
+        let baseline = used_since_startup(&mut empty);
+        empty.stop();
+        std::fs::write(dir.join("dump.rdb"), &merged).unwrap();
+        let mut s = Server::start(info, dir.path(), "dump.rdb", &[]).unwrap();
+        let used = used_since_startup(&mut s) - baseline;
+        let keys = s.keys();
+        assert_eq!(keys.len() as u64, r.totals.keys, "{}", info.name);
+        let mut sum = 0u64;
+        for k in &keys {
+            sum += s.cmd_b(&[b"MEMORY", b"USAGE", k, b"SAMPLES", b"0"]).int() as u64;
+        }
+        s.stop();
+        let err = |model: u64, real: u64| (model as f64 - real as f64) / real as f64;
+        let (e_keys, e_used) = (
+            err(r.totals.memory_bytes, sum),
+            err(r.used_memory_estimate, used),
+        );
+        eprintln!(
+            "analyze {}: keys {} model {} server {} ({:+.2}%); used_memory estimate {} server {} ({:+.2}%)",
+            info.name,
+            r.totals.keys,
+            r.totals.memory_bytes,
+            sum,
+            e_keys * 100.0,
+            r.used_memory_estimate,
+            used,
+            e_used * 100.0
+        );
+        assert!(
+            e_keys.abs() <= 0.03,
+            "{}: key sum off by {:+.2}%",
+            info.name,
+            e_keys * 100.0
+        );
+        assert!(
+            e_used.abs() <= 0.05,
+            "{}: used_memory off by {:+.2}%",
+            info.name,
+            e_used * 100.0
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1);
 }

@@ -3,6 +3,7 @@
 //! closed stdout pipe (`rdbkit dump F | head`) ends the run quietly with
 //! exit 0. All output goes through [`output`]: never `println!`/`eprintln!`.
 
+mod analyze;
 mod dump;
 mod info;
 mod merge;
@@ -49,6 +50,8 @@ enum Cmd {
     Merge(merge::MergeArgs),
     /// Rewrite a file for another target version.
     Convert(merge::ConvertArgs),
+    /// What the keys cost in a server's memory, by key, type, database, prefix and TTL.
+    Analyze(analyze::Args),
 }
 
 /// What the command line adds to a library error for a destination that
@@ -164,6 +167,7 @@ pub fn main() -> ExitCode {
         Cmd::Dump(a) => dump::run(a, &mut out),
         Cmd::Merge(a) => merge::run_merge(a),
         Cmd::Convert(a) => merge::run_convert(a),
+        Cmd::Analyze(a) => analyze::run(a, &mut out),
     };
     // A command that ended after a signal failed because of it, whatever
     // it reports.

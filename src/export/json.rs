@@ -10,6 +10,18 @@ use base64::Engine;
 use crate::decode::{ArrayValue, Elem, KeyRecord, Kind, RdbStr, StreamId, Value};
 use crate::{Error, Result};
 
+/// Bytes as a JSON value: a string when they are UTF-8, else
+/// `{"base64": ...}` (as `rdbkit dump` writes keys), so binary keys are not
+/// lost.
+pub(crate) fn bytes_json(b: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => serde_json::Value::String(s.to_owned()),
+        Err(_) => {
+            serde_json::json!({"base64": base64::engine::general_purpose::STANDARD.encode(b)})
+        }
+    }
+}
+
 /// Writes `s` as a JSON string literal.
 ///
 /// # Errors

@@ -95,6 +95,10 @@ pub struct KeyMemory {
     pub bytes: u64,
     /// The encoding the server holds the value in.
     pub encoding: MemEncoding,
+    /// Bytes the allocator really gives the key (what `used_memory`
+    /// counts): `MEMORY USAGE` counts some structures at their `sizeof`,
+    /// which the allocator rounds up.
+    pub allocated: u64,
 }
 
 /// The server families with a model.
@@ -157,6 +161,15 @@ impl Model {
     /// The allocator modelled.
     pub fn allocator(&self) -> Allocator {
         self.alloc
+    }
+
+    /// The memory of a database's dicts once `keys` keys (`expires` of them
+    /// with an expiry) are loaded: the buckets of the dict of keys and of
+    /// the dict of expiries, and an entry per expiry.
+    pub fn db_dicts(&self, keys: u64, expires: u64) -> u64 {
+        match &self.family {
+            Family::Redis70(m) => m.db_dicts(keys, expires),
+        }
     }
 
     /// What `MEMORY USAGE key SAMPLES 0` reports for the key once the

@@ -118,14 +118,16 @@ impl Redis70 {
     /// `MEMORY USAGE` of a key.
     pub(super) fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
         let key = rec.key.len() as u64;
-        let (value, encoding) = self.value(&rec.value)?;
+        let (value, encoding, slack) = self.value(&rec.value)?;
+        let bytes = DICT_ENTRY + self.sds(key) + value;
         Ok(KeyMemory {
-            bytes: DICT_ENTRY + self.sds(key) + value,
+            bytes,
             encoding,
+            allocated: bytes + slack + self.slack(DICT_ENTRY),
         })
     }
 
-    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         match v.kind() {
             Kind::String => self.string(v),
             Kind::List => self.list(v),
@@ -135,11 +137,11 @@ impl Redis70 {
             Kind::Stream => self.stream(v),
             // A module's own `mem_usage` callback decides; without the
             // module only the object is known.
-            _ => Ok((ROBJ, MemEncoding::Module)),
+            _ => Ok((ROBJ, MemEncoding::Module, 0)),
         }
     }
 
-    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let s = v.string()?;
         let len = s.len() as u64;
         let int = match s {
@@ -148,12 +150,34 @@ impl Redis70 {
             _ => false,
         };
         Ok(if int {
-            (ROBJ, MemEncoding::Int)
+            (ROBJ, MemEncoding::Int, 0)
         } else if len <= 44 {
-            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr)
+            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr, 0)
         } else {
-            (ROBJ + self.sds(len), MemEncoding::Raw)
+            (ROBJ + self.sds(len), MemEncoding::Raw, 0)
         })
+    }
+
+    /// What the allocator adds to a structure `MEMORY USAGE` counts at its
+    /// `sizeof`.
+    fn slack(&self, size: u64) -> u64 {
+        self.a(size) - size
+    }
+
+    /// The same for a dict of `n` entries: the dict and every entry.
+    fn dict_slack(&self, n: u64) -> u64 {
+        self.slack(DICT) + self.slack(8 * buckets(n)) + n * self.slack(DICT_ENTRY)
+    }
+
+    /// The memory of the dicts of a database of `keys` keys, `expires` of
+    /// them with an expiry, sized on load from `RESIZEDB`: the buckets of
+    /// both, and an entry per expiry (the keys' own entries are theirs).
+    pub(super) fn db_dicts(&self, keys: u64, expires: u64) -> u64 {
+        let mut b = self.a(8 * buckets(keys));
+        if expires > 0 {
+            b += self.a(8 * buckets(expires)) + expires * self.a(DICT_ENTRY);
+        }
+        b
     }
 
     /// A dict of `n` entries sized for them on load, without its entries.
@@ -161,7 +185,7 @@ impl Redis70 {
         DICT + 8 * buckets(n)
     }
 
-    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let mut total = ROBJ + QUICKLIST;
         // Nodes, and the size of the first (packed) one.
         let mut nodes = 0u64;
@@ -220,13 +244,14 @@ impl Redis70 {
         let converts = self.v72 && v.rdb_type() != t::LIST_ZIPLIST;
         if let (true, 1, Some(bytes)) = (converts, nodes, first) {
             if bytes <= LIST_LISTPACK_MAX {
-                return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+                return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
             }
         }
-        Ok((total, MemEncoding::Quicklist))
+        let slack = self.slack(QUICKLIST) + nodes * self.slack(QUICKLIST_NODE);
+        Ok((total, MemEncoding::Quicklist, slack))
     }
 
-    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let mut it = v.items()?;
         // Members, and whether all are canonical integers (their range).
         let mut n = 0u64;
@@ -263,7 +288,7 @@ impl Redis70 {
             } else {
                 8 + n * width
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Intset));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Intset, 0));
         }
         let listpack = self.v72
             && n <= SET_MAX_LISTPACK_ENTRIES
@@ -274,15 +299,16 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + members,
             MemEncoding::Hashtable,
+            self.dict_slack(n),
         ))
     }
 
-    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
@@ -309,7 +335,7 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
         }
         // Presized on load for a skiplist from the file; grown from 4
         // buckets when converted from a compact encoding.
@@ -324,6 +350,7 @@ impl Redis70 {
                 + n * DICT_ENTRY
                 + (n as f64 * node).round() as u64,
             MemEncoding::Skiplist,
+            self.slack(ZSET) + self.slack(ZSKIPLIST) + self.dict_slack(n),
         ))
     }
 
@@ -340,7 +367,7 @@ impl Redis70 {
         e
     }
 
-    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
@@ -363,6 +390,7 @@ impl Redis70 {
             return Ok((
                 ROBJ + self.a(LISTPACK_EX) + self.a(blob_len(v)?),
                 MemEncoding::ListpackEx,
+                0,
             ));
         }
         if listpack {
@@ -371,15 +399,16 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + sdss,
             MemEncoding::Hashtable,
+            self.dict_slack(n),
         ))
     }
 
-    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding)> {
+    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
         let s = v.stream()?;
         let mut total = ROBJ + STREAM;
         let mut ids = Vec::new();
@@ -408,7 +437,7 @@ impl Redis70 {
                 total += consumer + c.name.len() as u64 + rax_usage(&mut ids);
             }
         }
-        Ok((total, MemEncoding::Stream))
+        Ok((total, MemEncoding::Stream, self.slack(STREAM)))
     }
 }
 

@@ -330,7 +330,7 @@ impl MergeReport {
             .conflicts
             .iter()
             .map(|c| {
-                json!({"db": c.db, "key": key_json(&c.key), "kept_input": c.kept.map(|k| k + 1),
+                json!({"db": c.db, "key": crate::export::json::bytes_json(&c.key), "kept_input": c.kept.map(|k| k + 1),
                     "owner_input": c.owner.map(|k| k + 1),
                     "copies": c.copies.iter().map(|p| json!({
                         "input": p.input + 1, "path": self.inputs.get(p.input).map(|i| i.path.clone()),
@@ -343,7 +343,7 @@ impl MergeReport {
             .duplicates
             .iter()
             .map(|d| {
-                json!({"db": d.db, "key": key_json(&d.key),
+                json!({"db": d.db, "key": crate::export::json::bytes_json(&d.key),
                        "inputs": d.inputs.iter().map(|i| i + 1).collect::<Vec<_>>()})
             })
             .collect();
@@ -409,15 +409,4 @@ fn options_json(opts: &MergeOptions) -> Value {
         "force": opts.force,
         "verify": opts.verify,
     })
-}
-
-/// A key in JSON: a string when it is UTF-8, else `{"base64": ...}` (as
-/// `rdbkit dump` writes keys), so binary keys are not lost.
-#[cfg(feature = "json")]
-fn key_json(key: &[u8]) -> Value {
-    use base64::Engine;
-    match std::str::from_utf8(key) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(key)}),
-    }
 }

@@ -1,0 +1,684 @@
+//! What a deployment's data costs in a server's memory: per key the
+//! [`memory`](crate::memory) model's figure, summed by type, database,
+//! key prefix and time to live, with the biggest keys, over one or several
+//! dumps (the nodes of one deployment) at once.
+//!
+//! Every input is checked as `verify` checks it (every record decoded, the
+//! CRC compared) while it is analysed, on all cores, in bounded memory:
+//! the biggest keys are a bounded heap, prefixes are at most
+//! [`AnalyzeOptions::max_prefixes`] buckets (the smallest folded into an
+//! `(other)` bucket per depth). A key present in several inputs is counted
+//! once in every sum (its first copy, in input order, as a merge with
+//! `--on-conflict first` keeps it); the per-input sums and the biggest keys
+//! list every copy.
+//!
+//! ```
+//! use rdbkit::analyze::{analyze, AnalyzeOptions};
+//! use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+//! use rdbkit::memory::{Allocator, Model};
+//! use rdbkit::release::ServerRelease;
+//!
+//! let node = |keys: &[&str]| {
+//!     let mut w = RdbWriter::new(Vec::new(), Target::redis(10)).unwrap();
+//!     w.select_db(0).unwrap();
+//!     for k in keys {
+//!         w.key(k.as_bytes(), &OwnedValue::String(b"hello".to_vec()), KeyMeta::default()).unwrap();
+//!     }
+//!     w.finish().unwrap()
+//! };
+//! let (a, b) = (node(&["user:1", "user:2", "cart:9"]), node(&["user:2", "user:3"]));
+//! let model = Model::new(ServerRelease::parse("redis-7.0").unwrap(), Allocator::Jemalloc).unwrap();
+//! let opts = AnalyzeOptions::new(model);
+//! let r = analyze(&[("node1", &a[..]), ("node2", &b[..])], &opts).unwrap();
+//! assert_eq!(r.totals.keys, 4); // user:2 once
+//! assert_eq!(r.totals.duplicates, 1);
+//! assert_eq!(r.prefixes[0].prefix, b"user");
+//! ```
+
+#[cfg(feature = "json")]
+mod json;
+mod prefix;
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+pub use prefix::Prefix;
+
+use crate::decode::scan::{self, ScanOptions, Sink};
+use crate::decode::{Decoder, Item, KeyRecord, Kind, Level, Options};
+use crate::memory::{MemEncoding, Model};
+use crate::{Error, Limits, Result};
+
+/// A filter on key names (the command line's `--key REGEX`).
+pub type KeyFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// What to analyse and how.
+#[derive(Clone)]
+pub struct AnalyzeOptions {
+    /// The memory model (server release and allocator).
+    pub model: Model,
+    /// The biggest keys to list: 100.
+    pub top: usize,
+    /// Separator of key prefixes: `:`.
+    pub prefix_sep: Vec<u8>,
+    /// Prefix levels: 3.
+    pub prefix_depth: usize,
+    /// Prefix buckets kept: 100,000.
+    pub max_prefixes: usize,
+    /// Only this database.
+    pub db: Option<u64>,
+    /// Only keys of this type.
+    pub kind: Option<Kind>,
+    /// Only keys this accepts.
+    pub key_filter: Option<KeyFilter>,
+    /// "Now" for expired keys and TTL buckets (unix ms).
+    pub now_ms: i64,
+}
+
+impl AnalyzeOptions {
+    /// The defaults with `model`, "now" being now.
+    pub fn new(model: Model) -> Self {
+        AnalyzeOptions {
+            model,
+            top: 100,
+            prefix_sep: b":".to_vec(),
+            prefix_depth: 3,
+            max_prefixes: 100_000,
+            db: None,
+            kind: None,
+            key_filter: None,
+            now_ms: crate::now_ms(),
+        }
+    }
+
+    fn wants(&self, k: &KeyRecord<'_>) -> Result<bool> {
+        if self.db.is_some_and(|d| d != k.db) || self.kind.is_some_and(|t| t != k.value.kind()) {
+            return Ok(false);
+        }
+        match &self.key_filter {
+            Some(f) => Ok(f(&k.key.to_bytes()?)),
+            None => Ok(true),
+        }
+    }
+}
+
+/// One key's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Database.
+    pub db: u64,
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Type.
+    pub kind: Kind,
+    /// Encoding on the server after loading.
+    pub encoding: MemEncoding,
+    /// Elements (list/set/zset members, hash fields, stream entries; 1
+    /// for a string).
+    pub elements: u64,
+    /// Bytes of the record in the file.
+    pub serialized_bytes: u64,
+    /// Bytes in the server's memory (`MEMORY USAGE`).
+    pub memory_bytes: u64,
+    /// Bytes the allocator gives it (what `used_memory` counts).
+    pub allocated_bytes: u64,
+    /// Expiry (unix ms).
+    pub expire_ms: Option<i64>,
+    /// Index of the input.
+    pub input: usize,
+}
+
+impl PartialOrd for KeyRow {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Smallest memory first (the top-N heap keeps the biggest).
+impl Ord for KeyRow {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .memory_bytes
+            .cmp(&self.memory_bytes)
+            .then_with(|| self.input.cmp(&other.input))
+            .then_with(|| self.db.cmp(&other.db))
+            .then_with(|| self.key.cmp(&other.key))
+    }
+}
+
+/// Keys, expiries, and bytes in the file and in memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// Keys.
+    pub keys: u64,
+    /// Keys with an expiry.
+    pub expires: u64,
+    /// Elements.
+    pub elements: u64,
+    /// Bytes of their records in the file.
+    pub serialized_bytes: u64,
+    /// Bytes in memory (`MEMORY USAGE`).
+    pub memory_bytes: u64,
+    /// Bytes the allocator gives them (what `used_memory` counts).
+    pub allocated_bytes: u64,
+}
+
+impl Sums {
+    fn add(&mut self, r: &KeyRow) {
+        self.keys += 1;
+        self.expires += u64::from(r.expire_ms.is_some());
+        self.elements += r.elements;
+        self.serialized_bytes += r.serialized_bytes;
+        self.memory_bytes += r.memory_bytes;
+        self.allocated_bytes += r.allocated_bytes;
+    }
+
+    fn merge(&mut self, o: &Sums) {
+        self.keys += o.keys;
+        self.expires += o.expires;
+        self.elements += o.elements;
+        self.serialized_bytes += o.serialized_bytes;
+        self.memory_bytes += o.memory_bytes;
+        self.allocated_bytes += o.allocated_bytes;
+    }
+
+    fn sub(&mut self, r: &KeyRow) {
+        self.keys -= 1;
+        self.expires -= u64::from(r.expire_ms.is_some());
+        self.elements -= r.elements;
+        self.serialized_bytes -= r.serialized_bytes;
+        self.memory_bytes -= r.memory_bytes;
+        self.allocated_bytes -= r.allocated_bytes;
+    }
+}
+
+/// Upper bounds of the TTL buckets (time left after "now", ms).
+pub const TTL_BUCKETS: [i64; 7] = [
+    60_000,
+    3_600_000,
+    86_400_000,
+    7 * 86_400_000,
+    30 * 86_400_000,
+    365 * 86_400_000,
+    i64::MAX,
+];
+
+/// Keys by time to live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ttl {
+    /// Keys without an expiry.
+    pub no_expiry: Sums,
+    /// Keys already expired at "now" (a server drops them on load).
+    pub expired: Sums,
+    /// Keys expiring within each of [`TTL_BUCKETS`] (and after the one
+    /// before).
+    pub buckets: [Sums; 7],
+}
+
+impl Ttl {
+    fn add(&mut self, r: &KeyRow, now: i64) {
+        match r.expire_ms {
+            None => self.no_expiry.add(r),
+            Some(e) if e <= now => self.expired.add(r),
+            Some(e) => {
+                let left = e - now;
+                let i = TTL_BUCKETS.iter().position(|&b| left <= b).unwrap_or(6);
+                self.buckets[i].add(r);
+            }
+        }
+    }
+
+    fn sub(&mut self, r: &KeyRow, now: i64) {
+        match r.expire_ms {
+            None => self.no_expiry.sub(r),
+            Some(e) if e <= now => self.expired.sub(r),
+            Some(e) => {
+                let left = e - now;
+                let i = TTL_BUCKETS.iter().position(|&b| left <= b).unwrap_or(6);
+                self.buckets[i].sub(r);
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Ttl) {
+        self.no_expiry.merge(&o.no_expiry);
+        self.expired.merge(&o.expired);
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            a.merge(b);
+        }
+    }
+}
+
+/// One input's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRow {
+    /// Its name.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its RDB version.
+    pub version: u32,
+    /// What it holds (before de-duplication across inputs).
+    pub sums: Sums,
+}
+
+/// The analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Per input.
+    pub inputs: Vec<InputRow>,
+    /// All inputs, each key counted once.
+    pub totals: Totals,
+    /// By type and the encoding in memory.
+    pub by_type: BTreeMap<(Kind, MemEncoding), Sums>,
+    /// By database.
+    pub by_db: BTreeMap<u64, Sums>,
+    /// The biggest keys by memory, biggest first.
+    pub top_keys: Vec<KeyRow>,
+    /// Prefix buckets, biggest first.
+    pub prefixes: Vec<Prefix>,
+    /// By time to live.
+    pub ttl: Ttl,
+    /// What `INFO memory` `used_memory` minus `used_memory_startup` shows
+    /// once every key is loaded: the keys, the databases' dicts of keys
+    /// and of expiries.
+    pub used_memory_estimate: u64,
+    /// The model's release (`redis-7.0`).
+    pub target: String,
+    /// The allocator name.
+    pub allocator: &'static str,
+}
+
+/// All inputs together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Keys counted once.
+    pub sums: Sums,
+    /// Keys (beyond the first copy) present in several inputs.
+    pub duplicates: u64,
+}
+
+impl std::ops::Deref for Totals {
+    type Target = Sums;
+    fn deref(&self) -> &Sums {
+        &self.sums
+    }
+}
+
+/// A key's fingerprint (of its bytes and database), its record's offset
+/// and its database.
+type Located = (u64, u64, u64);
+
+/// Mixes the database into a key's fingerprint.
+const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The analysis of one range (the scan engine's visitor), and of one
+/// input when joined.
+struct KeySink<'o> {
+    opts: &'o AnalyzeOptions,
+    input: usize,
+    sums: Sums,
+    by_type: BTreeMap<(Kind, MemEncoding), Sums>,
+    by_db: BTreeMap<u64, Sums>,
+    /// Keys per database (for the dict sizes of the estimate).
+    db_counts: BTreeMap<u64, (u64, u64)>,
+    top: BinaryHeap<KeyRow>,
+    prefixes: prefix::Prefixes,
+    ttl: Ttl,
+    /// Key fingerprints, record offsets and databases (several inputs
+    /// only).
+    fps: Option<Vec<Located>>,
+}
+
+impl<'o> KeySink<'o> {
+    fn new(opts: &'o AnalyzeOptions, input: usize, fingerprints: bool) -> Self {
+        KeySink {
+            opts,
+            input,
+            sums: Sums::default(),
+            by_type: BTreeMap::new(),
+            by_db: BTreeMap::new(),
+            db_counts: BTreeMap::new(),
+            top: BinaryHeap::new(),
+            prefixes: prefix::Prefixes::new(opts),
+            ttl: Ttl::default(),
+            fps: fingerprints.then(Vec::new),
+        }
+    }
+}
+
+/// A key's row: the model's figure and the element count.
+fn row(opts: &AnalyzeOptions, k: &KeyRecord<'_>, input: usize) -> Result<KeyRow> {
+    let key = k.key.to_bytes()?.into_owned();
+    let m = opts.model.key(k).map_err(|e| e.with_key(&key))?;
+    Ok(KeyRow {
+        db: k.db,
+        elements: elements(k).map_err(|e| e.with_key(&key))?,
+        key,
+        kind: k.value.kind(),
+        encoding: m.encoding,
+        serialized_bytes: k.span.len() as u64,
+        memory_bytes: m.bytes,
+        allocated_bytes: m.allocated,
+        expire_ms: k.expire_ms,
+        input,
+    })
+}
+
+/// Elements of a value: members, fields, entries; 1 for a string.
+fn elements(k: &KeyRecord<'_>) -> Result<u64> {
+    let v = &k.value;
+    Ok(match v.kind() {
+        Kind::String | Kind::Module => 1,
+        Kind::Stream => v.stream()?.length,
+        _ => {
+            let mut it = v.items()?;
+            if let Some(n) = it.len_hint() {
+                n
+            } else {
+                let mut n = 0;
+                match v.kind() {
+                    Kind::ZSet => {
+                        while it.next_scored()?.is_some() {
+                            n += 1;
+                        }
+                    }
+                    Kind::Hash => {
+                        while it.next_field()?.is_some() {
+                            n += 1;
+                        }
+                    }
+                    _ => {
+                        while it.next_elem()?.is_some() {
+                            n += 1;
+                        }
+                    }
+                }
+                n
+            }
+        }
+    })
+}
+
+impl<'a> Sink<'a> for KeySink<'_> {
+    fn record(&mut self, at: usize, item: &Item<'a>, _dec: &Decoder<'a>) -> Result<()> {
+        let Item::Key(k) = item else {
+            return Ok(());
+        };
+        if !self.opts.wants(k)? {
+            return Ok(());
+        }
+        let r = row(self.opts, k, self.input)?;
+        if let Some(fps) = &mut self.fps {
+            let fp = crate::decode::fingerprint(&r.key) ^ r.db.wrapping_mul(DB_MIX);
+            fps.push((fp, at as u64, r.db));
+        }
+        self.sums.add(&r);
+        self.by_type
+            .entry((r.kind, r.encoding))
+            .or_default()
+            .add(&r);
+        self.by_db.entry(r.db).or_default().add(&r);
+        let c = self.db_counts.entry(r.db).or_default();
+        c.0 += 1;
+        c.1 += u64::from(r.expire_ms.is_some());
+        self.ttl.add(&r, self.opts.now_ms);
+        self.prefixes.add(&r);
+        if self.opts.top > 0 {
+            if self.top.len() < self.opts.top {
+                self.top.push(r);
+            } else if self.top.peek().is_some_and(|min| r < *min) {
+                self.top.pop();
+                self.top.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, next: Self) {
+        self.sums.merge(&next.sums);
+        for (k, s) in next.by_type {
+            self.by_type.entry(k).or_default().merge(&s);
+        }
+        for (k, s) in next.by_db {
+            self.by_db.entry(k).or_default().merge(&s);
+        }
+        for (db, c) in next.db_counts {
+            let e = self.db_counts.entry(db).or_default();
+            e.0 += c.0;
+            e.1 += c.1;
+        }
+        self.ttl.merge(&next.ttl);
+        self.prefixes.merge(next.prefixes);
+        for r in next.top {
+            push_top(&mut self.top, r, self.opts.top);
+        }
+        if let (Some(a), Some(b)) = (&mut self.fps, next.fps) {
+            a.extend(b);
+        }
+    }
+}
+
+fn push_top(top: &mut BinaryHeap<KeyRow>, r: KeyRow, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if top.len() < n {
+        top.push(r);
+    } else if top.peek().is_some_and(|min| r < *min) {
+        top.pop();
+        top.push(r);
+    }
+}
+
+/// Calls `f` with every key's row of one input, in file order, decoding
+/// it as `verify` does (one core): for listings that stream, as the CSV
+/// form of `rdbkit analyze`.
+///
+/// # Errors
+/// The first decoding error (with its offset and key), or `f`'s error.
+pub fn for_each_key(
+    data: &[u8],
+    input: usize,
+    opts: &AnalyzeOptions,
+    mut f: impl FnMut(&KeyRow) -> Result<()>,
+) -> Result<()> {
+    let o = Options {
+        level: Level::Full,
+        verify_checksum: true,
+        limits: Limits::default(),
+    };
+    for item in Decoder::new(data, o)? {
+        if let Item::Key(k) = item? {
+            if opts.wants(&k)? {
+                f(&row(opts, &k, input)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Analyses `inputs` ((name, bytes) pairs, the nodes of one deployment).
+///
+/// # Errors
+/// An [`InputError`] for the first input that is not a valid RDB file (as
+/// `verify` finds it: the error has the offset and the key); no partial
+/// analysis is returned.
+pub fn analyze(
+    inputs: &[(&str, &[u8])],
+    opts: &AnalyzeOptions,
+) -> std::result::Result<Analysis, InputError> {
+    let several = inputs.len() > 1;
+    let cores = scan::cores();
+    let threads = (cores / inputs.len().max(1)).max(1);
+    type One<'o> = std::result::Result<(KeySink<'o>, u32), InputError>;
+    let sinks: Vec<One<'_>> = scan::fan_out(inputs.len(), cores, |i| {
+        let (name, data) = inputs[i];
+        let named = |error: Error| InputError {
+            input: i,
+            name: name.to_string(),
+            error,
+        };
+        let header = crate::format::Header::parse(data).map_err(named)?;
+        let so = ScanOptions {
+            decode: Options {
+                level: Level::Full,
+                verify_checksum: true,
+                limits: Limits::default(),
+            },
+            threads,
+            fingerprint: false,
+        };
+        let s = scan::scan(data, &so, |_| KeySink::new(opts, i, several)).map_err(named)?;
+        Ok((s.sink, header.version))
+    });
+    let mut joined: Vec<KeySink<'_>> = Vec::with_capacity(inputs.len());
+    let mut rows = Vec::with_capacity(inputs.len());
+    for (i, s) in sinks.into_iter().enumerate() {
+        let (s, version) = s?;
+        rows.push(InputRow {
+            name: inputs[i].0.to_string(),
+            bytes: inputs[i].1.len() as u64,
+            version,
+            sums: s.sums,
+        });
+        joined.push(s);
+    }
+    let mut all = KeySink::new(opts, 0, false);
+    let mut fps: Vec<Vec<Located>> = Vec::new();
+    for mut s in joined {
+        fps.push(s.fps.take().unwrap_or_default());
+        all.append(s);
+    }
+    let duplicates = if several {
+        // The inputs were checked: a failure here is of re-reading them.
+        remove_duplicates(inputs, opts, &mut fps, &mut all).map_err(|error| InputError {
+            input: 0,
+            name: inputs[0].0.to_string(),
+            error,
+        })?
+    } else {
+        0
+    };
+    let used = used_memory(opts, &all);
+    let mut top = all.top.into_vec();
+    top.sort();
+    Ok(Analysis {
+        inputs: rows,
+        totals: Totals {
+            sums: all.sums,
+            duplicates,
+        },
+        by_type: all.by_type,
+        by_db: all.by_db,
+        top_keys: top,
+        prefixes: all.prefixes.into_sorted(),
+        ttl: all.ttl,
+        used_memory_estimate: used,
+        target: {
+            let r = opts.model.release();
+            let lineage = if r.valkey { "valkey" } else { "redis" };
+            format!("{lineage}-{}.{}", r.major, r.minor)
+        },
+        allocator: opts.model.allocator().name(),
+    })
+}
+
+/// An input that could not be analysed: which one, and why.
+#[derive(Debug)]
+pub struct InputError {
+    /// Its index.
+    pub input: usize,
+    /// Its name.
+    pub name: String,
+    /// What is wrong, where.
+    pub error: Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.error)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Counts each key present in several inputs once: the copies after the
+/// first (in input order) come off the totals, the type, database and TTL
+/// sums. Fingerprints are confirmed on the keys' bytes.
+fn remove_duplicates(
+    inputs: &[(&str, &[u8])],
+    opts: &AnalyzeOptions,
+    fps: &mut [Vec<Located>],
+    all: &mut KeySink<'_>,
+) -> Result<u64> {
+    // Each list sorted by fingerprint, and the input in the offset's top
+    // bits (offsets of mapped files stay far below 2^48).
+    for (i, f) in fps.iter_mut().enumerate() {
+        for e in f.iter_mut() {
+            e.1 |= (i as u64) << 48;
+        }
+        f.sort_unstable();
+    }
+    let lists: Vec<&[Located]> = fps.iter().map(|f| &f[..]).collect();
+    let skip = Options {
+        level: Level::Skip,
+        verify_checksum: false,
+        limits: Limits::default(),
+    };
+    let mut dups = 0;
+    scan::equal_groups(
+        &lists,
+        |e| e.0,
+        |group| -> Result<()> {
+            // The first copy of each key (in input order) stays.
+            let mut seen: Vec<(u64, Vec<u8>)> = Vec::new();
+            for &&(_, loc, db) in group {
+                let (i, off) = ((loc >> 48) as usize, (loc & ((1 << 48) - 1)) as usize);
+                let k = scan::record_at(inputs[i].1, off, db, skip)?;
+                if !opts.wants(&k)? {
+                    continue;
+                }
+                let key = k.key.to_bytes()?.into_owned();
+                if seen.iter().any(|(db, kk)| *db == k.db && *kk == key) {
+                    let r = row(opts, &k, i)?;
+                    dups += 1;
+                    all.sums.sub(&r);
+                    if let Some(s) = all.by_type.get_mut(&(r.kind, r.encoding)) {
+                        s.sub(&r);
+                    }
+                    if let Some(s) = all.by_db.get_mut(&r.db) {
+                        s.sub(&r);
+                    }
+                    if let Some(c) = all.db_counts.get_mut(&r.db) {
+                        c.0 -= 1;
+                        c.1 -= u64::from(r.expire_ms.is_some());
+                    }
+                    all.ttl.sub(&r, opts.now_ms);
+                    all.prefixes.sub(&r);
+                } else {
+                    seen.push((k.db, key));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(dups)
+}
+
+/// `used_memory` − `used_memory_startup` after loading: every key as
+/// allocated (keys already expired are dropped on load), and per database
+/// the dicts of keys and of expiries.
+fn used_memory(opts: &AnalyzeOptions, all: &KeySink<'_>) -> u64 {
+    let keys = all.sums.allocated_bytes - all.ttl.expired.allocated_bytes;
+    let dicts: u64 = all
+        .db_counts
+        .values()
+        .map(|&(k, e)| opts.model.db_dicts(k, e))
+        .sum();
+    keys + dicts
+}

@@ -1,0 +1,350 @@
+//! `rdbkit analyze`: what the keys of one or several dumps cost in a
+//! server's memory (the library's `analyze` over its `memory` model).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rdbkit::analyze::{analyze, for_each_key, Analysis, AnalyzeOptions, KeyRow, TTL_BUCKETS};
+use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
+use rdbkit::decode::Kind;
+use rdbkit::memory::{Allocator, Model};
+use rdbkit::release::ServerRelease;
+
+use super::output::Out;
+use super::{open, Failure, FORCE_HINT};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The dumps (the nodes of one deployment); gzip is decompressed; - reads standard input.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// The server whose memory is modelled (redis-7.0, redis-7.4); default: the newest input's.
+    #[arg(long)]
+    target: Option<String>,
+    /// The allocator: jemalloc (as Redis bundles it), jemalloc-q16 (as distributions build it) or libc.
+    #[arg(long, default_value = "jemalloc")]
+    allocator: String,
+    /// The biggest keys to list.
+    #[arg(long, default_value_t = 100)]
+    top: usize,
+    /// Separator of key prefixes.
+    #[arg(long, default_value = ":")]
+    prefix_sep: String,
+    /// Prefix levels.
+    #[arg(long, default_value_t = 3)]
+    prefix_depth: usize,
+    /// Prefix buckets kept (the smallest are folded into "(other)").
+    #[arg(long, default_value_t = 100_000)]
+    max_prefixes: usize,
+    /// Only this database.
+    #[arg(long)]
+    db: Option<u64>,
+    /// Only keys matching this regular expression.
+    #[arg(long)]
+    key: Option<String>,
+    /// Only keys of this type (string, list, set, zset, hash, stream, module).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Output: text, json, or csv (one row per key, streamed).
+    #[arg(long, default_value = "text")]
+    format: String,
+    /// Write the output to FILE (a temporary file, fsynced, renamed) instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The release to model: `--target`, else the newest input's producer.
+fn release(a: &Args, inputs: &[rdbkit::Input]) -> Result<ServerRelease, Failure> {
+    if let Some(t) = &a.target {
+        return ServerRelease::parse(t).map_err(Failure::usage);
+    }
+    let mut best: Option<ServerRelease> = None;
+    for (i, data) in inputs.iter().enumerate() {
+        let r = ServerRelease::of_file(data).map_err(|e| Failure::from_lib(&a.inputs[i], e))?;
+        if best.is_none_or(|b| (r.major, r.minor) > (b.major, b.minor)) {
+            best = Some(r);
+        }
+    }
+    best.ok_or_else(|| Failure::usage("no input"))
+}
+
+fn options(a: &Args, inputs: &[rdbkit::Input]) -> Result<AnalyzeOptions, Failure> {
+    let alloc = Allocator::from_name(&a.allocator).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown allocator {:?} (jemalloc, jemalloc-q16, libc)",
+            a.allocator
+        ))
+    })?;
+    let model = Model::new(release(a, inputs)?, alloc)
+        .map_err(|e| Failure::usage(format!("{e}; choose one with --target")))?;
+    let mut o = AnalyzeOptions::new(model);
+    o.top = a.top;
+    o.prefix_sep = a.prefix_sep.as_bytes().to_vec();
+    o.prefix_depth = a.prefix_depth;
+    o.max_prefixes = a.max_prefixes;
+    o.db = a.db;
+    if let Some(t) = &a.kind {
+        o.kind = Some(Kind::from_name(t).ok_or_else(|| {
+            Failure::usage(format!(
+                "unknown type {t:?} (string, list, set, zset, hash, stream, module)"
+            ))
+        })?);
+    }
+    if let Some(k) = &a.key {
+        let re = regex::bytes::Regex::new(k).map_err(|e| Failure::usage(format!("--key: {e}")))?;
+        o.key_filter = Some(std::sync::Arc::new(move |key: &[u8]| re.is_match(key)));
+    }
+    Ok(o)
+}
+
+pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
+    if !matches!(a.format.as_str(), "text" | "json" | "csv") {
+        return Err(Failure::usage(format!(
+            "unknown format {:?} (text, json, csv)",
+            a.format
+        )));
+    }
+    let dest = prepare_output(&a)?;
+    let inputs: Vec<rdbkit::Input> = a.inputs.iter().map(|p| open(p)).collect::<Result<_, _>>()?;
+    let opts = options(&a, &inputs)?;
+    let names: Vec<&str> = a.inputs.iter().map(|p| super::shown(p)).collect();
+    let data: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&inputs)
+        .map(|(n, d)| (*n, &d[..]))
+        .collect();
+    match dest {
+        Some(mut file) => {
+            let name = file.dest().display().to_string();
+            let mut w = std::io::BufWriter::new(file.file());
+            let written = write(&a, &opts, &data, &inputs, &mut w);
+            let flushed = w.flush();
+            drop(w);
+            written?;
+            flushed
+                .and_then(|()| file.commit())
+                .map_err(|e| Failure::usage(format!("cannot write {name}: {e}")))
+        }
+        None => write(&a, &opts, &data, &inputs, out),
+    }
+}
+
+/// Checks `-o` against the inputs and creates its temporary file before
+/// anything is read.
+fn prepare_output(a: &Args) -> Result<Option<AtomicFile>, Failure> {
+    let Some(o) = &a.output else { return Ok(None) };
+    let paths: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
+    let names: Vec<String> = (1..=paths.len()).map(|i| format!("input {i}")).collect();
+    let ins: Vec<Role<'_>> = paths
+        .iter()
+        .zip(&names)
+        .map(|(p, what)| Role { what, path: p })
+        .collect();
+    let outs = [Role {
+        what: "the output (-o)",
+        path: o,
+    }];
+    check_paths(&ins, &outs).map_err(Failure::usage)?;
+    let keep: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+    AtomicFile::create_keeping(o, a.force, &keep)
+        .map(Some)
+        .map_err(|e| match e {
+            CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
+            e => Failure::usage(e),
+        })
+}
+
+fn io(e: std::io::Error) -> Failure {
+    Failure::usage(format!("cannot write the output: {e}"))
+}
+
+fn write(
+    a: &Args,
+    opts: &AnalyzeOptions,
+    data: &[(&str, &[u8])],
+    inputs: &[rdbkit::Input],
+    w: &mut impl Write,
+) -> Result<(), Failure> {
+    if a.format == "csv" {
+        writeln!(
+            w,
+            "db,key,type,encoding,elements,serialized_bytes,memory_bytes,expire_ms,input"
+        )
+        .map_err(io)?;
+        for (i, (name, bytes)) in data.iter().enumerate() {
+            let r = for_each_key(bytes, i, opts, |row| {
+                csv_row(w, row).map_err(|e| rdbkit::Error::io("the output", e))
+            });
+            r.and_then(|()| inputs[i].check_unchanged())
+                .map_err(|e| match e.kind() {
+                    rdbkit::ErrorKind::Io { context, .. } if context == "the output" => {
+                        Failure::usage(e)
+                    }
+                    _ => Failure::from_lib(name, e),
+                })?;
+        }
+        return Ok(());
+    }
+    let r = analyze(data, opts).map_err(|e| {
+        let e2 = inputs[e.input].check_unchanged().err().unwrap_or(e.error);
+        Failure::from_lib(data[e.input].0, e2)
+    })?;
+    if a.format == "json" {
+        let text = serde_json::to_string_pretty(&r.to_json()).unwrap_or_default();
+        writeln!(w, "{text}").map_err(io)
+    } else {
+        text(w, &r).map_err(io)
+    }
+}
+
+/// A CSV field: quoted when it holds a comma, quote or line break; keys
+/// that are not UTF-8 are written as their escaped text.
+fn csv_field(b: &[u8]) -> String {
+    let s = match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => rdbkit::format::escape_bytes(b),
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_row(w: &mut impl Write, r: &KeyRow) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{},{},{},{},{},{},{},{},{}",
+        r.db,
+        csv_field(&r.key),
+        r.kind.name(),
+        r.encoding.name(),
+        r.elements,
+        r.serialized_bytes,
+        r.memory_bytes,
+        r.expire_ms.map(|e| e.to_string()).unwrap_or_default(),
+        r.input + 1
+    )
+}
+
+/// Bytes for people: B, KiB, MiB, GiB, TiB.
+fn mib(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
+    writeln!(w, "memory model: {} ({})", r.target, r.allocator)?;
+    for (i, inp) in r.inputs.iter().enumerate() {
+        writeln!(
+            w,
+            "input {}: {} — RDB {}, {} bytes, {} keys, {} in memory",
+            i + 1,
+            inp.name,
+            inp.version,
+            inp.bytes,
+            inp.sums.keys,
+            mib(inp.sums.memory_bytes)
+        )?;
+    }
+    let t = &r.totals;
+    writeln!(
+        w,
+        "total: {} keys ({} with expiry, {} duplicates counted once), {} serialized, {} in memory; used_memory after loading ≈ {}",
+        t.keys,
+        t.expires,
+        t.duplicates,
+        mib(t.serialized_bytes),
+        mib(t.memory_bytes),
+        mib(r.used_memory_estimate)
+    )?;
+    writeln!(w, "\nby type:")?;
+    for ((k, e), s) in &r.by_type {
+        writeln!(
+            w,
+            "  {:<7} {:<11} {:>10} keys {:>12} elements {:>12}",
+            k.name(),
+            e.name(),
+            s.keys,
+            s.elements,
+            mib(s.memory_bytes)
+        )?;
+    }
+    writeln!(w, "\nby database:")?;
+    for (db, s) in &r.by_db {
+        writeln!(
+            w,
+            "  db {db:<4} {:>10} keys {:>10} expires {:>12}",
+            s.keys,
+            s.expires,
+            mib(s.memory_bytes)
+        )?;
+    }
+    writeln!(w, "\nbiggest keys:")?;
+    for k in &r.top_keys {
+        writeln!(
+            w,
+            "  {:>12} B  db {} {} {} ({}, {} elements, input {})",
+            k.memory_bytes,
+            k.db,
+            rdbkit::format::escape_bytes(&k.key),
+            k.kind.name(),
+            k.encoding.name(),
+            k.elements,
+            k.input + 1
+        )?;
+    }
+    writeln!(w, "\nprefixes:")?;
+    for p in r.prefixes.iter().take(50) {
+        let name = if p.other {
+            "(other)".to_string()
+        } else {
+            rdbkit::format::escape_bytes(&p.prefix)
+        };
+        writeln!(
+            w,
+            "  {:>12}  {:>10} keys  depth {}  {}",
+            mib(p.sums.memory_bytes),
+            p.sums.keys,
+            p.depth,
+            name
+        )?;
+    }
+    writeln!(w, "\ntime to live:")?;
+    let line = |w: &mut dyn Write, label: &str, s: &rdbkit::analyze::Sums| {
+        writeln!(
+            w,
+            "  {label:<16} {:>10} keys {:>12}",
+            s.keys,
+            mib(s.memory_bytes)
+        )
+    };
+    line(w, "no expiry", &r.ttl.no_expiry)?;
+    line(w, "already expired", &r.ttl.expired)?;
+    let labels = [
+        "≤ 1 minute",
+        "≤ 1 hour",
+        "≤ 1 day",
+        "≤ 7 days",
+        "≤ 30 days",
+        "≤ 365 days",
+        "later",
+    ];
+    for ((label, s), _) in labels.iter().zip(&r.ttl.buckets).zip(TTL_BUCKETS) {
+        line(w, label, s)?;
+    }
+    Ok(())
+}
