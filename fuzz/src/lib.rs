@@ -231,6 +231,27 @@ pub fn check_file(data: &[u8]) {
             }
         }
     }
+    // The memory models and the analysis never panic, and an analysis
+    // (which checks like `verify`) only succeeds where Full does.
+    for (release, alloc) in [
+        ("redis-7.0", rdbkit::memory::Allocator::JemallocQuantum16),
+        ("redis-7.4", rdbkit::memory::Allocator::Libc),
+    ] {
+        let r = rdbkit::release::ServerRelease::parse(release).unwrap();
+        let model = rdbkit::memory::Model::new(r, alloc).unwrap();
+        let mut o = rdbkit::analyze::AnalyzeOptions::new(model);
+        o.now_ms = 0;
+        o.max_prefixes = 4;
+        if let Ok(a) = rdbkit::analyze::analyze(&[("fuzz", data), ("again", data)], &o) {
+            let f = full
+                .as_ref()
+                .expect("analyze accepted a file that Full refuses");
+            // Every copy of every key is counted once or as a duplicate
+            // (a key twice in one file, which Full does not look for, too).
+            assert_eq!(a.totals.keys + a.totals.duplicates, 2 * f.keys());
+            assert!(a.totals.keys <= f.keys());
+        }
+    }
 }
 
 /// DUMP payloads of the values of an RDB file: each key record found at

@@ -82,6 +82,7 @@ impl Analysis {
                 v["other"] = json!(p.other);
                 v
             }).collect::<Vec<_>>(),
+            "prefixes_exact": self.prefixes_exact,
             "ttl": {"no_expiry": sums(&self.ttl.no_expiry), "expired": sums(&self.ttl.expired),
                     "buckets": buckets},
         })

@@ -182,13 +182,17 @@ impl Sums {
         self.allocated_bytes += o.allocated_bytes;
     }
 
+    /// Takes a key counted twice off (saturating: a prefix bucket that
+    /// was folded may hold less than the key).
     fn sub(&mut self, r: &KeyRow) {
-        self.keys -= 1;
-        self.expires -= u64::from(r.expire_ms.is_some());
-        self.elements -= r.elements;
-        self.serialized_bytes -= r.serialized_bytes;
-        self.memory_bytes -= r.memory_bytes;
-        self.allocated_bytes -= r.allocated_bytes;
+        self.keys = self.keys.saturating_sub(1);
+        self.expires = self
+            .expires
+            .saturating_sub(u64::from(r.expire_ms.is_some()));
+        self.elements = self.elements.saturating_sub(r.elements);
+        self.serialized_bytes = self.serialized_bytes.saturating_sub(r.serialized_bytes);
+        self.memory_bytes = self.memory_bytes.saturating_sub(r.memory_bytes);
+        self.allocated_bytes = self.allocated_bytes.saturating_sub(r.allocated_bytes);
     }
 }
 
@@ -277,6 +281,9 @@ pub struct Analysis {
     pub top_keys: Vec<KeyRow>,
     /// Prefix buckets, biggest first.
     pub prefixes: Vec<Prefix>,
+    /// No prefix bucket was folded: every bucket's figures are exact
+    /// (else those kept are lower bounds; see [`Prefix`]).
+    pub prefixes_exact: bool,
     /// By time to live.
     pub ttl: Ttl,
     /// What `INFO memory` `used_memory` minus `used_memory_startup` shows
@@ -572,6 +579,7 @@ pub fn analyze(
         by_type: all.by_type,
         by_db: all.by_db,
         top_keys: top,
+        prefixes_exact: !all.prefixes.folded,
         prefixes: all.prefixes.into_sorted(),
         ttl: all.ttl,
         used_memory_estimate: used,
@@ -674,7 +682,10 @@ fn remove_duplicates(
 /// allocated (keys already expired are dropped on load), and per database
 /// the dicts of keys and of expiries.
 fn used_memory(opts: &AnalyzeOptions, all: &KeySink<'_>) -> u64 {
-    let keys = all.sums.allocated_bytes - all.ttl.expired.allocated_bytes;
+    let keys = all
+        .sums
+        .allocated_bytes
+        .saturating_sub(all.ttl.expired.allocated_bytes);
     let dicts: u64 = all
         .db_counts
         .values()

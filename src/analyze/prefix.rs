@@ -2,8 +2,11 @@
 //! (depth 2); the key itself is not a prefix. At most
 //! [`AnalyzeOptions::max_prefixes`](super::AnalyzeOptions::max_prefixes)
 //! buckets are kept: when there are twice as many, the smallest by memory
-//! are folded into one `(other)` bucket per depth, so the figures of the
-//! buckets kept are exact and memory stays bounded on any dump.
+//! are folded into one `(other)` bucket per depth, so memory stays bounded
+//! on any dump and no key is lost from the sums. Once a fold happened
+//! ([`Analysis::prefixes_exact`](super::Analysis::prefixes_exact) is
+//! false) a kept bucket may miss what it held before a fold (counted in
+//! `(other)`): its figures are lower bounds.
 
 use std::collections::HashMap;
 
@@ -31,6 +34,8 @@ pub(super) struct Prefixes {
     map: HashMap<(usize, Vec<u8>), Sums>,
     /// Folded buckets per depth.
     other: Vec<Sums>,
+    /// A fold happened.
+    pub(super) folded: bool,
 }
 
 impl Prefixes {
@@ -41,6 +46,7 @@ impl Prefixes {
             max: opts.max_prefixes.max(1),
             map: HashMap::new(),
             other: vec![Sums::default(); opts.prefix_depth],
+            folded: false,
         }
     }
 
@@ -91,6 +97,7 @@ impl Prefixes {
 
     /// Keeps the `max` biggest buckets; the others go to `(other)`.
     fn fold(&mut self) {
+        self.folded = true;
         let mut all: Vec<((usize, Vec<u8>), Sums)> = self.map.drain().collect();
         all.sort_unstable_by(|a, b| {
             b.1.memory_bytes
@@ -104,6 +111,7 @@ impl Prefixes {
     }
 
     pub(super) fn merge(&mut self, next: Prefixes) {
+        self.folded |= next.folded;
         for (k, s) in next.map {
             self.map.entry(k).or_default().merge(&s);
         }

@@ -307,7 +307,14 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
             k.input + 1
         )?;
     }
-    writeln!(w, "\nprefixes:")?;
+    if r.prefixes_exact {
+        writeln!(w, "\nprefixes:")?;
+    } else {
+        writeln!(
+            w,
+            "\nprefixes (more than --max-prefixes: the smallest were folded into (other); figures are lower bounds):"
+        )?;
+    }
     for p in r.prefixes.iter().take(50) {
         let name = if p.other {
             "(other)".to_string()
