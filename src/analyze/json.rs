@@ -11,7 +11,7 @@ fn sums(s: &Sums) -> Value {
            "serialized_bytes": s.serialized_bytes, "memory_bytes": s.memory_bytes})
 }
 
-impl KeyRow {
+impl KeyRow<'_> {
     /// One key as JSON: db, key (a string when UTF-8, else
     /// `{"base64": ...}`), type, encoding, elements, serialized_bytes,
     /// memory_bytes, expire_ms and input (1-based).

@@ -39,6 +39,7 @@
 mod json;
 mod prefix;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
@@ -102,13 +103,14 @@ impl AnalyzeOptions {
     }
 }
 
-/// One key's figures.
+/// One key's figures. Its key bytes borrow from the input while the
+/// analysis runs ([`for_each_key`]); the listed biggest keys own theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRow {
+pub struct KeyRow<'a> {
     /// Database.
     pub db: u64,
     /// Key bytes.
-    pub key: Vec<u8>,
+    pub key: Cow<'a, [u8]>,
     /// Type.
     pub kind: Kind,
     /// Encoding on the server after loading.
@@ -128,14 +130,24 @@ pub struct KeyRow {
     pub input: usize,
 }
 
-impl PartialOrd for KeyRow {
+impl KeyRow<'_> {
+    /// The row with its key bytes owned.
+    pub fn into_owned(self) -> KeyRow<'static> {
+        KeyRow {
+            key: Cow::Owned(self.key.into_owned()),
+            ..self
+        }
+    }
+}
+
+impl PartialOrd for KeyRow<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 /// Smallest memory first (the top-N heap keeps the biggest).
-impl Ord for KeyRow {
+impl Ord for KeyRow<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         other
             .memory_bytes
@@ -164,7 +176,7 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, r: &KeyRow) {
+    fn add(&mut self, r: &KeyRow<'_>) {
         self.keys += 1;
         self.expires += u64::from(r.expire_ms.is_some());
         self.elements += r.elements;
@@ -184,7 +196,7 @@ impl Sums {
 
     /// Takes a key counted twice off (saturating: a prefix bucket that
     /// was folded may hold less than the key).
-    fn sub(&mut self, r: &KeyRow) {
+    fn sub(&mut self, r: &KeyRow<'_>) {
         self.keys = self.keys.saturating_sub(1);
         self.expires = self
             .expires
@@ -220,7 +232,7 @@ pub struct Ttl {
 }
 
 impl Ttl {
-    fn add(&mut self, r: &KeyRow, now: i64) {
+    fn add(&mut self, r: &KeyRow<'_>, now: i64) {
         match r.expire_ms {
             None => self.no_expiry.add(r),
             Some(e) if e <= now => self.expired.add(r),
@@ -232,7 +244,7 @@ impl Ttl {
         }
     }
 
-    fn sub(&mut self, r: &KeyRow, now: i64) {
+    fn sub(&mut self, r: &KeyRow<'_>, now: i64) {
         match r.expire_ms {
             None => self.no_expiry.sub(r),
             Some(e) if e <= now => self.expired.sub(r),
@@ -278,7 +290,7 @@ pub struct Analysis {
     /// By database.
     pub by_db: BTreeMap<u64, Sums>,
     /// The biggest keys by memory, biggest first.
-    pub top_keys: Vec<KeyRow>,
+    pub top_keys: Vec<KeyRow<'static>>,
     /// Prefix buckets, biggest first.
     pub prefixes: Vec<Prefix>,
     /// No prefix bucket was folded: every bucket's figures are exact
@@ -329,7 +341,7 @@ struct KeySink<'o> {
     by_db: BTreeMap<u64, Sums>,
     /// Keys per database (for the dict sizes of the estimate).
     db_counts: BTreeMap<u64, (u64, u64)>,
-    top: BinaryHeap<KeyRow>,
+    top: BinaryHeap<KeyRow<'static>>,
     prefixes: prefix::Prefixes,
     ttl: Ttl,
     /// Key fingerprints, record offsets and databases (several inputs
@@ -355,12 +367,16 @@ impl<'o> KeySink<'o> {
 }
 
 /// A key's row: the model's figure and the element count.
-fn row(opts: &AnalyzeOptions, k: &KeyRecord<'_>, input: usize) -> Result<KeyRow> {
-    let key = k.key.to_bytes()?.into_owned();
+fn row<'a>(opts: &AnalyzeOptions, k: &KeyRecord<'a>, input: usize) -> Result<KeyRow<'a>> {
+    let key = k.key.to_bytes()?;
     let m = opts.model.key(k).map_err(|e| e.with_key(&key))?;
+    let elements = match m.elements {
+        Some(n) => n,
+        None => elements(k).map_err(|e| e.with_key(&key))?,
+    };
     Ok(KeyRow {
         db: k.db,
-        elements: elements(k).map_err(|e| e.with_key(&key))?,
+        elements,
         key,
         kind: k.value.kind(),
         encoding: m.encoding,
@@ -433,10 +449,10 @@ impl<'a> Sink<'a> for KeySink<'_> {
         self.prefixes.add(&r);
         if self.opts.top > 0 {
             if self.top.len() < self.opts.top {
-                self.top.push(r);
+                self.top.push(r.into_owned());
             } else if self.top.peek().is_some_and(|min| r < *min) {
                 self.top.pop();
-                self.top.push(r);
+                self.top.push(r.into_owned());
             }
         }
         Ok(())
@@ -466,7 +482,7 @@ impl<'a> Sink<'a> for KeySink<'_> {
     }
 }
 
-fn push_top(top: &mut BinaryHeap<KeyRow>, r: KeyRow, n: usize) {
+fn push_top(top: &mut BinaryHeap<KeyRow<'static>>, r: KeyRow<'static>, n: usize) {
     if n == 0 {
         return;
     }
@@ -488,7 +504,7 @@ pub fn for_each_key(
     data: &[u8],
     input: usize,
     opts: &AnalyzeOptions,
-    mut f: impl FnMut(&KeyRow) -> Result<()>,
+    mut f: impl FnMut(&KeyRow<'_>) -> Result<()>,
 ) -> Result<()> {
     let o = Options {
         level: Level::Full,

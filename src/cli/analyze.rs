@@ -214,7 +214,7 @@ fn csv_field(b: &[u8]) -> String {
     }
 }
 
-fn csv_row(w: &mut impl Write, r: &KeyRow) -> std::io::Result<()> {
+fn csv_row(w: &mut impl Write, r: &KeyRow<'_>) -> std::io::Result<()> {
     writeln!(
         w,
         "{},{},{},{},{},{},{},{},{}",

@@ -99,6 +99,10 @@ pub struct KeyMemory {
     /// counts): `MEMORY USAGE` counts some structures at their `sizeof`,
     /// which the allocator rounds up.
     pub allocated: u64,
+    /// Elements of the value (members, fields, list elements; 1 for a
+    /// string), when the model saw them all; `None` for streams and
+    /// modules.
+    pub elements: Option<u64>,
 }
 
 /// The server families with a model.

@@ -118,16 +118,17 @@ impl Redis70 {
     /// `MEMORY USAGE` of a key.
     pub(super) fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
         let key = rec.key.len() as u64;
-        let (value, encoding, slack) = self.value(&rec.value)?;
+        let (value, encoding, slack, elements) = self.value(&rec.value)?;
         let bytes = DICT_ENTRY + self.sds(key) + value;
         Ok(KeyMemory {
             bytes,
             encoding,
             allocated: bytes + slack + self.slack(DICT_ENTRY),
+            elements,
         })
     }
 
-    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         match v.kind() {
             Kind::String => self.string(v),
             Kind::List => self.list(v),
@@ -137,11 +138,11 @@ impl Redis70 {
             Kind::Stream => self.stream(v),
             // A module's own `mem_usage` callback decides; without the
             // module only the object is known.
-            _ => Ok((ROBJ, MemEncoding::Module, 0)),
+            _ => Ok((ROBJ, MemEncoding::Module, 0, None)),
         }
     }
 
-    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         let s = v.string()?;
         let len = s.len() as u64;
         let int = match s {
@@ -150,11 +151,11 @@ impl Redis70 {
             _ => false,
         };
         Ok(if int {
-            (ROBJ, MemEncoding::Int, 0)
+            (ROBJ, MemEncoding::Int, 0, Some(1))
         } else if len <= 44 {
-            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr, 0)
+            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr, 0, Some(1))
         } else {
-            (ROBJ + self.sds(len), MemEncoding::Raw, 0)
+            (ROBJ + self.sds(len), MemEncoding::Raw, 0, Some(1))
         })
     }
 
@@ -180,16 +181,34 @@ impl Redis70 {
         b
     }
 
+    /// A compact value the server keeps as the file has it, when its
+    /// header states a count within `max`: the robj and the blob, without
+    /// reading an element.
+    fn kept_blob(&self, v: &Value<'_>, max: u64) -> Result<Option<(u64, u64)>> {
+        let (len, count) = blob_header(v)?;
+        let n = match count {
+            Some(n) => n,
+            // Compressed, or a listpack too long for its header's count.
+            None => match v.items()?.len_hint() {
+                Some(n) => n,
+                None => return Ok(None),
+            },
+        };
+        Ok((n <= max).then(|| (ROBJ + self.a(len), n)))
+    }
+
     /// A dict of `n` entries sized for them on load, without its entries.
     fn dict(&self, n: u64) -> u64 {
         DICT + 8 * buckets(n)
     }
 
-    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         let mut total = ROBJ + QUICKLIST;
         // Nodes, and the size of the first (packed) one.
         let mut nodes = 0u64;
         let mut first: Option<u64> = None;
+        // Elements, while every node states its count.
+        let mut count = Some(0u64);
         let mut note = |bytes: u64, packed: bool| {
             if nodes == 0 && packed {
                 first = Some(bytes);
@@ -200,6 +219,14 @@ impl Redis70 {
             t::LIST_QUICKLIST_2 | t::LIST_QUICKLIST => {
                 let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
                 for_each_node(v, |container, blob| {
+                    count = match (count, &blob) {
+                        (Some(c), _) if container == 1 => Some(c + 1),
+                        (Some(c), RdbStr::Raw(b)) if v2 && b.len() >= 6 => {
+                            let n = u16::from_le_bytes([b[4], b[5]]);
+                            (n != u16::MAX).then(|| c + u64::from(n))
+                        }
+                        _ => None,
+                    };
                     let bytes = if v2 {
                         // Packed and plain nodes alike: kept as they are.
                         blob.len() as u64
@@ -232,6 +259,7 @@ impl Redis70 {
                         node = Node::default();
                     }
                     node.push(elem_lp_len(&e));
+                    count = count.map(|c| c + 1);
                 }
                 if node.count > 0 {
                     note(node.bytes, true);
@@ -244,14 +272,27 @@ impl Redis70 {
         let converts = self.v72 && v.rdb_type() != t::LIST_ZIPLIST;
         if let (true, 1, Some(bytes)) = (converts, nodes, first) {
             if bytes <= LIST_LISTPACK_MAX {
-                return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
+                return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, count));
             }
         }
         let slack = self.slack(QUICKLIST) + nodes * self.slack(QUICKLIST_NODE);
-        Ok((total, MemEncoding::Quicklist, slack))
+        Ok((total, MemEncoding::Quicklist, slack, count))
     }
 
-    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+        match v.rdb_type() {
+            t::SET_INTSET => {
+                if let Some((b, n)) = self.kept_blob(v, SET_MAX_INTSET_ENTRIES)? {
+                    return Ok((b, MemEncoding::Intset, 0, Some(n)));
+                }
+            }
+            t::SET_LISTPACK if self.v72 => {
+                if let Some((b, n)) = self.kept_blob(v, SET_MAX_LISTPACK_ENTRIES)? {
+                    return Ok((b, MemEncoding::Listpack, 0, Some(n)));
+                }
+            }
+            _ => {}
+        }
         let mut it = v.items()?;
         // Members, and whether all are canonical integers (their range).
         let mut n = 0u64;
@@ -288,7 +329,7 @@ impl Redis70 {
             } else {
                 8 + n * width
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Intset, 0));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Intset, 0, Some(n)));
         }
         let listpack = self.v72
             && n <= SET_MAX_LISTPACK_ENTRIES
@@ -299,16 +340,22 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + members,
             MemEncoding::Hashtable,
             self.dict_slack(n),
+            Some(n),
         ))
     }
 
-    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+        if v.rdb_type() == t::ZSET_LISTPACK {
+            if let Some((b, n)) = self.kept_blob(v, ZSET_MAX_ENTRIES)? {
+                return Ok((b, MemEncoding::Listpack, 0, Some(n)));
+            }
+        }
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
@@ -335,7 +382,7 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
         }
         // Presized on load for a skiplist from the file; grown from 4
         // buckets when converted from a compact encoding.
@@ -351,6 +398,7 @@ impl Redis70 {
                 + (n as f64 * node).round() as u64,
             MemEncoding::Skiplist,
             self.slack(ZSET) + self.slack(ZSKIPLIST) + self.dict_slack(n),
+            Some(n),
         ))
     }
 
@@ -367,7 +415,12 @@ impl Redis70 {
         e
     }
 
-    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+        if v.rdb_type() == t::HASH_LISTPACK {
+            if let Some((b, n)) = self.kept_blob(v, HASH_MAX_ENTRIES)? {
+                return Ok((b, MemEncoding::Listpack, 0, Some(n)));
+            }
+        }
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
@@ -391,6 +444,7 @@ impl Redis70 {
                 ROBJ + self.a(LISTPACK_EX) + self.a(blob_len(v)?),
                 MemEncoding::ListpackEx,
                 0,
+                Some(n),
             ));
         }
         if listpack {
@@ -399,16 +453,17 @@ impl Redis70 {
             } else {
                 lp
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0));
+            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + sdss,
             MemEncoding::Hashtable,
             self.dict_slack(n),
+            Some(n),
         ))
     }
 
-    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64)> {
+    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         let s = v.stream()?;
         let mut total = ROBJ + STREAM;
         let mut ids = Vec::new();
@@ -437,7 +492,12 @@ impl Redis70 {
                 total += consumer + c.name.len() as u64 + rax_usage(&mut ids);
             }
         }
-        Ok((total, MemEncoding::Stream, self.slack(STREAM)))
+        Ok((
+            total,
+            MemEncoding::Stream,
+            self.slack(STREAM),
+            Some(s.length),
+        ))
     }
 }
 
@@ -567,6 +627,31 @@ fn blob_len(v: &Value<'_>) -> Result<u64> {
     }
     let s = RdbStr::read(&mut r, &Limits::default(), "blob")?;
     Ok(s.len() as u64)
+}
+
+/// The uncompressed length of a value stored as one blob, and the entry
+/// count its header states (fields and members, not elements) when the
+/// blob is stored uncompressed: an intset's length, a listpack's count
+/// below 65535.
+fn blob_header(v: &Value<'_>) -> Result<(u64, Option<u64>)> {
+    let mut r = Reader::at(v.input(), v.offset());
+    let s = RdbStr::read(&mut r, &Limits::default(), "blob")?;
+    let count = match (&s, v.rdb_type()) {
+        (RdbStr::Raw(b), t::SET_INTSET) if b.len() >= 8 => {
+            Some(u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]])))
+        }
+        (RdbStr::Raw(b), ty) if b.len() >= 6 => {
+            let n = u16::from_le_bytes([b[4], b[5]]);
+            let per = if matches!(ty, t::HASH_LISTPACK | t::ZSET_LISTPACK) {
+                2
+            } else {
+                1
+            };
+            (n != u16::MAX).then_some(u64::from(n) / per)
+        }
+        _ => None,
+    };
+    Ok((s.len() as u64, count))
 }
 
 /// Calls `f` with each quicklist node's container (2: packed, 1: plain)
