@@ -3,8 +3,8 @@
 //! holds it and the encoding the server turns it into on load.
 //!
 //! A [`Model`] is one server family's rules ([`redis70`] documents Redis
-//! 7.0's, with the figures they were checked against) with an
-//! [`Allocator`]'s size classes.
+//! 6.0 to 7.4's, with the figures they were checked against) with an
+//! [`Allocator`]'s size classes. Valkey has no model yet.
 //!
 //! ```
 //! use rdbkit::decode::{Decoder, Item, Options};
@@ -53,6 +53,8 @@ pub enum MemEncoding {
     Listpack,
     /// A listpack hash with field TTLs (Redis 7.4+).
     ListpackEx,
+    /// A compact ziplist (hash, sorted set; Redis 6 and older).
+    Ziplist,
     /// A set of integers.
     Intset,
     /// A hash table (set, hash).
@@ -79,6 +81,7 @@ impl MemEncoding {
             MemEncoding::Quicklist => "quicklist",
             MemEncoding::Listpack => "listpack",
             MemEncoding::ListpackEx => "listpackex",
+            MemEncoding::Ziplist => "ziplist",
             MemEncoding::Intset => "intset",
             MemEncoding::Hashtable => "hashtable",
             MemEncoding::Skiplist => "skiplist",
@@ -136,8 +139,21 @@ impl Model {
     /// [`NoModel`] for a release without a model.
     pub fn new(release: ServerRelease, alloc: Allocator) -> std::result::Result<Model, NoModel> {
         let family = match (release.valkey, release.major, release.minor) {
-            (false, 7, 0) => Family::Redis70(redis70::Redis70 { alloc, v72: false }),
-            (false, 7, 4) => Family::Redis70(redis70::Redis70 { alloc, v72: true }),
+            (false, 6, 0 | 2) => Family::Redis70(redis70::Redis70 {
+                alloc,
+                v72: false,
+                v6: true,
+            }),
+            (false, 7, 0) => Family::Redis70(redis70::Redis70 {
+                alloc,
+                v72: false,
+                v6: false,
+            }),
+            (false, 7, 4) => Family::Redis70(redis70::Redis70 {
+                alloc,
+                v72: true,
+                v6: false,
+            }),
             _ => {
                 return Err(NoModel {
                     release: format!(
@@ -146,7 +162,7 @@ impl Model {
                         release.major,
                         release.minor
                     ),
-                    known: "redis-7.0, redis-7.4",
+                    known: "redis-6.0, redis-6.2, redis-7.0, redis-7.4",
                 })
             }
         };

