@@ -219,3 +219,51 @@ fn bad_input_and_destinations_fail_cleanly() {
     assert_eq!(run(&[&a, "--allocator", "tcmalloc"]).status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The library reports its progress: one "analyzing" phase over the
+/// inputs' bytes, every key counted.
+#[test]
+fn progress_reaches_the_sink() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use rdbkit::analyze::{analyze, AnalyzeOptions};
+    use rdbkit::memory::{Allocator, Model};
+    use rdbkit::merge::ProgressSink;
+    use rdbkit::release::ServerRelease;
+
+    #[derive(Default)]
+    struct Log {
+        phases: Mutex<Vec<(&'static str, u64)>>,
+        bytes: AtomicU64,
+        keys: AtomicU64,
+    }
+    impl ProgressSink for Log {
+        fn phase(&self, name: &'static str, total: u64) {
+            self.phases.lock().unwrap().push((name, total));
+        }
+        fn advance(&self, bytes: u64, keys: u64) {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.keys.fetch_add(keys, Ordering::Relaxed);
+        }
+    }
+    let [a, b] = inputs();
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    let model = Model::new(
+        ServerRelease::parse("redis-7.0").unwrap(),
+        Allocator::Jemalloc,
+    )
+    .unwrap();
+    let log = Arc::new(Log::default());
+    let mut o = AnalyzeOptions::new(model);
+    o.progress = Some(log.clone());
+    let r = analyze(&[("a", &a[..]), ("b", &b[..])], &o).unwrap();
+    let total = (a.len() + b.len()) as u64;
+    assert_eq!(*log.phases.lock().unwrap(), vec![("analyzing", total)]);
+    let bytes = log.bytes.load(Ordering::Relaxed);
+    assert!(bytes <= total && bytes >= total - 64, "{bytes} of {total}");
+    assert_eq!(
+        log.keys.load(Ordering::Relaxed),
+        r.totals.keys + r.totals.duplicates
+    );
+}

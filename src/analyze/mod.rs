@@ -48,6 +48,7 @@ pub use prefix::Prefix;
 use crate::decode::scan::{self, ScanOptions, Sink};
 use crate::decode::{Decoder, Item, KeyRecord, Kind, Level, Options};
 use crate::memory::{MemEncoding, Model};
+use crate::merge::{Progress, Ticker};
 use crate::{Error, Limits, Result};
 
 /// A filter on key names (the command line's `--key REGEX`).
@@ -74,6 +75,9 @@ pub struct AnalyzeOptions {
     pub key_filter: Option<KeyFilter>,
     /// "Now" for expired keys and TTL buckets (unix ms).
     pub now_ms: i64,
+    /// Where the analysis reports its progress (one phase, `"analyzing"`,
+    /// over the inputs' bytes); `None`: nowhere.
+    pub progress: Option<Arc<dyn crate::merge::ProgressSink>>,
 }
 
 impl AnalyzeOptions {
@@ -89,6 +93,7 @@ impl AnalyzeOptions {
             kind: None,
             key_filter: None,
             now_ms: crate::now_ms(),
+            progress: None,
         }
     }
 
@@ -347,10 +352,17 @@ struct KeySink<'o> {
     /// Key fingerprints, record offsets and databases (several inputs
     /// only).
     fps: Option<Vec<Located>>,
+    /// Progress, batched.
+    tick: Option<Ticker<'o>>,
 }
 
 impl<'o> KeySink<'o> {
-    fn new(opts: &'o AnalyzeOptions, input: usize, fingerprints: bool) -> Self {
+    fn new(
+        opts: &'o AnalyzeOptions,
+        input: usize,
+        fingerprints: bool,
+        tick: Option<Ticker<'o>>,
+    ) -> Self {
         KeySink {
             opts,
             input,
@@ -362,6 +374,7 @@ impl<'o> KeySink<'o> {
             prefixes: prefix::Prefixes::new(opts),
             ttl: Ttl::default(),
             fps: fingerprints.then(Vec::new),
+            tick,
         }
     }
 }
@@ -424,7 +437,10 @@ fn elements(k: &KeyRecord<'_>) -> Result<u64> {
 }
 
 impl<'a> Sink<'a> for KeySink<'_> {
-    fn record(&mut self, at: usize, item: &Item<'a>, _dec: &Decoder<'a>) -> Result<()> {
+    fn record(&mut self, at: usize, item: &Item<'a>, dec: &Decoder<'a>) -> Result<()> {
+        if let Some(t) = &mut self.tick {
+            t.at(dec.offset(), u64::from(matches!(item, Item::Key(_))));
+        }
         let Item::Key(k) = item else {
             return Ok(());
         };
@@ -454,6 +470,13 @@ impl<'a> Sink<'a> for KeySink<'_> {
                 self.top.pop();
                 self.top.push(r.into_owned());
             }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, walked: &scan::Walked, _warnings: crate::decode::Warnings) -> Result<()> {
+        if let Some(t) = &mut self.tick {
+            t.flush(walked.end);
         }
         Ok(())
     }
@@ -532,6 +555,10 @@ pub fn analyze(
     opts: &AnalyzeOptions,
 ) -> std::result::Result<Analysis, InputError> {
     let several = inputs.len() > 1;
+    let progress = Progress::new(opts.progress.clone());
+    let total: u64 = inputs.iter().map(|i| i.1.len() as u64).sum();
+    progress.phase("analyzing", total);
+    let prog = opts.progress.is_some().then_some(&progress);
     let cores = scan::cores();
     let threads = (cores / inputs.len().max(1)).max(1);
     type One<'o> = std::result::Result<(KeySink<'o>, u32), InputError>;
@@ -552,7 +579,10 @@ pub fn analyze(
             threads,
             fingerprint: false,
         };
-        let s = scan::scan(data, &so, |_| KeySink::new(opts, i, several)).map_err(named)?;
+        let s = scan::scan(data, &so, |start| {
+            KeySink::new(opts, i, several, prog.map(|p| Ticker::new(p, start)))
+        })
+        .map_err(named)?;
         Ok((s.sink, header.version))
     });
     let mut joined: Vec<KeySink<'_>> = Vec::with_capacity(inputs.len());
@@ -567,7 +597,8 @@ pub fn analyze(
         });
         joined.push(s);
     }
-    let mut all = KeySink::new(opts, 0, false);
+    progress.finish();
+    let mut all = KeySink::new(opts, 0, false, None);
     let mut fps: Vec<Vec<Located>> = Vec::new();
     for mut s in joined {
         fps.push(s.fps.take().unwrap_or_default());

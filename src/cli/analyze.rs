@@ -54,6 +54,12 @@ pub struct Args {
     /// Replace FILE if it exists.
     #[arg(long)]
     force: bool,
+    /// Show a progress bar on stderr (the default when stderr is a terminal).
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 /// The release to model: `--target`, else the newest input's producer.
@@ -86,6 +92,9 @@ fn options(a: &Args, inputs: &[rdbkit::Input]) -> Result<AnalyzeOptions, Failure
     o.prefix_depth = a.prefix_depth;
     o.max_prefixes = a.max_prefixes;
     o.db = a.db;
+    if !a.no_progress && (a.progress || std::io::IsTerminal::is_terminal(&std::io::stderr())) {
+        o.progress = Some(super::progress::Bar::sink());
+    }
     if let Some(t) = &a.kind {
         o.kind = Some(Kind::from_name(t).ok_or_else(|| {
             Failure::usage(format!(

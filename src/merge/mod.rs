@@ -74,6 +74,7 @@ pub use cause::Cause;
 pub use error::{join_causes, MergeError};
 pub use options::{ConflictKey, ConflictResolver, MergeOptions, Policy};
 pub use progress::ProgressSink;
+pub(crate) use progress::{Progress, Ticker};
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use report::{
     Conflict, ConflictCopy, Duplicate, InputSummary, MergeReport, OutputSummary, Status, MAX_LISTED,
