@@ -237,28 +237,25 @@ pub struct Ttl {
 }
 
 impl Ttl {
-    fn add(&mut self, r: &KeyRow<'_>, now: i64) {
+    /// The sums a key belongs to.
+    fn of(&mut self, r: &KeyRow<'_>, now: i64) -> &mut Sums {
         match r.expire_ms {
-            None => self.no_expiry.add(r),
-            Some(e) if e <= now => self.expired.add(r),
+            None => &mut self.no_expiry,
+            Some(e) if e <= now => &mut self.expired,
             Some(e) => {
                 let left = e - now;
                 let i = TTL_BUCKETS.iter().position(|&b| left <= b).unwrap_or(6);
-                self.buckets[i].add(r);
+                &mut self.buckets[i]
             }
         }
     }
 
+    fn add(&mut self, r: &KeyRow<'_>, now: i64) {
+        self.of(r, now).add(r);
+    }
+
     fn sub(&mut self, r: &KeyRow<'_>, now: i64) {
-        match r.expire_ms {
-            None => self.no_expiry.sub(r),
-            Some(e) if e <= now => self.expired.sub(r),
-            Some(e) => {
-                let left = e - now;
-                let i = TTL_BUCKETS.iter().position(|&b| left <= b).unwrap_or(6);
-                self.buckets[i].sub(r);
-            }
-        }
+        self.of(r, now).sub(r);
     }
 
     fn merge(&mut self, o: &Ttl) {

@@ -111,6 +111,11 @@ const QUICKLIST_NODE_6: u64 = 32;
 const STREAM_6: u64 = 40;
 const STREAM_CG_6: u64 = 32;
 
+/// A value's figure: `MEMORY USAGE`'s bytes, the encoding in memory, what
+/// the allocator adds to structures counted at their size, and the
+/// element count when known.
+type Priced = (u64, MemEncoding, u64, Option<u64>);
+
 /// The model with its allocator.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Redis70 {
@@ -147,7 +152,7 @@ impl Redis70 {
         })
     }
 
-    fn value(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+    fn value(&self, v: &Value<'_>) -> Result<Priced> {
         match v.kind() {
             Kind::String => self.string(v),
             Kind::List => self.list(v),
@@ -161,7 +166,7 @@ impl Redis70 {
         }
     }
 
-    fn string(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+    fn string(&self, v: &Value<'_>) -> Result<Priced> {
         let s = v.string()?;
         let len = s.len() as u64;
         let int = match s {
@@ -254,7 +259,7 @@ impl Redis70 {
     /// A compact value of `bytes` (a listpack; a ziplist on Redis 6, which
     /// `MEMORY USAGE` counts at its length): figure, allocator slack and
     /// encoding.
-    fn compact(&self, bytes: u64, n: u64) -> (u64, MemEncoding, u64, Option<u64>) {
+    fn compact(&self, bytes: u64, n: u64) -> Priced {
         if self.v6 {
             (
                 ROBJ + bytes,
@@ -267,7 +272,7 @@ impl Redis70 {
         }
     }
 
-    fn list(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+    fn list(&self, v: &Value<'_>) -> Result<Priced> {
         let mut total = ROBJ + QUICKLIST;
         // What the allocator adds to nodes counted at their length (Redis 6).
         let mut blob_slack = 0u64;
@@ -388,7 +393,7 @@ impl Redis70 {
         Ok((total, MemEncoding::Quicklist, slack, count))
     }
 
-    fn set(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+    fn set(&self, v: &Value<'_>) -> Result<Priced> {
         match v.rdb_type() {
             t::SET_INTSET => {
                 if let Some((b, slack, n)) = self.kept_blob(v, SET_MAX_INTSET_ENTRIES)? {
@@ -467,11 +472,19 @@ impl Redis70 {
         ))
     }
 
-    fn zset(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
-        if v.rdb_type() == t::ZSET_LISTPACK {
-            if let Some((b, _, n)) = self.kept_blob(v, ZSET_MAX_ENTRIES)? {
-                return Ok((b, MemEncoding::Listpack, 0, Some(n)));
-            }
+    /// A listpack of type `ty` the server keeps as it is (at most `max`
+    /// entries), without reading an element.
+    fn kept_listpack(&self, v: &Value<'_>, ty: u8, max: u64) -> Result<Option<Priced>> {
+        if v.rdb_type() != ty {
+            return Ok(None);
+        }
+        let kept = self.kept_blob(v, max)?;
+        Ok(kept.map(|(b, _, n)| (b, MemEncoding::Listpack, 0, Some(n))))
+    }
+
+    fn zset(&self, v: &Value<'_>) -> Result<Priced> {
+        if let Some(kept) = self.kept_listpack(v, t::ZSET_LISTPACK, ZSET_MAX_ENTRIES)? {
+            return Ok(kept);
         }
         let mut n = 0u64;
         let mut maxlen = 0usize;
@@ -540,11 +553,9 @@ impl Redis70 {
         e
     }
 
-    fn hash(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
-        if v.rdb_type() == t::HASH_LISTPACK {
-            if let Some((b, _, n)) = self.kept_blob(v, HASH_MAX_ENTRIES)? {
-                return Ok((b, MemEncoding::Listpack, 0, Some(n)));
-            }
+    fn hash(&self, v: &Value<'_>) -> Result<Priced> {
+        if let Some(kept) = self.kept_listpack(v, t::HASH_LISTPACK, HASH_MAX_ENTRIES)? {
+            return Ok(kept);
         }
         let mut n = 0u64;
         let mut maxlen = 0usize;
@@ -595,7 +606,7 @@ impl Redis70 {
         ))
     }
 
-    fn stream(&self, v: &Value<'_>) -> Result<(u64, MemEncoding, u64, Option<u64>)> {
+    fn stream(&self, v: &Value<'_>) -> Result<Priced> {
         let s = v.stream()?;
         let (stream, cg) = if self.v6 {
             (STREAM_6, STREAM_CG_6)
