@@ -28,6 +28,8 @@ log() { echo "[install-servers] $*" >&2; }
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# Headless Chromium renders `rdbkit analyze --format html` in its test.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

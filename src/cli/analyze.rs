@@ -45,7 +45,7 @@ pub struct Args {
     /// Only keys of this type (string, list, set, zset, hash, stream, module).
     #[arg(long = "type")]
     kind: Option<String>,
-    /// Output: text, json, or csv (one row per key, streamed).
+    /// Output: text, json, html (one self-contained page), or csv (one row per key, streamed).
     #[arg(long, default_value = "text")]
     format: String,
     /// Write the output to FILE (a temporary file, fsynced, renamed) instead of standard output.
@@ -110,9 +110,9 @@ fn options(a: &Args, inputs: &[rdbkit::Input]) -> Result<AnalyzeOptions, Failure
 }
 
 pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
-    if !matches!(a.format.as_str(), "text" | "json" | "csv") {
+    if !matches!(a.format.as_str(), "text" | "json" | "csv" | "html") {
         return Err(Failure::usage(format!(
-            "unknown format {:?} (text, json, csv)",
+            "unknown format {:?} (text, json, html, csv)",
             a.format
         )));
     }
@@ -204,6 +204,9 @@ fn write(
     if a.format == "json" {
         let text = serde_json::to_string_pretty(&r.to_json()).unwrap_or_default();
         writeln!(w, "{text}").map_err(io)
+    } else if a.format == "html" {
+        w.write_all(super::analyze_html::page(&r).as_bytes())
+            .map_err(io)
     } else {
         text(w, &r).map_err(io)
     }

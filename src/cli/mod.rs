@@ -4,6 +4,7 @@
 //! exit 0. All output goes through [`output`]: never `println!`/`eprintln!`.
 
 mod analyze;
+mod analyze_html;
 mod dump;
 mod info;
 mod merge;
