@@ -51,9 +51,9 @@ pub enum Encoding {
     StreamV2,
     /// A stream, third format (type 21).
     StreamV3,
-    /// A stream, fourth format (Redis type 27).
+    /// A stream, fourth format (Redis type 26).
     StreamV4,
-    /// A stream, fifth format (Redis type 28).
+    /// A stream, fifth format (Redis type 27).
     StreamV5,
     /// A hash with field expiries (Valkey type 22, Redis type 24).
     HashtableTtl,
@@ -65,7 +65,7 @@ pub enum Encoding {
     ListpackExPreGa,
     /// A listpack hash with field expiries (type 25).
     ListpackEx,
-    /// An array (Redis 8.8+).
+    /// An array (type 28, Redis 8.8+).
     Array,
     /// A type byte that is not a value type.
     Unknown,
@@ -202,5 +202,73 @@ mod tests {
         assert_eq!(Encoding::of(17, Lineage::Valkey).name(), "listpack");
         assert_eq!(Encoding::of(21, Lineage::Redis).name(), "stream-v3");
         assert_eq!(Encoding::of(25, Lineage::Redis).name(), "listpack-ex");
+    }
+
+    /// Every type byte's encoding, by name, in both lineages: the names of
+    /// `rdbkit info` and the JSON reports, which must not change.
+    #[test]
+    fn names_of_every_type_byte() {
+        let names = [
+            "string",
+            "linkedlist",
+            "hashtable",
+            "skiplist-text",
+            "hashtable",
+            "skiplist",
+            "module-pre-ga",
+            "module",
+            "unknown",
+            "zipmap",
+            "ziplist",
+            "intset",
+            "ziplist",
+            "ziplist",
+            "quicklist",
+            "stream-v1",
+            "listpack",
+            "listpack",
+            "quicklist2",
+            "stream-v2",
+            "listpack",
+            "stream-v3",
+            "hashtable-ttl-pre-ga", // 22; Valkey: "hashtable-ttl"
+            "listpack-ex-pre-ga",
+            "hashtable-ttl",
+            "listpack-ex",
+            "stream-v4",
+            "stream-v5",
+            "array",
+        ];
+        for lineage in [Lineage::Redis, Lineage::Valkey] {
+            for b in 0..=255u8 {
+                let e = Encoding::of(b, lineage);
+                let want = match (b, lineage) {
+                    (22, Lineage::Valkey) => "hashtable-ttl",
+                    _ => names.get(usize::from(b)).copied().unwrap_or("unknown"),
+                };
+                assert_eq!(e.name(), want, "{b} {lineage:?}");
+                assert_eq!(e.to_string(), want);
+                assert_eq!(format!("{e:<22}|"), format!("{want:<22}|"));
+            }
+        }
+    }
+
+    /// The order is the order of the names (reports list encodings so).
+    #[test]
+    fn ordered_by_name() {
+        let all: Vec<Encoding> = (0..=255u8)
+            .flat_map(|b| {
+                [
+                    Encoding::of(b, Lineage::Redis),
+                    Encoding::of(b, Lineage::Valkey),
+                ]
+            })
+            .collect();
+        for a in &all {
+            for b in &all {
+                assert_eq!(a.cmp(b), a.name().cmp(b.name()), "{a:?} {b:?}");
+                assert_eq!(a == b, a.name() == b.name(), "{a:?} {b:?}");
+            }
+        }
     }
 }
