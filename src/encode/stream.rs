@@ -147,8 +147,6 @@ pub(super) fn stream_from_value(v: &Value<'_>) -> Result<StreamValue> {
             nacked: g.nacked().map(|n| n.collect()).unwrap_or_default(),
         });
     }
-    let input = v.ctx();
-    let _ = input;
     let idmp = s.idmp.map(|i| IdmpValue {
         duration_s: i.duration_s,
         max_entries: i.max_entries,
