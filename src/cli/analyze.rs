@@ -279,8 +279,19 @@ fn csv_row(w: &mut impl Write, r: &KeyRow<'_>) -> std::io::Result<()> {
     )
 }
 
+/// The TTL buckets' labels, in the order of [`TTL_BUCKETS`].
+pub const TTL_LABELS: [&str; TTL_BUCKETS.len()] = [
+    "≤ 1 minute",
+    "≤ 1 hour",
+    "≤ 1 day",
+    "≤ 7 days",
+    "≤ 30 days",
+    "≤ 365 days",
+    "later",
+];
+
 /// Bytes for people: B, KiB, MiB, GiB, TiB.
-fn mib(b: u64) -> String {
+pub fn human(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut u = 0;
@@ -306,7 +317,7 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
             inp.version,
             inp.bytes,
             inp.sums.keys,
-            mib(inp.sums.memory_bytes)
+            human(inp.sums.memory_bytes)
         )?;
     }
     let t = &r.totals;
@@ -316,9 +327,9 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
         t.keys,
         t.expires,
         t.duplicates,
-        mib(t.serialized_bytes),
-        mib(t.memory_bytes),
-        mib(r.used_memory_estimate)
+        human(t.serialized_bytes),
+        human(t.memory_bytes),
+        human(r.used_memory_estimate)
     )?;
     writeln!(w, "\nby type:")?;
     for ((k, e), s) in &r.by_type {
@@ -329,7 +340,7 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
             e.name(),
             s.keys,
             s.elements,
-            mib(s.memory_bytes)
+            human(s.memory_bytes)
         )?;
     }
     writeln!(w, "\nby database:")?;
@@ -339,7 +350,7 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
             "  db {db:<4} {:>10} keys {:>10} expires {:>12}",
             s.keys,
             s.expires,
-            mib(s.memory_bytes)
+            human(s.memory_bytes)
         )?;
     }
     writeln!(w, "\nbiggest keys:")?;
@@ -373,7 +384,7 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
         writeln!(
             w,
             "  {:>12}  {:>10} keys  depth {}  {}",
-            mib(p.sums.memory_bytes),
+            human(p.sums.memory_bytes),
             p.sums.keys,
             p.depth,
             name
@@ -385,21 +396,12 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
             w,
             "  {label:<16} {:>10} keys {:>12}",
             s.keys,
-            mib(s.memory_bytes)
+            human(s.memory_bytes)
         )
     };
     line(w, "no expiry", &r.ttl.no_expiry)?;
     line(w, "already expired", &r.ttl.expired)?;
-    let labels = [
-        "≤ 1 minute",
-        "≤ 1 hour",
-        "≤ 1 day",
-        "≤ 7 days",
-        "≤ 30 days",
-        "≤ 365 days",
-        "later",
-    ];
-    for ((label, s), _) in labels.iter().zip(&r.ttl.buckets).zip(TTL_BUCKETS) {
+    for (label, s) in TTL_LABELS.iter().zip(&r.ttl.buckets) {
         line(w, label, s)?;
     }
     Ok(())

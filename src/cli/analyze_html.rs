@@ -7,26 +7,13 @@ use std::fmt::Write as _;
 
 use rdbkit::analyze::{Analysis, Sums};
 
+use super::analyze::{human, TTL_LABELS};
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn human(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
 }
 
 /// A rectangle of the treemap.
@@ -238,21 +225,12 @@ th{background:#eee;cursor:pointer}td.k{text-align:left;font-family:monospace}.l{
         .collect();
     bars(&mut o, &types);
     o.push_str("<h2>By time to live</h2>");
-    let labels = [
-        "≤ 1 minute",
-        "≤ 1 hour",
-        "≤ 1 day",
-        "≤ 7 days",
-        "≤ 30 days",
-        "≤ 365 days",
-        "later",
-    ];
     let mut ttl: Vec<(String, &Sums)> = vec![
         ("no expiry".into(), &r.ttl.no_expiry),
         ("already expired".into(), &r.ttl.expired),
     ];
     ttl.extend(
-        labels
+        TTL_LABELS
             .iter()
             .map(|l| l.to_string())
             .zip(r.ttl.buckets.iter()),
