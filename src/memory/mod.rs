@@ -2,9 +2,9 @@
 //! figure `MEMORY USAGE key SAMPLES 0` reports, from the value as the file
 //! holds it and the encoding the server turns it into on load.
 //!
-//! A [`Model`] is one server family's rules ([`redis70`] documents Redis
-//! 6.0 to 7.4's, with the figures they were checked against) with an
-//! [`Allocator`]'s size classes. Valkey has no model yet.
+//! A [`Model`] is one server family's rules with an [`Allocator`]'s size
+//! classes: [`redis70`] documents Redis 6.0 to 7.4's and [`valkey`]
+//! Valkey 8.1's and 9.1's, each with the figures it was checked against.
 //!
 //! ```
 //! use rdbkit::decode::{Decoder, Item, Options};
@@ -30,6 +30,7 @@
 mod alloc;
 pub mod redis70;
 mod sds;
+pub mod valkey;
 
 pub use alloc::Allocator;
 
@@ -143,16 +144,28 @@ impl Model {
                 alloc,
                 v72: false,
                 v6: true,
+                valkey: None,
             }),
             (false, 7, 0) => Family::Redis70(redis70::Redis70 {
                 alloc,
                 v72: false,
                 v6: false,
+                valkey: None,
             }),
             (false, 7, 4) => Family::Redis70(redis70::Redis70 {
                 alloc,
                 v72: true,
                 v6: false,
+                valkey: None,
+            }),
+            (true, 8, 1) | (true, 9, 1) => Family::Redis70(redis70::Redis70 {
+                alloc,
+                v72: true,
+                v6: false,
+                valkey: Some(valkey::Valkey {
+                    alloc,
+                    v91: release.major == 9,
+                }),
             }),
             _ => {
                 return Err(NoModel {
@@ -162,7 +175,7 @@ impl Model {
                         release.major,
                         release.minor
                     ),
-                    known: "redis-6.0, redis-6.2, redis-7.0, redis-7.4",
+                    known: "redis-6.0, redis-6.2, redis-7.0, redis-7.4, valkey-8.1, valkey-9.1",
                 })
             }
         };

@@ -55,6 +55,7 @@
 //!   and consumer their structures and PELs.
 
 use super::alloc::Allocator;
+use super::valkey::{Table, Valkey};
 use super::{sds, KeyMemory, MemEncoding};
 use crate::decode::blob::{BlobIter, BlobKind, ElemPos};
 use crate::decode::{Elem, KeyRecord, RdbStr, Reader, Value};
@@ -128,6 +129,9 @@ pub(super) struct Redis70 {
     /// strings at their length + 2, intsets at header + elements; a
     /// 96-byte dict, 32-byte quicklist nodes, smaller stream structures.
     pub(super) v6: bool,
+    /// Valkey 8.1+: Redis 7.2's compact encodings (with `v72`), Valkey's
+    /// keyspace, strings and big encodings ([`super::valkey`]).
+    pub(super) valkey: Option<Valkey>,
 }
 
 impl Redis70 {
@@ -142,6 +146,29 @@ impl Redis70 {
     /// `MEMORY USAGE` of a key.
     pub(super) fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
         let key = rec.key.len() as u64;
+        if let Some(vk) = &self.valkey {
+            let expire = rec.expire_ms.is_some();
+            let (bytes, encoding, slack, elements) = if rec.value.kind() == Kind::String {
+                let (len, int) = string_shape(&rec.value)?;
+                let (b, e) = vk.string(key, expire, len, int);
+                (b, e, 0, Some(1))
+            } else {
+                // The object is counted at its allocation, key inside.
+                let (value, encoding, slack, elements) = self.value(&rec.value)?;
+                (
+                    value - ROBJ + vk.robj(key, expire),
+                    encoding,
+                    slack,
+                    elements,
+                )
+            };
+            return Ok(KeyMemory {
+                bytes,
+                encoding,
+                allocated: bytes + slack,
+                elements,
+            });
+        }
         let (value, encoding, slack, elements) = self.value(&rec.value)?;
         let bytes = DICT_ENTRY + self.sds(key) + value;
         Ok(KeyMemory {
@@ -167,13 +194,7 @@ impl Redis70 {
     }
 
     fn string(&self, v: &Value<'_>) -> Result<Priced> {
-        let s = v.string()?;
-        let len = s.len() as u64;
-        let int = match s {
-            RdbStr::Int(_) => true,
-            _ if len <= 20 => parse_canonical_int(&s.to_bytes()?).is_some(),
-            _ => false,
-        };
+        let (len, int) = string_shape(v)?;
         Ok(if int {
             (ROBJ, MemEncoding::Int, 0, Some(1))
         } else if len <= 44 {
@@ -204,6 +225,9 @@ impl Redis70 {
     /// them with an expiry, sized on load from `RESIZEDB`: the buckets of
     /// both, and an entry per expiry (the keys' own entries are theirs).
     pub(super) fn db_dicts(&self, keys: u64, expires: u64) -> u64 {
+        if let Some(vk) = &self.valkey {
+            return vk.db_tables(keys, expires);
+        }
         let mut b = self.a(8 * buckets(keys));
         if expires > 0 {
             b += self.a(8 * buckets(expires)) + expires * self.a(DICT_ENTRY);
@@ -411,6 +435,7 @@ impl Redis70 {
         // Members, and whether all are canonical integers (their range).
         let mut n = 0u64;
         let mut members = 0u64;
+        let mut vk_members = 0u64;
         let mut maxlen = 0usize;
         let mut lp = LP_EMPTY;
         let mut ints = true;
@@ -421,6 +446,9 @@ impl Redis70 {
             maxlen = maxlen.max(len);
             lp += elem_lp_len(&e) as u64;
             members += self.sds(len as u64);
+            if let Some(vk) = &self.valkey {
+                vk_members += vk.member(len as u64);
+            }
             match elem_int(&e) {
                 Some(i) if ints => {
                     lo = lo.min(i);
@@ -464,6 +492,15 @@ impl Redis70 {
             };
             return Ok((ROBJ + self.a(bytes), MemEncoding::Listpack, 0, Some(n)));
         }
+        if let Some(vk) = &self.valkey {
+            let (table, slack) = vk.hashtable(n, Table::Set);
+            return Ok((
+                ROBJ + table + vk_members,
+                MemEncoding::Hashtable,
+                slack,
+                Some(n),
+            ));
+        }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + members,
             MemEncoding::Hashtable,
@@ -491,12 +528,16 @@ impl Redis70 {
         let mut lp = LP_EMPTY;
         let mut zl = Ziplist::default();
         let mut members = 0u64;
+        let mut vk_nodes = 0f64;
         let mut it = v.items()?;
         while let Some((m, score)) = it.next_scored()? {
             n += 1;
             let len = elem_text_len(&m);
             maxlen = maxlen.max(len);
             members += self.sds(len as u64);
+            if let Some(vk) = &self.valkey {
+                vk_nodes += vk.zset_member(len as u64);
+            }
             if self.v6 {
                 zl.push(&m, n <= ZSET_MAX_ENTRIES);
                 let text = score_text(score, 9);
@@ -521,6 +562,15 @@ impl Redis70 {
                 _ => lp,
             };
             return Ok(self.compact(bytes, n));
+        }
+        if let Some(vk) = &self.valkey {
+            let (table, slack) = vk.hashtable(n, Table::Zset);
+            return Ok((
+                ROBJ + vk.zset_fixed() + table + vk_nodes.round() as u64,
+                MemEncoding::Skiplist,
+                slack + vk.zset_slack(),
+                Some(n),
+            ));
         }
         // Presized on load for a skiplist from the file; grown from 4
         // buckets when converted from a compact encoding.
@@ -562,11 +612,18 @@ impl Redis70 {
         let mut lp = LP_EMPTY;
         let mut zl = Ziplist::default();
         let mut sdss = 0u64;
+        let mut vk_entries = 0u64;
+        // Valkey holds a hash with field TTLs in a hash table.
+        let mut field_ttls = false;
         let mut it = v.items()?;
         while let Some(f) = it.next_field()? {
             n += 1;
             let (fl, vl) = (elem_text_len(&f.field), elem_text_len(&f.value));
             maxlen = maxlen.max(fl).max(vl);
+            if let Some(vk) = &self.valkey {
+                vk_entries += vk.hash_entry(fl as u64, vl as u64, f.expire_ms.is_some());
+                field_ttls |= f.expire_ms.is_some();
+            }
             let meta = if f.expire_ms.is_some() { FIELD_META } else { 0 };
             sdss += self.a(meta + sds::alloc_len(fl as u64)) + self.sds(vl as u64);
             if self.v6 {
@@ -576,11 +633,12 @@ impl Redis70 {
                 lp += (elem_lp_len(&f.field) + elem_lp_len(&f.value)) as u64;
             }
         }
-        let listpack = match v.rdb_type() {
-            // Only the count decides for listpacks and ziplists in the file.
-            t::HASH_LISTPACK | t::HASH_ZIPLIST | t::HASH_LISTPACK_EX => n <= HASH_MAX_ENTRIES,
-            _ => n <= HASH_MAX_ENTRIES && maxlen <= HASH_MAX_VALUE,
-        };
+        let listpack = !field_ttls
+            && match v.rdb_type() {
+                // Only the count decides for listpacks and ziplists in the file.
+                t::HASH_LISTPACK | t::HASH_ZIPLIST | t::HASH_LISTPACK_EX => n <= HASH_MAX_ENTRIES,
+                _ => n <= HASH_MAX_ENTRIES && maxlen <= HASH_MAX_VALUE,
+            };
         if listpack && v.rdb_type() == t::HASH_LISTPACK_EX && self.v72 {
             return Ok((
                 ROBJ + self.a(LISTPACK_EX) + self.a(blob_len(v)?),
@@ -598,6 +656,15 @@ impl Redis70 {
             };
             return Ok(self.compact(bytes, n));
         }
+        if let Some(vk) = &self.valkey {
+            let (table, slack) = vk.hashtable(n, Table::Hash);
+            return Ok((
+                ROBJ + table + vk_entries,
+                MemEncoding::Hashtable,
+                slack,
+                Some(n),
+            ));
+        }
         Ok((
             ROBJ + self.dict(n) + n * DICT_ENTRY + sdss,
             MemEncoding::Hashtable,
@@ -607,6 +674,9 @@ impl Redis70 {
     }
 
     fn stream(&self, v: &Value<'_>) -> Result<Priced> {
+        if let Some(vk) = &self.valkey {
+            return self.valkey_stream(vk, v);
+        }
         let s = v.stream()?;
         let (stream, cg) = if self.v6 {
             (STREAM_6, STREAM_CG_6)
@@ -647,6 +717,58 @@ impl Redis70 {
             Some(s.length),
         ))
     }
+}
+
+impl Redis70 {
+    /// A Valkey stream: its struct, its rax at its allocated size, the
+    /// allocated listpacks, and per group and consumer their structs and
+    /// PELs.
+    fn valkey_stream(&self, vk: &Valkey, v: &Value<'_>) -> Result<Priced> {
+        let s = v.stream()?;
+        let (stream, cg, consumer, nack) = vk.stream_structs();
+        let mut total = ROBJ + stream;
+        let mut ids = Vec::new();
+        for node in s.node_sizes() {
+            let (id, len) = node?;
+            ids.push(id);
+            total += self.a(len);
+        }
+        total += vk.rax_alloc(&mut ids);
+        for g in s.groups() {
+            let g = g?;
+            ids.clear();
+            for p in g.pel() {
+                ids.push(p?.id.to_raw());
+            }
+            total += cg + vk.rax_alloc(&mut ids) + nack * ids.len() as u64;
+            for c in g.consumers() {
+                let c = c?;
+                ids.clear();
+                ids.extend(c.pel().map(|id| id.to_raw()));
+                total += consumer + c.name.len() as u64 + vk.rax_alloc(&mut ids);
+            }
+        }
+        Ok((
+            total,
+            MemEncoding::Stream,
+            self.slack(stream),
+            Some(s.length),
+        ))
+    }
+}
+
+/// A string value's length as the server holds it and whether it becomes
+/// an integer (`tryObjectEncoding`: a canonical integer of at most 20
+/// characters).
+fn string_shape(v: &Value<'_>) -> Result<(u64, bool)> {
+    let s = v.string()?;
+    let len = s.len() as u64;
+    let int = match s {
+        RdbStr::Int(_) => true,
+        _ if len <= 20 => parse_canonical_int(&s.to_bytes()?).is_some(),
+        _ => false,
+    };
+    Ok((len, int))
 }
 
 /// `streamRadixTreeMemoryUsage` of a rax holding `keys` (sorted here):
