@@ -186,6 +186,7 @@ pub struct Sums {
 }
 
 impl Sums {
+    #[inline]
     fn add(&mut self, r: &KeyRow<'_>) {
         self.keys += 1;
         self.expires += u64::from(r.expire_ms.is_some());
@@ -344,10 +345,15 @@ struct KeySink<'o> {
     opts: &'o AnalyzeOptions,
     input: usize,
     sums: Sums,
-    by_type: BTreeMap<(Kind, MemEncoding), Sums>,
+    /// By type and encoding: few pairs, so a list, with the last one
+    /// found first.
+    by_type: Vec<((Kind, MemEncoding), Sums)>,
+    last_type: usize,
+    /// By database (also the key and expiry counts of the estimate's
+    /// dicts), with the database of the keys being walked kept apart:
+    /// records of one database come together.
     by_db: BTreeMap<u64, Sums>,
-    /// Keys per database (for the dict sizes of the estimate).
-    db_counts: BTreeMap<u64, (u64, u64)>,
+    cur_db: Option<(u64, Sums)>,
     top: BinaryHeap<KeyRow<'static>>,
     prefixes: prefix::Prefixes,
     ttl: Ttl,
@@ -369,15 +375,58 @@ impl<'o> KeySink<'o> {
             opts,
             input,
             sums: Sums::default(),
-            by_type: BTreeMap::new(),
+            by_type: Vec::new(),
+            last_type: 0,
             by_db: BTreeMap::new(),
-            db_counts: BTreeMap::new(),
+            cur_db: None,
             top: BinaryHeap::new(),
             prefixes: prefix::Prefixes::new(opts),
             ttl: Ttl::default(),
             fps: fingerprints.then(Vec::new),
             tick,
         }
+    }
+}
+
+impl KeySink<'_> {
+    /// The sums of a type and encoding.
+    #[inline]
+    fn type_sums(&mut self, k: (Kind, MemEncoding)) -> &mut Sums {
+        if self.by_type.get(self.last_type).is_none_or(|e| e.0 != k) {
+            self.last_type = match self.by_type.iter().position(|e| e.0 == k) {
+                Some(i) => i,
+                None => {
+                    self.by_type.push((k, Sums::default()));
+                    self.by_type.len() - 1
+                }
+            };
+        }
+        &mut self.by_type[self.last_type].1
+    }
+
+    /// The sums of a database.
+    #[inline]
+    fn db_sums(&mut self, db: u64) -> &mut Sums {
+        if self.cur_db.is_none_or(|c| c.0 != db) {
+            self.settle_db();
+            self.cur_db = Some((db, Sums::default()));
+        }
+        match &mut self.cur_db {
+            Some(c) => &mut c.1,
+            None => unreachable!("set above"),
+        }
+    }
+
+    /// Moves the database being walked into `by_db`.
+    fn settle_db(&mut self) {
+        if let Some((db, s)) = self.cur_db.take() {
+            self.by_db.entry(db).or_default().merge(&s);
+        }
+    }
+
+    /// The types' sums in order.
+    fn types(&self) -> BTreeMap<(Kind, MemEncoding), Sums> {
+        self.by_type.iter().copied().collect()
     }
 }
 
@@ -455,14 +504,8 @@ impl<'a> Sink<'a> for KeySink<'_> {
             fps.push((fp, at as u64, r.db));
         }
         self.sums.add(&r);
-        self.by_type
-            .entry((r.kind, r.encoding))
-            .or_default()
-            .add(&r);
-        self.by_db.entry(r.db).or_default().add(&r);
-        let c = self.db_counts.entry(r.db).or_default();
-        c.0 += 1;
-        c.1 += u64::from(r.expire_ms.is_some());
+        self.type_sums((r.kind, r.encoding)).add(&r);
+        self.db_sums(r.db).add(&r);
         self.ttl.add(&r, self.opts.now_ms);
         self.prefixes.add(&r);
         if self.opts.top > 0 {
@@ -477,24 +520,22 @@ impl<'a> Sink<'a> for KeySink<'_> {
     }
 
     fn end(&mut self, walked: &scan::Walked, _warnings: crate::decode::Warnings) -> Result<()> {
+        self.settle_db();
         if let Some(t) = &mut self.tick {
             t.flush(walked.end);
         }
         Ok(())
     }
 
-    fn append(&mut self, next: Self) {
+    fn append(&mut self, mut next: Self) {
+        self.settle_db();
+        next.settle_db();
         self.sums.merge(&next.sums);
         for (k, s) in next.by_type {
-            self.by_type.entry(k).or_default().merge(&s);
+            self.type_sums(k).merge(&s);
         }
         for (k, s) in next.by_db {
             self.by_db.entry(k).or_default().merge(&s);
-        }
-        for (db, c) in next.db_counts {
-            let e = self.db_counts.entry(db).or_default();
-            e.0 += c.0;
-            e.1 += c.1;
         }
         self.ttl.merge(&next.ttl);
         self.prefixes.merge(next.prefixes);
@@ -617,6 +658,7 @@ pub fn analyze(
         0
     };
     let used = used_memory(opts, &all);
+    let by_type = all.types();
     let mut top = all.top.into_vec();
     top.sort();
     Ok(Analysis {
@@ -625,7 +667,7 @@ pub fn analyze(
             sums: all.sums,
             duplicates,
         },
-        by_type: all.by_type,
+        by_type,
         by_db: all.by_db,
         top_keys: top,
         prefixes_exact: !all.prefixes.folded,
@@ -705,15 +747,9 @@ fn remove_duplicates(
                     let r = row(opts, &k, i)?;
                     dups += 1;
                     all.sums.sub(&r);
-                    if let Some(s) = all.by_type.get_mut(&(r.kind, r.encoding)) {
-                        s.sub(&r);
-                    }
+                    all.type_sums((r.kind, r.encoding)).sub(&r);
                     if let Some(s) = all.by_db.get_mut(&r.db) {
                         s.sub(&r);
-                    }
-                    if let Some(c) = all.db_counts.get_mut(&r.db) {
-                        c.0 -= 1;
-                        c.1 -= u64::from(r.expire_ms.is_some());
                     }
                     all.ttl.sub(&r, opts.now_ms);
                     all.prefixes.sub(&r);
@@ -736,9 +772,9 @@ fn used_memory(opts: &AnalyzeOptions, all: &KeySink<'_>) -> u64 {
         .allocated_bytes
         .saturating_sub(all.ttl.expired.allocated_bytes);
     let dicts: u64 = all
-        .db_counts
+        .by_db
         .values()
-        .map(|&(k, e)| opts.model.db_dicts(k, e))
+        .map(|s| opts.model.db_dicts(s.keys, s.expires))
         .sum();
     keys + dicts
 }

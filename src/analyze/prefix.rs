@@ -62,6 +62,17 @@ fn seed() -> u64 {
 
 type Map = HashMap<Vec<u8>, Sums, Seeded>;
 
+/// Cached prefixes per depth.
+const SLOTS: usize = 8;
+
+/// A cached prefix: its hash, bytes and sums (none when `sums.keys` is 0).
+#[derive(Clone, Default)]
+struct Run {
+    hash: u64,
+    prefix: Vec<u8>,
+    sums: Sums,
+}
+
 /// The prefix buckets of a range or an input.
 pub(super) struct Prefixes {
     sep: Vec<u8>,
@@ -69,9 +80,19 @@ pub(super) struct Prefixes {
     max: usize,
     /// Per depth (index 0: depth 1), prefix -> sums.
     maps: Vec<Map>,
-    /// Per depth, the prefix of the keys just seen and what they hold,
-    /// not in `maps` yet: keys of one prefix often come in runs.
-    runs: Vec<(Vec<u8>, Sums)>,
+    /// Per depth, a few recent prefixes and what they hold, not in `maps`
+    /// yet (a direct-mapped cache by hash): keys of one prefix often come
+    /// interleaved with a few others.
+    runs: Vec<[Run; SLOTS]>,
+    /// The deepest prefix of the keys just seen, the ends of its
+    /// shallower prefixes, and what the keys hold: counted only here
+    /// while the run lasts (one comparison per key), then added to every
+    /// depth at once.
+    cur: Vec<u8>,
+    cur_ends: Vec<usize>,
+    cur_sums: Sums,
+    /// Scratch: the ends of the key being added.
+    ends: Vec<usize>,
     /// Folded buckets per depth.
     other: Vec<Sums>,
     /// A fold happened.
@@ -87,7 +108,11 @@ impl Prefixes {
             maps: (0..opts.prefix_depth)
                 .map(|_| HashMap::with_hasher(Seeded(seed())))
                 .collect(),
-            runs: vec![(Vec::new(), Sums::default()); opts.prefix_depth],
+            runs: vec![Default::default(); opts.prefix_depth],
+            cur: Vec::new(),
+            cur_ends: Vec::with_capacity(opts.prefix_depth),
+            cur_sums: Sums::default(),
+            ends: Vec::with_capacity(opts.prefix_depth),
             other: vec![Sums::default(); opts.prefix_depth],
             folded: false,
         }
@@ -113,32 +138,62 @@ impl Prefixes {
     }
 
     pub(super) fn add(&mut self, r: &KeyRow<'_>) {
-        let mut maps = std::mem::take(&mut self.maps);
-        let mut runs = std::mem::take(&mut self.runs);
-        self.each_end(&r.key, |d, end| {
-            let prefix = &r.key[..end];
-            let run = &mut runs[d];
-            if run.1.keys > 0 && run.0 != prefix {
-                flush(&mut maps[d], run);
+        if self.sep.is_empty() {
+            return;
+        }
+        let key: &[u8] = &r.key;
+        let mut ends = std::mem::take(&mut self.ends);
+        ends.clear();
+        self.each_end(key, |_, end| ends.push(end));
+        if let Some(&deepest) = ends.last() {
+            let prefix = &key[..deepest];
+            if self.cur_sums.keys > 0 && self.cur == prefix {
+                self.cur_sums.add(r);
+            } else {
+                self.settle_cur();
+                self.cur.clear();
+                self.cur.extend_from_slice(prefix);
+                self.cur_ends.clone_from(&ends);
+                self.cur_sums.add(r);
             }
-            if run.1.keys == 0 {
-                run.0.clear();
-                run.0.extend_from_slice(prefix);
+        }
+        self.ends = ends;
+    }
+
+    /// Adds the current run to the bucket of each of its prefixes.
+    fn settle_cur(&mut self) {
+        if self.cur_sums.keys == 0 {
+            return;
+        }
+        let sums = std::mem::take(&mut self.cur_sums);
+        let mut grew = false;
+        for (d, &end) in self.cur_ends.iter().enumerate() {
+            let prefix = &self.cur[..end];
+            let hash = crate::decode::fingerprint(prefix);
+            let run = &mut self.runs[d][(hash as usize) % SLOTS];
+            if run.sums.keys == 0 || run.hash != hash || run.prefix != prefix {
+                if run.sums.keys > 0 {
+                    grew |= flush(&mut self.maps[d], run);
+                }
+                run.hash = hash;
+                run.prefix.clear();
+                run.prefix.extend_from_slice(prefix);
             }
-            run.1.add(r);
-        });
-        self.maps = maps;
-        self.runs = runs;
-        if self.len() > 2 * self.max {
+            run.sums.merge(&sums);
+        }
+        if grew && self.len() > 2 * self.max {
             self.fold();
         }
     }
 
-    /// Moves the pending runs into the maps.
+    /// Moves the current run and the cached prefixes into the maps.
     fn flush_runs(&mut self) {
-        for (m, run) in self.maps.iter_mut().zip(self.runs.iter_mut()) {
-            if run.1.keys > 0 {
-                flush(m, run);
+        self.settle_cur();
+        for (m, slots) in self.maps.iter_mut().zip(self.runs.iter_mut()) {
+            for run in slots.iter_mut() {
+                if run.sums.keys > 0 {
+                    flush(m, run);
+                }
             }
         }
     }
@@ -232,20 +287,70 @@ impl Prefixes {
     }
 }
 
-/// Adds a run to its bucket and empties it.
-fn flush(m: &mut Map, run: &mut (Vec<u8>, Sums)) {
-    match m.get_mut(&run.0[..]) {
-        Some(s) => s.merge(&run.1),
-        None => {
-            m.insert(run.0.clone(), run.1);
+/// Adds a cached prefix to its bucket and empties it; true when the
+/// bucket is new.
+fn flush(m: &mut Map, run: &mut Run) -> bool {
+    let new = match m.get_mut(&run.prefix[..]) {
+        Some(s) => {
+            s.merge(&run.sums);
+            false
         }
-    }
-    run.1 = Sums::default();
+        None => {
+            m.insert(run.prefix.clone(), run.sums);
+            true
+        }
+    };
+    run.sums = Sums::default();
+    new
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() == 1 {
-        return hay.iter().position(|&b| b == needle[0]);
+        return find_byte(hay, needle[0]);
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The first `b` in `hay`, eight bytes at a time.
+#[inline]
+fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(b);
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ pattern;
+        // A zero byte of `w` is a match; the lowest flagged byte is exact.
+        let zero = w.wrapping_sub(LO) & !w & HI;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == b)
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_byte;
+
+    #[test]
+    fn find_byte_agrees_with_position() {
+        let hay: Vec<u8> = (0..40u8)
+            .map(|i| if i % 7 == 3 { b':' } else { i })
+            .collect();
+        for start in 0..hay.len() {
+            for end in start..=hay.len() {
+                let h = &hay[start..end];
+                for b in [b':', 0, 1, 39, 0x80, 0xff] {
+                    assert_eq!(find_byte(h, b), h.iter().position(|&x| x == b));
+                }
+            }
+        }
+    }
 }

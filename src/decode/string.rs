@@ -136,7 +136,18 @@ impl<'a> RdbStr<'a> {
     /// use rdbkit::decode::RdbStr;
     /// assert_eq!(&*RdbStr::Int(-12).to_bytes().unwrap(), b"-12");
     /// ```
+    #[inline]
     pub fn to_bytes(&self) -> Result<Cow<'a, [u8]>> {
+        match *self {
+            RdbStr::Raw(b) => Ok(Cow::Borrowed(b)),
+            _ => self.materialise(),
+        }
+    }
+
+    /// [`RdbStr::to_bytes`] of an integer or LZF string (kept out of line,
+    /// so the borrowed case inlines).
+    #[cold]
+    fn materialise(&self) -> Result<Cow<'a, [u8]>> {
         match *self {
             RdbStr::Raw(b) => Ok(Cow::Borrowed(b)),
             RdbStr::Int(i) => Ok(Cow::Owned(i.to_string().into_bytes())),

@@ -761,6 +761,23 @@ impl Redis70 {
 /// an integer (`tryObjectEncoding`: a canonical integer of at most 20
 /// characters).
 fn string_shape(v: &Value<'_>) -> Result<(u64, bool)> {
+    // Fast path: a raw string with a 6- or 14-bit length (nearly all),
+    // read from its header; anything else goes through the decoder.
+    if v.rdb_type() == t::STRING {
+        let input = v.input();
+        let at = v.offset();
+        let raw = match input.get(at) {
+            Some(&b) if b >> 6 == 0 => Some((at + 1, usize::from(b & 0x3f))),
+            Some(&b) if b >> 6 == 1 => input
+                .get(at + 1)
+                .map(|&c| (at + 2, (usize::from(b & 0x3f) << 8) | usize::from(c))),
+            _ => None,
+        };
+        if let Some(bytes) = raw.and_then(|(from, len)| input.get(from..from.checked_add(len)?)) {
+            let int = bytes.len() <= 20 && parse_canonical_int(bytes).is_some();
+            return Ok((bytes.len() as u64, int));
+        }
+    }
     let s = v.string()?;
     let len = s.len() as u64;
     let int = match s {
