@@ -2,6 +2,7 @@
 """Make large dumps for benchmarks with a real Redis server (Debian Redis 7.0).
 
     python3 scripts/make-bench-data.py [--scale 1.0] [--out bench-data] [--only lzf]
+                                       [--server redis-7.0]
 
 Writes (git-ignored):
   bench-data/mixed.rdb  ~1 GB at scale 1: strings of 10 B-4 KB (about half of
@@ -16,6 +17,8 @@ Writes (git-ignored):
                         whose members are compressible text (the listpack
                         blobs are saved with LZF too), TTLs on a fifth.
   --only mixed|small|lzf makes one of them.
+  --server NAME saves them with another server of servers.json (e.g.
+  redis-6.0 for RDB 9 with ziplists, which older tools can read).
 Data is generated from a fixed seed and piped through `redis-cli --pipe`.
 """
 import argparse
@@ -165,30 +168,31 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--out", default="bench-data")
     ap.add_argument("--only", choices=["mixed", "small", "lzf"])
+    ap.add_argument("--server", default="redis-7.0")
     a = ap.parse_args()
     out = Path(a.out).resolve()
     out.mkdir(exist_ok=True)
     reg = load_registry()
-    info = reg["redis-7.0"]
+    info = reg[a.server]
     cli = shutil.which("redis-cli")
     if not cli:
         sys.exit("redis-cli not found (apt-get install redis-tools)")
     work = out / "work"
     if a.only in (None, "mixed"):
         shutil.rmtree(work, ignore_errors=True)
-        with Server("redis-7.0", info, work, dbfilename="mixed.rdb") as s:
+        with Server(a.server, info, work, dbfilename="mixed.rdb") as s:
             pipe(cli, s, gen(random.Random(20261125), a.scale))
             shutil.move(bgsave(s), out / "mixed.rdb")
         print(f"mixed.rdb: {os.path.getsize(out / 'mixed.rdb')} bytes")
     if a.only in (None, "small"):
         shutil.rmtree(work, ignore_errors=True)
-        with Server("redis-7.0", info, work, dbfilename="small.rdb") as s:
+        with Server(a.server, info, work, dbfilename="small.rdb") as s:
             s.cmd("DEBUG", "POPULATE", int(10_000_000 * a.scale))
             shutil.move(bgsave(s), out / "small.rdb")
         print(f"small.rdb: {os.path.getsize(out / 'small.rdb')} bytes")
     if a.only in (None, "lzf"):
         shutil.rmtree(work, ignore_errors=True)
-        with Server("redis-7.0", info, work, dbfilename="lzf.rdb") as s:
+        with Server(a.server, info, work, dbfilename="lzf.rdb") as s:
             pipe(cli, s, gen_lzf(random.Random(20261204), a.scale))
             shutil.move(bgsave(s), out / "lzf.rdb")
         print(f"lzf.rdb: {os.path.getsize(out / 'lzf.rdb')} bytes")
