@@ -91,8 +91,7 @@ pub(super) struct Prefixes {
     cur: Vec<u8>,
     cur_ends: Vec<usize>,
     cur_sums: Sums,
-    /// Scratch: the ends of the key being added.
-    ends: Vec<usize>,
+
     /// Folded buckets per depth.
     other: Vec<Sums>,
     /// A fold happened.
@@ -112,7 +111,7 @@ impl Prefixes {
             cur: Vec::new(),
             cur_ends: Vec::with_capacity(opts.prefix_depth),
             cur_sums: Sums::default(),
-            ends: Vec::with_capacity(opts.prefix_depth),
+
             other: vec![Sums::default(); opts.prefix_depth],
             folded: false,
         }
@@ -142,22 +141,33 @@ impl Prefixes {
             return;
         }
         let key: &[u8] = &r.key;
-        let mut ends = std::mem::take(&mut self.ends);
-        ends.clear();
-        self.each_end(key, |_, end| ends.push(end));
-        if let Some(&deepest) = ends.last() {
-            let prefix = &key[..deepest];
-            if self.cur_sums.keys > 0 && self.cur == prefix {
-                self.cur_sums.add(r);
-            } else {
-                self.settle_cur();
-                self.cur.clear();
-                self.cur.extend_from_slice(prefix);
-                self.cur_ends.clone_from(&ends);
-                self.cur_sums.add(r);
-            }
+        // The deepest prefix's end; the run's check needs nothing else.
+        let (mut depth, mut at, mut deepest) = (0, 0, 0);
+        while depth < self.depth {
+            let Some(i) = find(&key[at..], &self.sep) else {
+                break;
+            };
+            deepest = at + i;
+            at = deepest + self.sep.len();
+            depth += 1;
         }
-        self.ends = ends;
+        if depth == 0 {
+            return;
+        }
+        let prefix = &key[..deepest];
+        if self.cur_sums.keys > 0 && self.cur == prefix {
+            self.cur_sums.add(r);
+            return;
+        }
+        self.settle_cur();
+        self.cur.clear();
+        self.cur.extend_from_slice(prefix);
+        let mut ends = std::mem::take(&mut self.cur_ends);
+        ends.clear();
+        self.each_end(prefix, |_, end| ends.push(end));
+        ends.push(deepest);
+        self.cur_ends = ends;
+        self.cur_sums.add(r);
     }
 
     /// Adds the current run to the bucket of each of its prefixes.
@@ -338,6 +348,107 @@ fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::find_byte;
+    use super::{Prefixes, Sums};
+    use crate::analyze::{AnalyzeOptions, KeyRow};
+    use crate::format::Kind;
+    use crate::memory::{Allocator, MemEncoding, Model};
+    use crate::release::ServerRelease;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    fn row(key: &[u8], memory: u64) -> KeyRow<'_> {
+        KeyRow {
+            db: 0,
+            key: Cow::Borrowed(key),
+            kind: Kind::String,
+            encoding: MemEncoding::Raw,
+            elements: 1,
+            serialized_bytes: 10,
+            memory_bytes: memory,
+            allocated_bytes: memory,
+            expire_ms: None,
+            input: 0,
+        }
+    }
+
+    /// Runs, interleavings, separators of two bytes, keys without one and
+    /// folds: every bucket holds what a plain count of its keys gives.
+    #[test]
+    fn buckets_match_a_plain_count() {
+        let model = Model::new(
+            ServerRelease::parse("redis-7.4").unwrap(),
+            Allocator::Jemalloc,
+        )
+        .unwrap();
+        for (sep, max) in [(":", 100_000), ("::", 100_000), (":", 3)] {
+            let mut o = AnalyzeOptions::new(model);
+            o.prefix_sep = sep.as_bytes().to_vec();
+            o.max_prefixes = max;
+            let mut p = Prefixes::new(&o);
+            let mut want: BTreeMap<(usize, Vec<u8>), Sums> = BTreeMap::new();
+            let mut x = 7u64;
+            for i in 0..5000u64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let parts = ["a", "bb", "c", "", "dd"];
+                let n = (x >> 60) as usize % 5;
+                let mut key: Vec<String> = (0..n)
+                    .map(|j| parts[((x >> (8 * j)) % 5) as usize].to_string())
+                    .collect();
+                // Runs of one prefix now and then.
+                if i % 50 < 10 {
+                    key = vec!["run".into(), "x".into(), i.to_string()];
+                }
+                let key = key.join(sep).into_bytes();
+                let r = row(&key, 1 + i % 7);
+                p.add(&r);
+                let mut at = 0;
+                for d in 0..o.prefix_depth {
+                    let Some(j) = super::find(&key[at..], sep.as_bytes()) else {
+                        break;
+                    };
+                    want.entry((d + 1, key[..at + j].to_vec()))
+                        .or_default()
+                        .add(&r);
+                    at += j + sep.len();
+                }
+            }
+            let got = p.into_sorted();
+            let total = |f: &dyn Fn(&Sums) -> u64, d: usize| -> (u64, u64) {
+                let g = got
+                    .iter()
+                    .filter(|b| b.depth == d)
+                    .map(|b| f(&b.sums))
+                    .sum();
+                let w = want
+                    .iter()
+                    .filter(|(k, _)| k.0 == d)
+                    .map(|(_, s)| f(s))
+                    .sum();
+                (g, w)
+            };
+            for d in 1..=3 {
+                let (g, w) = total(&|s| s.memory_bytes, d);
+                assert_eq!(g, w, "memory at depth {d}, sep {sep:?}");
+                let (g, w) = total(&|s| s.keys, d);
+                assert_eq!(g, w, "keys at depth {d}, sep {sep:?}");
+            }
+            if max >= 100_000 {
+                for b in &got {
+                    assert_eq!(
+                        Some(&b.sums),
+                        want.get(&(b.depth, b.prefix.clone())),
+                        "{:?}",
+                        b.prefix
+                    );
+                }
+                assert_eq!(got.len(), want.len());
+            } else {
+                assert!(got.iter().any(|b| b.other));
+            }
+        }
+    }
 
     #[test]
     fn find_byte_agrees_with_position() {
