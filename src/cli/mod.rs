@@ -6,6 +6,7 @@
 mod analyze;
 mod analyze_html;
 mod dump;
+mod filter;
 mod info;
 mod merge;
 mod output;
@@ -53,6 +54,8 @@ enum Cmd {
     Convert(merge::ConvertArgs),
     /// What the keys cost in a server's memory, by key, type, database, prefix and TTL.
     Analyze(analyze::Args),
+    /// Keep a subset of a file's keys (by key, database, type, expiry).
+    Filter(filter::Args),
 }
 
 /// What the command line adds to a library error for a destination that
@@ -169,6 +172,7 @@ pub fn main() -> ExitCode {
         Cmd::Merge(a) => merge::run_merge(a),
         Cmd::Convert(a) => merge::run_convert(a),
         Cmd::Analyze(a) => analyze::run(a, &mut out),
+        Cmd::Filter(a) => filter::run(a, &mut out),
     };
     // A command that ended after a signal failed because of it, whatever
     // it reports.
