@@ -191,6 +191,12 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         writeln!(r.file(), "{text}")
             .map_err(|e| Failure::usage(format!("cannot write {rname}: {e}")))?;
     }
+    // Ctrl-C after the last record: nothing is published.
+    if rdbkit::interrupt::requested() {
+        return Err(super::signals::failure(
+            super::signals::received().unwrap_or(2),
+        ));
+    }
     file.commit().map_err(write_err)?;
     if let Some(r) = report {
         let rname = r.dest().display().to_string();

@@ -5,6 +5,7 @@
 
 mod analyze;
 mod analyze_html;
+mod diff;
 mod dump;
 mod filter;
 mod info;
@@ -56,6 +57,8 @@ enum Cmd {
     Analyze(analyze::Args),
     /// Keep a subset of a file's keys (by key, database, type, expiry).
     Filter(filter::Args),
+    /// Whether two datasets hold the same keys, values and expiries (exit 1 if not).
+    Diff(diff::Args),
 }
 
 /// What the command line adds to a library error for a destination that
@@ -173,6 +176,7 @@ pub fn main() -> ExitCode {
         Cmd::Convert(a) => merge::run_convert(a),
         Cmd::Analyze(a) => analyze::run(a, &mut out),
         Cmd::Filter(a) => filter::run(a, &mut out),
+        Cmd::Diff(a) => diff::run(a, &mut out),
     };
     // A command that ended after a signal failed because of it, whatever
     // it reports.

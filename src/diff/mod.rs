@@ -1,0 +1,736 @@
+//! Comparing two datasets, each one file or the union of several (the
+//! nodes of a deployment): [`diff`].
+//!
+//! Each side is scanned once by the scan engine ([`crate::decode::scan`]),
+//! in parallel, into 32 bytes per key: a fingerprint of the database and
+//! key, the [`value_digest`] of the value (its type and logical value,
+//! whatever the encoding), the expiry, and where the record is. The two
+//! lists are sorted and walked together; keys are read again from the
+//! inputs only for the differences, to name them and, for small
+//! collections, to say which elements differ.
+//!
+//! ```
+//! use rdbkit::diff::{diff, Change, DiffOptions};
+//! use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+//! let file = |t: Target, v: &str| {
+//!     let mut w = RdbWriter::new(Vec::new(), t).unwrap();
+//!     w.select_db(0).unwrap();
+//!     for (k, val) in [("a", "1"), ("b", v)] {
+//!         w.key(k.as_bytes(), &OwnedValue::String(val.as_bytes().to_vec()), KeyMeta::default()).unwrap();
+//!     }
+//!     w.finish().unwrap()
+//! };
+//! let (left, right) = (file(Target::redis(9), "x"), file(Target::redis(11), "y"));
+//! let mut found = Vec::new();
+//! let s = diff(&[("left", &left[..])], &[("right", &right[..])], &DiffOptions::default(), |d| {
+//!     found.push((d.key.clone(), d.change));
+//!     Ok(())
+//! })
+//! .unwrap();
+//! assert_eq!(found, vec![(b"b".to_vec(), Change::Value)]);
+//! assert_eq!((s.equal, s.value, s.differences()), (1, 1, 1));
+//! ```
+
+mod digest;
+
+pub use digest::value_digest;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::decode::scan::{self, ScanOptions, Sink};
+use crate::decode::{Decoder, Elem, Item, KeyRecord, Kind, Level, Options};
+use crate::{Error, Limits, Result};
+
+/// Which keys count, and how expiries compare.
+#[derive(Clone, Default)]
+pub struct DiffOptions {
+    /// Only this database.
+    pub db: Option<u64>,
+    /// Only keys this accepts (on both sides).
+    pub key_filter: Option<KeyFilter>,
+    /// Keys this accepts are left out (on both sides).
+    pub ignore: Option<KeyFilter>,
+    /// Only this type.
+    pub kind: Option<Kind>,
+    /// How expiries compare.
+    pub ttl: TtlRule,
+}
+
+/// A test of key bytes.
+pub type KeyFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// How expiries compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TtlRule {
+    /// To the millisecond.
+    #[default]
+    Exact,
+    /// Not at all.
+    Ignore,
+    /// Within this many milliseconds (both with an expiry, or neither).
+    Tolerance(u64),
+}
+
+/// What differs about a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// Only on the left.
+    OnlyLeft,
+    /// Only on the right.
+    OnlyRight,
+    /// Another type.
+    Type,
+    /// Another value.
+    Value,
+    /// Another expiry.
+    Ttl,
+    /// Twice on the left with different values or expiries (the first
+    /// copy, in input order, is compared with the right).
+    DuplicateLeft,
+    /// Twice on the right with different values or expiries.
+    DuplicateRight,
+}
+
+impl Change {
+    /// The name in reports: `only_left`, `only_right`, `type`, `value`,
+    /// `ttl`, `duplicate_left`, `duplicate_right`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::OnlyLeft => "only_left",
+            Change::OnlyRight => "only_right",
+            Change::Type => "type",
+            Change::Value => "value",
+            Change::Ttl => "ttl",
+            Change::DuplicateLeft => "duplicate_left",
+            Change::DuplicateRight => "duplicate_right",
+        }
+    }
+}
+
+/// One side of a differing key (for a duplicate: the first copy on the
+/// left, the second on the right).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideKey {
+    /// Type.
+    pub kind: Kind,
+    /// Expiry (unix ms).
+    pub expire_ms: Option<i64>,
+    /// Elements (1 for a string).
+    pub elements: u64,
+    /// The input it is in (index within its side).
+    pub input: usize,
+}
+
+/// Which elements differ, for a value change of two small collections of
+/// one type: at most [`DETAIL_MAX`] of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// Members (fields) only on the left.
+    pub only_left: Vec<Vec<u8>>,
+    /// Members (fields) only on the right.
+    pub only_right: Vec<Vec<u8>>,
+    /// Members (fields) on both sides with another score (value or TTL).
+    pub differing: Vec<Vec<u8>>,
+}
+
+/// Elements listed per kind of difference.
+pub const DETAIL_MAX: usize = 10;
+
+/// Collections up to this many elements on each side get a [`Detail`].
+pub const DETAIL_ELEMENTS: u64 = 10_000;
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// Database.
+    pub db: u64,
+    /// Key.
+    pub key: Vec<u8>,
+    /// What differs.
+    pub change: Change,
+    /// The left key, if any.
+    pub left: Option<SideKey>,
+    /// The right key, if any.
+    pub right: Option<SideKey>,
+    /// Which elements differ (value changes of small collections).
+    pub detail: Option<Detail>,
+}
+
+/// The counts of a comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Distinct keys on the left.
+    pub left_keys: u64,
+    /// Distinct keys on the right.
+    pub right_keys: u64,
+    /// Keys equal on both sides.
+    pub equal: u64,
+    /// Keys only on the left.
+    pub only_left: u64,
+    /// Keys only on the right.
+    pub only_right: u64,
+    /// Keys of another type.
+    pub type_: u64,
+    /// Keys with another value.
+    pub value: u64,
+    /// Keys with another expiry (and the same value).
+    pub ttl: u64,
+    /// Keys twice on one side with different values or expiries.
+    pub duplicates: u64,
+}
+
+impl Summary {
+    /// Differences of every kind.
+    pub fn differences(&self) -> u64 {
+        self.only_left + self.only_right + self.type_ + self.value + self.ttl + self.duplicates
+    }
+}
+
+/// An input that is not a valid RDB file.
+#[derive(Debug)]
+pub struct InputError {
+    /// Its side: 0 left, 1 right.
+    pub side: usize,
+    /// Its index within its side.
+    pub input: usize,
+    /// Its name.
+    pub name: String,
+    /// What is wrong, where.
+    pub error: Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.error)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// What a failed comparison reports: an input, or the callback's error.
+#[derive(Debug)]
+pub enum DiffError {
+    /// An input is not a valid RDB file (nothing was compared).
+    Input(InputError),
+    /// The callback failed (for example, writing the report).
+    Report(Error),
+}
+
+impl std::fmt::Display for DiffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DiffError::Input(e) => e.fmt(f),
+            DiffError::Report(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DiffError {}
+
+/// One key: 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// Fingerprint of the key and its database.
+    fp: u64,
+    /// [`value_digest`].
+    digest: u64,
+    /// Expiry, `i64::MIN` for none.
+    expire: i64,
+    /// Input (8 bits), type (4 bits) and record offset (48 bits).
+    loc: u64,
+}
+
+const NO_EXPIRY: i64 = i64::MIN;
+const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+const OFFSET_BITS: u32 = 48;
+/// The most inputs per side.
+pub const MAX_INPUTS: usize = 255;
+
+const KINDS: [Kind; 8] = [
+    Kind::String,
+    Kind::List,
+    Kind::Set,
+    Kind::ZSet,
+    Kind::Hash,
+    Kind::Stream,
+    Kind::Module,
+    Kind::Array,
+];
+
+fn kind_code(k: Kind) -> u64 {
+    KINDS.iter().position(|&x| x == k).unwrap_or(6) as u64
+}
+
+impl Entry {
+    fn input(&self) -> usize {
+        (self.loc >> 56) as usize
+    }
+
+    fn kind(&self) -> Kind {
+        KINDS[((self.loc >> OFFSET_BITS) & 0xf) as usize & 7]
+    }
+
+    fn offset(&self) -> usize {
+        (self.loc & ((1 << OFFSET_BITS) - 1)) as usize
+    }
+
+    fn expire(&self) -> Option<i64> {
+        (self.expire != NO_EXPIRY).then_some(self.expire)
+    }
+
+    /// Input, then offset: the order of the records.
+    fn order(&self) -> (usize, usize) {
+        (self.input(), self.offset())
+    }
+}
+
+/// The entries of one range, and where its databases start.
+struct DigestSink<'o> {
+    opts: &'o DiffOptions,
+    input: u64,
+    entries: Vec<Entry>,
+    /// (offset, db) of each database change seen.
+    dbs: Vec<(usize, u64)>,
+    last_db: Option<u64>,
+}
+
+impl DiffOptions {
+    fn wants(&self, k: &KeyRecord<'_>) -> Result<bool> {
+        if self.db.is_some_and(|d| d != k.db) || self.kind.is_some_and(|t| t != k.value.kind()) {
+            return Ok(false);
+        }
+        if self.key_filter.is_none() && self.ignore.is_none() {
+            return Ok(true);
+        }
+        let key = k.key.to_bytes()?;
+        Ok(self.key_filter.as_ref().is_none_or(|f| f(&key))
+            && !self.ignore.as_ref().is_some_and(|f| f(&key)))
+    }
+
+    fn ttl_equal(&self, a: Option<i64>, b: Option<i64>) -> bool {
+        match (self.ttl, a, b) {
+            (TtlRule::Ignore, _, _) => true,
+            (TtlRule::Tolerance(t), Some(x), Some(y)) => x.abs_diff(y) <= t,
+            (_, x, y) => x == y,
+        }
+    }
+}
+
+impl<'a> Sink<'a> for DigestSink<'_> {
+    fn record(&mut self, at: usize, item: &Item<'a>, _dec: &Decoder<'a>) -> Result<()> {
+        let Item::Key(k) = item else {
+            return Ok(());
+        };
+        if self.last_db != Some(k.db) {
+            self.dbs.push((at, k.db));
+            self.last_db = Some(k.db);
+        }
+        if !self.opts.wants(k)? {
+            return Ok(());
+        }
+        let key = k.key.to_bytes()?;
+        let digest = value_digest(&k.value).map_err(|e| e.with_key(&key))?;
+        if at as u64 >= 1 << OFFSET_BITS {
+            return Err(Error::corrupt(
+                "file too large to compare (256 TiB)",
+                at as u64,
+            ));
+        }
+        self.entries.push(Entry {
+            fp: crate::decode::fingerprint(&key) ^ k.db.wrapping_mul(DB_MIX),
+            digest,
+            expire: k.expire_ms.unwrap_or(NO_EXPIRY),
+            loc: (self.input << 56) | (kind_code(k.value.kind()) << OFFSET_BITS) | at as u64,
+        });
+        Ok(())
+    }
+
+    fn append(&mut self, mut next: Self) {
+        self.entries.append(&mut next.entries);
+        for (at, db) in next.dbs {
+            if self.last_db != Some(db) {
+                self.dbs.push((at, db));
+                self.last_db = Some(db);
+            }
+        }
+    }
+}
+
+/// One side: its inputs, its entries sorted by fingerprint, the database
+/// of every offset.
+struct Side<'d> {
+    inputs: &'d [(&'d str, &'d [u8])],
+    entries: Vec<Entry>,
+    dbs: Vec<Vec<(usize, u64)>>,
+}
+
+impl<'d> Side<'d> {
+    fn db_at(&self, input: usize, offset: usize) -> u64 {
+        let marks = &self.dbs[input];
+        match marks.partition_point(|&(at, _)| at <= offset) {
+            0 => 0,
+            i => marks[i - 1].1,
+        }
+    }
+
+    fn record(&self, e: &Entry) -> Result<KeyRecord<'d>> {
+        let skip = Options {
+            level: Level::Skip,
+            verify_checksum: false,
+            limits: Limits::default(),
+        };
+        let db = self.db_at(e.input(), e.offset());
+        scan::record_at(self.inputs[e.input()].1, e.offset(), db, skip)
+    }
+
+    fn key_of(&self, e: &Entry) -> Result<(u64, Vec<u8>)> {
+        let r = self.record(e)?;
+        Ok((r.db, r.key.to_bytes()?.into_owned()))
+    }
+
+    fn side_key(&self, e: &Entry) -> Result<SideKey> {
+        let r = self.record(e)?;
+        Ok(SideKey {
+            kind: e.kind(),
+            expire_ms: e.expire(),
+            elements: elements(&r)?,
+            input: e.input(),
+        })
+    }
+}
+
+fn scan_side<'d>(
+    side: usize,
+    inputs: &'d [(&'d str, &'d [u8])],
+    opts: &DiffOptions,
+    threads: usize,
+) -> std::result::Result<Side<'d>, InputError> {
+    let per = scan::fan_out(inputs.len(), threads, |i| {
+        let (name, data) = inputs[i];
+        let so = ScanOptions {
+            decode: Options {
+                level: Level::Full,
+                verify_checksum: true,
+                limits: Limits::default(),
+            },
+            threads: (threads / inputs.len().max(1)).max(1),
+            fingerprint: false,
+        };
+        scan::scan(data, &so, |_| DigestSink {
+            opts,
+            input: i as u64,
+            entries: Vec::new(),
+            dbs: Vec::new(),
+            last_db: None,
+        })
+        .map(|s| (s.sink.entries, s.sink.dbs))
+        .map_err(|error| InputError {
+            side,
+            input: i,
+            name: name.to_string(),
+            error,
+        })
+    });
+    let mut entries = Vec::new();
+    let mut dbs = Vec::with_capacity(inputs.len());
+    for r in per {
+        let (mut e, d) = r?;
+        entries.append(&mut e);
+        e.shrink_to_fit();
+        dbs.push(d);
+    }
+    entries.sort_unstable_by_key(|e| (e.fp, e.order()));
+    Ok(Side {
+        inputs,
+        entries,
+        dbs,
+    })
+}
+
+/// Elements of a value: members, fields, list elements, stream entries; 1
+/// for a string or module value.
+fn elements(k: &KeyRecord<'_>) -> Result<u64> {
+    let v = &k.value;
+    Ok(match v.kind() {
+        Kind::String | Kind::Module => 1,
+        Kind::Stream => v.stream()?.length,
+        Kind::ZSet => {
+            let mut it = v.items()?;
+            let mut n = 0;
+            while it.next_scored()?.is_some() {
+                n += 1;
+            }
+            n
+        }
+        Kind::Hash => {
+            let mut it = v.items()?;
+            let mut n = 0;
+            while it.next_field()?.is_some() {
+                n += 1;
+            }
+            n
+        }
+        Kind::Array => v.items()?.len_hint().unwrap_or(0),
+        _ => {
+            let mut it = v.items()?;
+            let mut n = 0;
+            while it.next_elem()?.is_some() {
+                n += 1;
+            }
+            n
+        }
+    })
+}
+
+fn text(e: &Elem<'_>) -> Vec<u8> {
+    e.to_bytes().into_owned()
+}
+
+/// A collection as member → what it holds (value, score bits, TTL), or
+/// for a list, element → count.
+fn members(k: &KeyRecord<'_>) -> Result<Option<BTreeMap<Vec<u8>, Vec<u8>>>> {
+    let v = &k.value;
+    let mut m = BTreeMap::new();
+    let mut it = match v.kind() {
+        Kind::List | Kind::Set | Kind::ZSet | Kind::Hash => v.items()?,
+        _ => return Ok(None),
+    };
+    match v.kind() {
+        Kind::ZSet => {
+            while let Some((e, s)) = it.next_scored()? {
+                m.insert(text(&e), s.to_bits().to_le_bytes().to_vec());
+            }
+        }
+        Kind::Hash => {
+            while let Some(f) = it.next_field()? {
+                let mut val = text(&f.value);
+                if let Some(t) = f.expire_ms {
+                    val.extend_from_slice(b"\0ttl");
+                    val.extend_from_slice(&t.to_le_bytes());
+                }
+                m.insert(text(&f.field), val);
+            }
+        }
+        _ => {
+            while let Some(e) = it.next_elem()? {
+                let c = m
+                    .entry(text(&e))
+                    .or_insert_with(|| 0u64.to_le_bytes().to_vec());
+                let n = u64::from_le_bytes(c[..8].try_into().unwrap_or([0; 8])) + 1;
+                *c = n.to_le_bytes().to_vec();
+            }
+        }
+    }
+    Ok(Some(m))
+}
+
+fn detail(l: &KeyRecord<'_>, r: &KeyRecord<'_>, le: u64, re: u64) -> Result<Option<Detail>> {
+    if l.value.kind() != r.value.kind() || le > DETAIL_ELEMENTS || re > DETAIL_ELEMENTS {
+        return Ok(None);
+    }
+    let (Some(a), Some(b)) = (members(l)?, members(r)?) else {
+        return Ok(None);
+    };
+    let mut d = Detail::default();
+    for (k, v) in &a {
+        match b.get(k) {
+            None if d.only_left.len() < DETAIL_MAX => d.only_left.push(k.clone()),
+            Some(w) if w != v && d.differing.len() < DETAIL_MAX => d.differing.push(k.clone()),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) && d.only_right.len() < DETAIL_MAX {
+            d.only_right.push(k.clone());
+        }
+    }
+    Ok(Some(d))
+}
+
+/// Keys twice on one side: the first copy (in input order) stays; a copy
+/// with another value or expiry is a difference. Fingerprints that
+/// collide for different keys keep both.
+fn dedupe(
+    side: &mut Side<'_>,
+    change: Change,
+    summary: &mut Summary,
+    found: &mut Vec<Difference>,
+) -> Result<()> {
+    let entries = std::mem::take(&mut side.entries);
+    let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].fp == entries[i].fp {
+            j += 1;
+        }
+        if j - i == 1 {
+            kept.push(entries[i]);
+        } else {
+            // Distinct keys of the group, first copy of each.
+            let mut firsts: Vec<(Entry, (u64, Vec<u8>))> = Vec::new();
+            for e in &entries[i..j] {
+                let k = side.key_of(e)?;
+                match firsts.iter().find(|(_, fk)| *fk == k) {
+                    None => firsts.push((*e, k)),
+                    Some((first, _)) => {
+                        if first.digest != e.digest
+                            || first.kind() != e.kind()
+                            || first.expire != e.expire
+                        {
+                            summary.duplicates += 1;
+                            found.push(Difference {
+                                db: k.0,
+                                key: k.1,
+                                change,
+                                left: Some(side.side_key(first)?),
+                                right: Some(side.side_key(e)?),
+                                detail: None,
+                            });
+                        }
+                    }
+                }
+            }
+            kept.extend(firsts.into_iter().map(|(e, _)| e));
+        }
+        i = j;
+    }
+    side.entries = kept;
+    Ok(())
+}
+
+/// Compares `left` with `right` ((name, bytes) pairs; each side the union
+/// of its inputs) and calls `each` with every difference, in order of
+/// key fingerprint (duplicates within a side first), after both sides were read whole: a
+/// corrupt input is an error before any difference is reported.
+///
+/// # Errors
+/// [`DiffError::Input`] for an input that is not a valid RDB file (as
+/// `verify` finds it) or more than [`MAX_INPUTS`] inputs on a side;
+/// [`DiffError::Report`] for an error of `each`.
+pub fn diff(
+    left: &[(&str, &[u8])],
+    right: &[(&str, &[u8])],
+    opts: &DiffOptions,
+    mut each: impl FnMut(&Difference) -> Result<()>,
+) -> std::result::Result<Summary, DiffError> {
+    for (side, inputs) in [left, right].into_iter().enumerate() {
+        if inputs.len() > MAX_INPUTS {
+            return Err(DiffError::Input(InputError {
+                side,
+                input: MAX_INPUTS,
+                name: inputs[MAX_INPUTS].0.to_string(),
+                error: Error::corrupt(format!("more than {MAX_INPUTS} inputs on one side"), 0),
+            }));
+        }
+    }
+    let threads = scan::cores();
+    let mut l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
+    let mut r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
+    let reread = |side: usize, inputs: &[(&str, &[u8])], e: Error| {
+        DiffError::Input(InputError {
+            side,
+            input: 0,
+            name: inputs.first().map_or(String::new(), |i| i.0.to_string()),
+            error: e,
+        })
+    };
+    let mut s = Summary::default();
+    let mut found: Vec<Difference> = Vec::new();
+    dedupe(&mut l, Change::DuplicateLeft, &mut s, &mut found).map_err(|e| reread(0, left, e))?;
+    dedupe(&mut r, Change::DuplicateRight, &mut s, &mut found).map_err(|e| reread(1, right, e))?;
+    for d in &found {
+        each(d).map_err(DiffError::Report)?;
+    }
+    s.left_keys = l.entries.len() as u64;
+    s.right_keys = r.entries.len() as u64;
+    let (mut i, mut j) = (0, 0);
+    while i < l.entries.len() || j < r.entries.len() {
+        let (a, b) = (l.entries.get(i), r.entries.get(j));
+        let d = match (a, b) {
+            (Some(a), Some(b)) if a.fp == b.fp => {
+                i += 1;
+                j += 1;
+                let change = if a.kind() != b.kind() {
+                    Change::Type
+                } else if a.digest != b.digest {
+                    Change::Value
+                } else if !opts.ttl_equal(a.expire(), b.expire()) {
+                    Change::Ttl
+                } else {
+                    s.equal += 1;
+                    continue;
+                };
+                pair(&l, &r, a, b, change).map_err(|e| reread(0, left, e))?
+            }
+            (Some(a), b) if b.is_none_or(|b| a.fp < b.fp) => {
+                i += 1;
+                let (db, key) = l.key_of(a).map_err(|e| reread(0, left, e))?;
+                Difference {
+                    db,
+                    key,
+                    change: Change::OnlyLeft,
+                    left: Some(l.side_key(a).map_err(|e| reread(0, left, e))?),
+                    right: None,
+                    detail: None,
+                }
+            }
+            (_, Some(b)) => {
+                j += 1;
+                let (db, key) = r.key_of(b).map_err(|e| reread(1, right, e))?;
+                Difference {
+                    db,
+                    key,
+                    change: Change::OnlyRight,
+                    left: None,
+                    right: Some(r.side_key(b).map_err(|e| reread(1, right, e))?),
+                    detail: None,
+                }
+            }
+            _ => break,
+        };
+        match d.change {
+            Change::OnlyLeft => s.only_left += 1,
+            Change::OnlyRight => s.only_right += 1,
+            Change::Type => s.type_ += 1,
+            Change::Value => s.value += 1,
+            _ => s.ttl += 1,
+        }
+        each(&d).map_err(DiffError::Report)?;
+    }
+    Ok(s)
+}
+
+/// A key on both sides that differs.
+fn pair(l: &Side<'_>, r: &Side<'_>, a: &Entry, b: &Entry, change: Change) -> Result<Difference> {
+    let (la, rb) = (l.record(a)?, r.record(b)?);
+    let (le, re) = (elements(&la)?, elements(&rb)?);
+    let detail = if change == Change::Value {
+        detail(&la, &rb, le, re)?
+    } else {
+        None
+    };
+    Ok(Difference {
+        db: la.db,
+        key: la.key.to_bytes()?.into_owned(),
+        change,
+        left: Some(SideKey {
+            kind: a.kind(),
+            expire_ms: a.expire(),
+            elements: le,
+            input: a.input(),
+        }),
+        right: Some(SideKey {
+            kind: b.kind(),
+            expire_ms: b.expire(),
+            elements: re,
+            input: b.input(),
+        }),
+        detail,
+    })
+}
