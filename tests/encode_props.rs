@@ -560,6 +560,124 @@ proptest! {
             round_trip(&keys, t)?;
         }
     }
+
+    /// `rdbkit::diff`: a dataset written as RDB 9 with compact encodings
+    /// and as RDB 12 with every value in its plain encoding (hash tables,
+    /// skip lists, one-element list nodes) is equal key for key; one
+    /// changed element makes exactly that key differ in value.
+    #[test]
+    fn diff_is_blind_to_encodings_and_sees_one_element(keys in dataset(), pick in any::<usize>()) {
+        diff_across_encodings(&keys, pick)?;
+    }
+}
+
+/// Keys every target holds the same way (no streams, modules, arrays or
+/// field TTLs), written for `t`; `plain` forces the plain encodings.
+fn write_simple(keys: &[&Key], t: Target, plain: bool) -> Vec<u8> {
+    let mut w = RdbWriter::new(Vec::new(), t).unwrap();
+    if plain {
+        let c = &mut w.config;
+        c.hash_max_listpack_entries = 0;
+        c.zset_max_listpack_entries = 0;
+        c.set_max_intset_entries = 0;
+        c.set_max_listpack_entries = 0;
+        c.list_max_listpack_size = 1;
+    }
+    let mut by_db: BTreeMap<u64, Vec<&Key>> = BTreeMap::new();
+    for k in keys {
+        by_db.entry(k.db).or_default().push(k);
+    }
+    for (db, ks) in by_db {
+        w.select_db(db).unwrap();
+        for k in ks {
+            let meta = KeyMeta {
+                expire_ms: k.expire_ms,
+                ..KeyMeta::default()
+            };
+            w.key(&k.key, &k.value, meta).unwrap();
+        }
+    }
+    w.finish().unwrap()
+}
+
+fn diff_across_encodings(keys: &[Key], pick: usize) -> Result<(), TestCaseError> {
+    use rdbkit::diff::{diff, Change, DiffOptions};
+    let simple: Vec<&Key> = keys
+        .iter()
+        .filter(|k| match &k.value {
+            OwnedValue::String(_)
+            | OwnedValue::List(_)
+            | OwnedValue::Set(_)
+            | OwnedValue::ZSet(_) => true,
+            OwnedValue::Hash(h) => h.iter().all(|f| f.expire_ms.is_none()),
+            _ => false,
+        })
+        .collect();
+    if simple.is_empty() {
+        return Ok(());
+    }
+    let a = write_simple(&simple, Target::redis(9), false);
+    let b = write_simple(&simple, Target::redis(12), true);
+    let run = |a: &[u8], b: &[u8]| {
+        let mut found = Vec::new();
+        let s = diff(&[("a", a)], &[("b", b)], &DiffOptions::default(), |d| {
+            found.push((d.key.clone(), d.change));
+            Ok(())
+        })
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        Ok::<_, TestCaseError>((s, found))
+    };
+    let (s, found) = run(&a, &b)?;
+    prop_assert!(found.is_empty(), "{:?}", found);
+    prop_assert_eq!(s.equal as usize, simple.len());
+    // One element changed in one key.
+    let i = pick % simple.len();
+    let mut changed = simple[i].clone();
+    let new = |x: &[u8]| {
+        let mut v = x.to_vec();
+        v.extend_from_slice(b"\x00changed");
+        v
+    };
+    changed.value = match &changed.value {
+        OwnedValue::String(v) => OwnedValue::String(new(v)),
+        OwnedValue::List(l) if !l.is_empty() => {
+            let mut l = l.clone();
+            let j = pick % l.len();
+            l[j] = new(&l[j]);
+            OwnedValue::List(l)
+        }
+        OwnedValue::Set(m) => {
+            let mut m = m.clone();
+            m.push(b"\x00a member of its own".to_vec());
+            OwnedValue::Set(m)
+        }
+        OwnedValue::ZSet(z) if !z.is_empty() => {
+            let mut z = z.clone();
+            let j = pick % z.len();
+            z[j].1 = if z[j].1 == 1.0 { 2.0 } else { 1.0 };
+            OwnedValue::ZSet(z)
+        }
+        OwnedValue::Hash(h) if !h.is_empty() => {
+            let mut h = h.clone();
+            let j = pick % h.len();
+            h[j].value = new(&h[j].value);
+            OwnedValue::Hash(h)
+        }
+        OwnedValue::List(_) => OwnedValue::List(vec![b"now one".to_vec()]),
+        OwnedValue::ZSet(_) => OwnedValue::ZSet(vec![(b"now one".to_vec(), 0.5)]),
+        _ => OwnedValue::Hash(vec![HashEntry {
+            field: b"now one".to_vec(),
+            value: b"v".to_vec(),
+            expire_ms: None,
+        }]),
+    };
+    let mut others: Vec<&Key> = simple.clone();
+    others[i] = &changed;
+    let b = write_simple(&others, Target::redis(12), true);
+    let (s, found) = run(&a, &b)?;
+    prop_assert_eq!(found, vec![(changed.key.clone(), Change::Value)]);
+    prop_assert_eq!(s.equal as usize, simple.len() - 1);
+    Ok(())
 }
 
 /// Big collections past every compact-encoding limit, and one-element ones.
