@@ -289,14 +289,32 @@ impl Entry {
     }
 }
 
+fn sort_key(e: &Entry) -> (u64, (usize, usize)) {
+    (e.fp, e.order())
+}
+
 /// The entries of one range, and where its databases start.
 struct DigestSink<'o> {
     opts: &'o DiffOptions,
     input: u64,
     entries: Vec<Entry>,
+    /// The sorted entries of this range and of the ranges appended.
+    runs: Vec<Vec<Entry>>,
     /// (offset, db) of each database change seen.
     dbs: Vec<(usize, u64)>,
     last_db: Option<u64>,
+}
+
+impl DigestSink<'_> {
+    /// Sorts the entries collected so far into a run of their own.
+    fn close_run(&mut self) {
+        if !self.entries.is_empty() {
+            let mut run = std::mem::take(&mut self.entries);
+            run.sort_unstable_by_key(sort_key);
+            run.shrink_to_fit();
+            self.runs.push(run);
+        }
+    }
 }
 
 impl DiffOptions {
@@ -350,8 +368,16 @@ impl<'a> Sink<'a> for DigestSink<'_> {
         Ok(())
     }
 
+    /// Each range sorts its own entries, on its own core.
+    fn end(&mut self, _walked: &scan::Walked, _warnings: crate::decode::Warnings) -> Result<()> {
+        self.close_run();
+        Ok(())
+    }
+
     fn append(&mut self, mut next: Self) {
-        self.entries.append(&mut next.entries);
+        self.close_run();
+        next.close_run();
+        self.runs.append(&mut next.runs);
         for (at, db) in next.dbs {
             if self.last_db != Some(db) {
                 self.dbs.push((at, db));
@@ -365,8 +391,54 @@ impl<'a> Sink<'a> for DigestSink<'_> {
 /// of every offset.
 struct Side<'d> {
     inputs: &'d [(&'d str, &'d [u8])],
-    entries: Vec<Entry>,
+    /// Sorted runs (one per range), merged as they are read.
+    runs: Vec<Vec<Entry>>,
     dbs: Vec<Vec<(usize, u64)>>,
+}
+
+/// The entries of sorted runs in one order: a k-way merge.
+struct Merged<'r> {
+    runs: &'r [Vec<Entry>],
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, (usize, usize), usize, usize)>>,
+}
+
+impl<'r> Merged<'r> {
+    fn new(runs: &'r [Vec<Entry>]) -> Self {
+        let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
+        for (r, run) in runs.iter().enumerate() {
+            if let Some(e) = run.first() {
+                let (fp, order) = sort_key(e);
+                heap.push(std::cmp::Reverse((fp, order, r, 0)));
+            }
+        }
+        Merged { runs, heap }
+    }
+
+    fn peek_fp(&self) -> Option<u64> {
+        self.heap.peek().map(|r| r.0 .0)
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        let std::cmp::Reverse((_, _, r, i)) = self.heap.pop()?;
+        let run = &self.runs[r];
+        if let Some(next) = run.get(i + 1) {
+            let (fp, order) = sort_key(next);
+            self.heap.push(std::cmp::Reverse((fp, order, r, i + 1)));
+        }
+        Some(run[i])
+    }
+
+    /// The next entries of one fingerprint, in input order.
+    fn group(&mut self, out: &mut Vec<Entry>) {
+        out.clear();
+        if let Some(fp) = self.peek_fp() {
+            while self.peek_fp() == Some(fp) {
+                if let Some(e) = self.pop() {
+                    out.push(e);
+                }
+            }
+        }
+    }
 }
 
 impl<'d> Side<'d> {
@@ -425,10 +497,14 @@ fn scan_side<'d>(
             opts,
             input: i as u64,
             entries: Vec::new(),
+            runs: Vec::new(),
             dbs: Vec::new(),
             last_db: None,
         })
-        .map(|s| (s.sink.entries, s.sink.dbs))
+        .map(|mut s| {
+            s.sink.close_run();
+            (s.sink.runs, s.sink.dbs)
+        })
         .map_err(|error| InputError {
             side,
             input: i,
@@ -436,20 +512,14 @@ fn scan_side<'d>(
             error,
         })
     });
-    let mut entries = Vec::new();
+    let mut runs = Vec::new();
     let mut dbs = Vec::with_capacity(inputs.len());
     for r in per {
-        let (mut e, d) = r?;
-        entries.append(&mut e);
-        e.shrink_to_fit();
+        let (mut rs, d) = r?;
+        runs.append(&mut rs);
         dbs.push(d);
     }
-    entries.sort_unstable_by_key(|e| (e.fp, e.order()));
-    Ok(Side {
-        inputs,
-        entries,
-        dbs,
-    })
+    Ok(Side { inputs, runs, dbs })
 }
 
 /// Elements of a value: members, fields, list elements, stream entries; 1
@@ -552,62 +622,49 @@ fn detail(l: &KeyRecord<'_>, r: &KeyRecord<'_>, le: u64, re: u64) -> Result<Opti
     Ok(Some(d))
 }
 
-/// Keys twice on one side: the first copy (in input order) stays; a copy
-/// with another value or expiry is a difference. Fingerprints that
-/// collide for different keys keep both.
-fn dedupe(
-    side: &mut Side<'_>,
+/// The distinct keys of one fingerprint group of a side (the first copy
+/// of each, in input order; different keys only when fingerprints
+/// collide). A later copy with another value or expiry is reported as a
+/// duplicate.
+fn distinct(
+    side: &Side<'_>,
+    group: &[Entry],
     change: Change,
     summary: &mut Summary,
-    found: &mut Vec<Difference>,
-) -> Result<()> {
-    let entries = std::mem::take(&mut side.entries);
-    let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
-    let mut i = 0;
-    while i < entries.len() {
-        let mut j = i + 1;
-        while j < entries.len() && entries[j].fp == entries[i].fp {
-            j += 1;
-        }
-        if j - i == 1 {
-            kept.push(entries[i]);
-        } else {
-            // Distinct keys of the group, first copy of each.
-            let mut firsts: Vec<(Entry, (u64, Vec<u8>))> = Vec::new();
-            for e in &entries[i..j] {
-                let k = side.key_of(e)?;
-                match firsts.iter().find(|(_, fk)| *fk == k) {
-                    None => firsts.push((*e, k)),
-                    Some((first, _)) => {
-                        if first.digest != e.digest
-                            || first.kind() != e.kind()
-                            || first.expire != e.expire
-                        {
-                            summary.duplicates += 1;
-                            found.push(Difference {
-                                db: k.0,
-                                key: k.1,
-                                change,
-                                left: Some(side.side_key(first)?),
-                                right: Some(side.side_key(e)?),
-                                detail: None,
-                            });
-                        }
-                    }
+    each: &mut dyn FnMut(&Difference) -> Result<()>,
+) -> std::result::Result<Vec<Entry>, (Error, bool)> {
+    if group.len() < 2 {
+        return Ok(group.to_vec());
+    }
+    let mut firsts: Vec<(Entry, (u64, Vec<u8>))> = Vec::new();
+    for e in group {
+        let k = side.key_of(e).map_err(|e| (e, false))?;
+        match firsts.iter().find(|(_, fk)| *fk == k) {
+            None => firsts.push((*e, k)),
+            Some((first, _)) => {
+                if first.digest != e.digest || first.kind() != e.kind() || first.expire != e.expire
+                {
+                    summary.duplicates += 1;
+                    let d = Difference {
+                        db: k.0,
+                        key: k.1,
+                        change,
+                        left: Some(side.side_key(first).map_err(|e| (e, false))?),
+                        right: Some(side.side_key(e).map_err(|e| (e, false))?),
+                        detail: None,
+                    };
+                    each(&d).map_err(|e| (e, true))?;
                 }
             }
-            kept.extend(firsts.into_iter().map(|(e, _)| e));
         }
-        i = j;
     }
-    side.entries = kept;
-    Ok(())
+    Ok(firsts.into_iter().map(|(e, _)| e).collect())
 }
 
 /// Compares `left` with `right` ((name, bytes) pairs; each side the union
-/// of its inputs) and calls `each` with every difference, in order of
-/// key fingerprint (duplicates within a side first), after both sides were read whole: a
-/// corrupt input is an error before any difference is reported.
+/// of its inputs) and calls `each` with every difference, in order of key
+/// fingerprint, after both sides were read whole: a corrupt input is an
+/// error before any difference is reported.
 ///
 /// # Errors
 /// [`DiffError::Input`] for an input that is not a valid RDB file (as
@@ -630,9 +687,11 @@ pub fn diff(
         }
     }
     let threads = scan::cores();
-    let mut l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
-    let mut r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
-    let reread = |side: usize, inputs: &[(&str, &[u8])], e: Error| {
+    let l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
+    let r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
+    // Errors of re-reading an input already checked whole.
+    let reread = |side: usize, e: Error| {
+        let inputs = if side == 0 { left } else { right };
         DiffError::Input(InputError {
             side,
             input: 0,
@@ -640,70 +699,153 @@ pub fn diff(
             error: e,
         })
     };
+    let lifted = |side: usize| {
+        move |(e, reported): (Error, bool)| {
+            if reported {
+                DiffError::Report(e)
+            } else {
+                reread(side, e)
+            }
+        }
+    };
     let mut s = Summary::default();
-    let mut found: Vec<Difference> = Vec::new();
-    dedupe(&mut l, Change::DuplicateLeft, &mut s, &mut found).map_err(|e| reread(0, left, e))?;
-    dedupe(&mut r, Change::DuplicateRight, &mut s, &mut found).map_err(|e| reread(1, right, e))?;
-    for d in &found {
-        each(d).map_err(DiffError::Report)?;
-    }
-    s.left_keys = l.entries.len() as u64;
-    s.right_keys = r.entries.len() as u64;
-    let (mut i, mut j) = (0, 0);
-    while i < l.entries.len() || j < r.entries.len() {
-        let (a, b) = (l.entries.get(i), r.entries.get(j));
-        let d = match (a, b) {
+    let (mut lm, mut rm) = (Merged::new(&l.runs), Merged::new(&r.runs));
+    let (mut lg, mut rg) = (Vec::new(), Vec::new());
+    let (mut ld, mut rd): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
+    let each: &mut dyn FnMut(&Difference) -> Result<()> = &mut each;
+    loop {
+        if ld.is_empty() {
+            lm.group(&mut lg);
+            ld = distinct(&l, &lg, Change::DuplicateLeft, &mut s, each).map_err(lifted(0))?;
+            s.left_keys += ld.len() as u64;
+        }
+        if rd.is_empty() {
+            rm.group(&mut rg);
+            rd = distinct(&r, &rg, Change::DuplicateRight, &mut s, each).map_err(lifted(1))?;
+            s.right_keys += rd.len() as u64;
+        }
+        let (a, b) = (ld.first().copied(), rd.first().copied());
+        match (a, b) {
+            (None, None) => break,
             (Some(a), Some(b)) if a.fp == b.fp => {
-                i += 1;
-                j += 1;
-                let change = if a.kind() != b.kind() {
+                // Nearly always one key each; otherwise fingerprints
+                // collided, and keys pair up by their bytes.
+                let (la, rb) = if ld.len() == 1 && rd.len() == 1 {
+                    (ld.remove(0), rd.remove(0))
+                } else {
+                    let ka = l.key_of(&a).map_err(|e| reread(0, e))?;
+                    let mut found = None;
+                    for (i, e) in rd.iter().enumerate() {
+                        if r.key_of(e).map_err(|e| reread(1, e))? == ka {
+                            found = Some(i);
+                            break;
+                        }
+                    }
+                    match found {
+                        Some(i) => (ld.remove(0), rd.remove(i)),
+                        None => {
+                            let a = ld.remove(0);
+                            report(
+                                only(&l, &a, Change::OnlyLeft).map_err(|e| reread(0, e))?,
+                                &mut s,
+                                each,
+                            )?;
+                            if ld.is_empty() {
+                                for b in std::mem::take(&mut rd) {
+                                    report(
+                                        only(&r, &b, Change::OnlyRight)
+                                            .map_err(|e| reread(1, e))?,
+                                        &mut s,
+                                        each,
+                                    )?;
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                };
+                if ld.is_empty() && !rd.is_empty() {
+                    for b in std::mem::take(&mut rd) {
+                        report(
+                            only(&r, &b, Change::OnlyRight).map_err(|e| reread(1, e))?,
+                            &mut s,
+                            each,
+                        )?;
+                    }
+                }
+                let change = if la.kind() != rb.kind() {
                     Change::Type
-                } else if a.digest != b.digest {
+                } else if la.digest != rb.digest {
                     Change::Value
-                } else if !opts.ttl_equal(a.expire(), b.expire()) {
+                } else if !opts.ttl_equal(la.expire(), rb.expire()) {
                     Change::Ttl
                 } else {
                     s.equal += 1;
                     continue;
                 };
-                pair(&l, &r, a, b, change).map_err(|e| reread(0, left, e))?
+                report(
+                    pair(&l, &r, &la, &rb, change).map_err(|e| reread(0, e))?,
+                    &mut s,
+                    each,
+                )?;
             }
             (Some(a), b) if b.is_none_or(|b| a.fp < b.fp) => {
-                i += 1;
-                let (db, key) = l.key_of(a).map_err(|e| reread(0, left, e))?;
-                Difference {
-                    db,
-                    key,
-                    change: Change::OnlyLeft,
-                    left: Some(l.side_key(a).map_err(|e| reread(0, left, e))?),
-                    right: None,
-                    detail: None,
+                for a in std::mem::take(&mut ld) {
+                    report(
+                        only(&l, &a, Change::OnlyLeft).map_err(|e| reread(0, e))?,
+                        &mut s,
+                        each,
+                    )?;
                 }
             }
-            (_, Some(b)) => {
-                j += 1;
-                let (db, key) = r.key_of(b).map_err(|e| reread(1, right, e))?;
-                Difference {
-                    db,
-                    key,
-                    change: Change::OnlyRight,
-                    left: None,
-                    right: Some(r.side_key(b).map_err(|e| reread(1, right, e))?),
-                    detail: None,
+            _ => {
+                for b in std::mem::take(&mut rd) {
+                    report(
+                        only(&r, &b, Change::OnlyRight).map_err(|e| reread(1, e))?,
+                        &mut s,
+                        each,
+                    )?;
                 }
             }
-            _ => break,
-        };
-        match d.change {
-            Change::OnlyLeft => s.only_left += 1,
-            Change::OnlyRight => s.only_right += 1,
-            Change::Type => s.type_ += 1,
-            Change::Value => s.value += 1,
-            _ => s.ttl += 1,
         }
-        each(&d).map_err(DiffError::Report)?;
     }
     Ok(s)
+}
+
+/// Counts a difference and hands it to the caller.
+fn report(
+    d: Difference,
+    s: &mut Summary,
+    each: &mut dyn FnMut(&Difference) -> Result<()>,
+) -> std::result::Result<(), DiffError> {
+    match d.change {
+        Change::OnlyLeft => s.only_left += 1,
+        Change::OnlyRight => s.only_right += 1,
+        Change::Type => s.type_ += 1,
+        Change::Value => s.value += 1,
+        Change::Ttl => s.ttl += 1,
+        _ => s.duplicates += 1,
+    }
+    each(&d).map_err(DiffError::Report)
+}
+
+/// A key on one side only.
+fn only(side: &Side<'_>, e: &Entry, change: Change) -> Result<Difference> {
+    let (db, key) = side.key_of(e)?;
+    let k = Some(side.side_key(e)?);
+    let (left, right) = if change == Change::OnlyLeft {
+        (k, None)
+    } else {
+        (None, k)
+    };
+    Ok(Difference {
+        db,
+        key,
+        change,
+        left,
+        right,
+        detail: None,
+    })
 }
 
 /// A key on both sides that differs.
