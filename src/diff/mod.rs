@@ -399,8 +399,11 @@ struct Side<'d> {
 /// The entries of sorted runs in one order: a k-way merge.
 struct Merged<'r> {
     runs: &'r [Vec<Entry>],
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, (usize, usize), usize, usize)>>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Head>>,
 }
+
+/// A run's next entry in the merge: its sort key, run and index.
+type Head = (u64, (usize, usize), usize, usize);
 
 impl<'r> Merged<'r> {
     fn new(runs: &'r [Vec<Entry>]) -> Self {
