@@ -17,6 +17,7 @@
 //! | [`export`] | JSON (feature `json`) and RESP renderings |
 //! | [`memory`] | what a key costs in a server's memory once loaded, per server family and allocator |
 //! | [`analyze`] | memory by type, database, prefix and TTL, the biggest keys, over several dumps |
+//! | [`cluster`] | Redis Cluster key slots, slot ranges, `CLUSTER NODES` listings |
 //! | [`diff`] | whether two datasets (each one or several dumps) hold the same keys and values, whatever the encoding |
 //!
 //! `ARCHITECTURE.md` in the repository shows how they fit together.
@@ -155,6 +156,7 @@ mod spill;
 
 pub use file::Input;
 pub mod analyze;
+pub mod cluster;
 pub mod diff;
 pub mod export;
 pub mod memory;

@@ -209,7 +209,7 @@ fn cause_text(c: &Cause) -> String {
 }
 
 /// A failed merge's message: its causes with the flags that resolve them.
-fn failure_text(e: &MergeError) -> String {
+pub(super) fn failure_text(e: &MergeError) -> String {
     match e {
         MergeError::Refused { causes, .. } => {
             format!("merge refused: {}", join_causes(causes, cause_text))

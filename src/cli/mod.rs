@@ -13,6 +13,7 @@ mod merge;
 mod output;
 mod progress;
 mod signals;
+mod split;
 mod verify;
 
 use output::{errln, Out};
@@ -59,6 +60,8 @@ enum Cmd {
     Filter(filter::Args),
     /// Whether two datasets hold the same keys, values and expiries (exit 1 if not).
     Diff(diff::Args),
+    /// One file per Redis Cluster shard (or per database), each verified.
+    Split(split::Args),
 }
 
 /// What the command line adds to a library error for a destination that
@@ -177,6 +180,7 @@ pub fn main() -> ExitCode {
         Cmd::Analyze(a) => analyze::run(a, &mut out),
         Cmd::Filter(a) => filter::run(a, &mut out),
         Cmd::Diff(a) => diff::run(a, &mut out),
+        Cmd::Split(a) => split::run(a, &mut out),
     };
     // A command that ended after a signal failed because of it, whatever
     // it reports.

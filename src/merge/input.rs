@@ -36,6 +36,7 @@ pub(super) struct Scan {
     pub(super) nonzero: BTreeMap<u64, u64>,
     pub(super) dropped_dynomite: u64,
     pub(super) dropped_expired: u64,
+    pub(super) dropped_unselected: u64,
     pub(super) reencode: u64,
     pub(super) problems: Vec<Cause>,
     pub(super) problems_total: u64,
@@ -75,6 +76,7 @@ impl Scan {
         a.expired_at_import += b.expired_at_import;
         a.dropped_dynomite += b.dropped_dynomite;
         a.dropped_expired += b.dropped_expired;
+        a.dropped_unselected += b.dropped_unselected;
         a.reencode += b.reencode;
         a.problems_total += b.problems_total;
         let room = MAX_LISTED.saturating_sub(a.problems.len());
@@ -125,6 +127,7 @@ impl<'c> InputSink<'c> {
                 nonzero: BTreeMap::new(),
                 dropped_dynomite: 0,
                 dropped_expired: 0,
+                dropped_unselected: 0,
                 reencode: 0,
                 problems: Vec::new(),
                 problems_total: 0,
@@ -152,10 +155,11 @@ impl<'c> InputSink<'c> {
         let v = k.value;
         let key: Cow<'_, [u8]> = k.key.to_bytes()?;
         // Left out before anything else?
-        if let Some(f) = filtered(opts, &key, k.expire_ms) {
+        if let Some(f) = filtered(opts, k.db, &key, k.expire_ms) {
             match f {
                 Filter::Dynomite => s.dropped_dynomite += 1,
                 Filter::Expired => s.dropped_expired += 1,
+                Filter::Unselected => s.dropped_unselected += 1,
             }
             s.special.push(start);
             return Ok(());

@@ -72,7 +72,7 @@ mod target;
 
 pub use cause::Cause;
 pub use error::{join_causes, MergeError};
-pub use options::{ConflictKey, ConflictResolver, MergeOptions, Policy};
+pub use options::{ConflictKey, ConflictResolver, KeySelector, MergeOptions, Policy};
 pub use progress::ProgressSink;
 pub(crate) use progress::{Progress, Ticker};
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};

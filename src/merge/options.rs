@@ -95,6 +95,38 @@ impl std::fmt::Debug for ConflictResolver {
     }
 }
 
+/// Which keys a merge takes ([`MergeOptions::select`]): a test of a
+/// record's source database and key.
+///
+/// ```
+/// use rdbkit::merge::{KeySelector, MergeOptions};
+/// let mut o = MergeOptions::new(vec!["n1.rdb".into()], "users.rdb".into());
+/// o.select = Some(KeySelector::new(|db, key| db == 0 && key.starts_with(b"user:")));
+/// assert!(o.select.as_ref().unwrap().keeps(0, b"user:1"));
+/// ```
+#[derive(Clone)]
+pub struct KeySelector(Arc<SelectFn>);
+
+type SelectFn = dyn Fn(u64, &[u8]) -> bool + Send + Sync;
+
+impl KeySelector {
+    /// A selector keeping the keys `f` accepts.
+    pub fn new(f: impl Fn(u64, &[u8]) -> bool + Send + Sync + 'static) -> Self {
+        KeySelector(Arc::new(f))
+    }
+
+    /// Whether the key of database `db` is kept.
+    pub fn keeps(&self, db: u64, key: &[u8]) -> bool {
+        (self.0)(db, key)
+    }
+}
+
+impl std::fmt::Debug for KeySelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySelector(..)")
+    }
+}
+
 /// Everything a merge needs to know. [`MergeOptions::new`] gives the
 /// defaults; change the public fields as needed.
 ///
@@ -129,6 +161,12 @@ pub struct MergeOptions {
     pub tokens: Vec<Option<u32>>,
     /// Dynomite hash tag pair (e.g. `(b'{', b'}')`); `None` hashes whole keys.
     pub hash_tag: Option<(u8, u8)>,
+    /// Only the keys this accepts (by source database and key) are merged;
+    /// the others are left out before anything else, as the Dynomite
+    /// metadata keys are ([`super::MergeReport::dropped_unselected`]).
+    /// `rdbkit split` writes each output as a merge of the keys of its
+    /// slots.
+    pub select: Option<KeySelector>,
     /// Move every database into db 0; the same key in two databases is then
     /// a duplicate or a conflict like any other.
     pub flatten_dbs: bool,
@@ -181,6 +219,7 @@ impl MergeOptions {
             resolver: None,
             tokens: vec![None; n],
             hash_tag: None,
+            select: None,
             flatten_dbs: false,
             keep_dbs: false,
             drop_dynomite_metadata: false,

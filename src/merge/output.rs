@@ -253,7 +253,7 @@ impl<W: std::io::Write> Copier<'_, W> {
             }
             if !skipped {
                 let key = k.key.to_bytes()?;
-                if filtered(self.opts, &key, k.expire_ms).is_none() {
+                if filtered(self.opts, k.db, &key, k.expire_ms).is_none() {
                     let meta = KeyMeta {
                         expire_ms: k.expire_ms,
                         idle: k.idle,

@@ -413,6 +413,7 @@ fn join_inputs(
         j.expired_at_import += s.expired_at_import;
         report.dropped_dynomite_metadata += s.dropped_dynomite;
         report.dropped_expired += s.dropped_expired;
+        report.dropped_unselected += s.dropped_unselected;
         report.planned_reencoded += s.reencode;
         report.problems_total += s.problems_total;
         problems.append(&mut s.problems);

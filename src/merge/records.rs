@@ -59,10 +59,19 @@ pub(super) fn unloc(l: u64) -> (usize, usize) {
 pub(crate) enum Filter {
     Dynomite,
     Expired,
+    Unselected,
 }
 
 /// Whether a record is left out before duplicate detection.
-pub(crate) fn filtered(opts: &MergeOptions, key: &[u8], expire: Option<i64>) -> Option<Filter> {
+pub(crate) fn filtered(
+    opts: &MergeOptions,
+    db: u64,
+    key: &[u8],
+    expire: Option<i64>,
+) -> Option<Filter> {
+    if opts.select.as_ref().is_some_and(|s| !s.keeps(db, key)) {
+        return Some(Filter::Unselected);
+    }
     if opts.drop_dynomite_metadata && dynomite::is_metadata_key(key) {
         return Some(Filter::Dynomite);
     }

@@ -169,6 +169,8 @@ pub struct MergeReport {
     pub dropped_dynomite_metadata: u64,
     /// Expired keys dropped.
     pub dropped_expired: u64,
+    /// Keys [`super::MergeOptions::select`] left out.
+    pub dropped_unselected: u64,
     /// Function libraries written.
     pub functions: Vec<String>,
     /// Identical library copies dropped.
@@ -234,6 +236,7 @@ impl MergeReport {
             conflicts: Vec::new(),
             dropped_dynomite_metadata: 0,
             dropped_expired: 0,
+            dropped_unselected: 0,
             functions: Vec::new(),
             functions_deduplicated: 0,
             function_conflicts: Vec::new(),
@@ -365,7 +368,8 @@ impl MergeReport {
                            "listed": duplicates.len(), "list": duplicates},
             "conflicts": {"count": self.conflicts_total, "unresolved": self.conflicts_unresolved,
                           "listed": conflicts.len(), "list": conflicts},
-            "dropped": {"dynomite_metadata": self.dropped_dynomite_metadata, "expired": self.dropped_expired},
+            "dropped": {"dynomite_metadata": self.dropped_dynomite_metadata, "expired": self.dropped_expired,
+                        "unselected": self.dropped_unselected},
             "functions": {"written": self.functions, "identical_dropped": self.functions_deduplicated,
                           "conflicting": self.function_conflicts, "dropped": self.functions_dropped},
             "module_aux": {"written": self.module_aux.iter().map(|(m, e, w)| json!({

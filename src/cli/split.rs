@@ -1,0 +1,410 @@
+//! `rdbkit split IN... -o DIR`: one file per cluster shard (or per
+//! database), each written as a merge of the inputs' keys of its slots
+//! ([`rdbkit::merge::MergeOptions::select`]): conflicts follow
+//! `--on-conflict`, every output is verified, and the set is published
+//! only when all are written.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rdbkit::cluster::{key_slot, parse_cluster_nodes, parse_ranges, shard_ranges, SLOTS};
+use rdbkit::decode::{Decoder, Item, Level, Options};
+use rdbkit::merge::{merge, KeySelector, MergeOptions, MergeReport, Policy};
+
+use super::output::Out;
+use super::{Failure, EXIT_DATA, FORCE_HINT};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ConflictPolicy {
+    /// Refuse and list the keys whose copies differ.
+    Error,
+    /// Keep the copy from the earliest input.
+    First,
+    /// Keep the copy from the latest input.
+    Last,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["shards", "cluster_nodes", "slots", "by_db"])))]
+pub struct Args {
+    /// Input dumps (the nodes of one deployment).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// N shards of contiguous, equal slot ranges, as `redis-cli --cluster create` assigns them.
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
+    /// A `CLUSTER NODES` listing: one file per master, with the slots it serves.
+    #[arg(long, value_name = "FILE")]
+    cluster_nodes: Option<PathBuf>,
+    /// Explicit slot ranges, one file per item: 0-5460,5461-10922,10923-16383.
+    #[arg(long, value_name = "RANGES")]
+    slots: Option<String>,
+    /// One file per database, each written as db 0.
+    #[arg(long)]
+    by_db: bool,
+    /// Move keys of every database into db 0 (slot splits refuse keys outside db 0 otherwise).
+    #[arg(long)]
+    flatten_dbs: bool,
+    /// What to do with keys present in several inputs with different values.
+    #[arg(long, value_enum, default_value = "error")]
+    on_conflict: ConflictPolicy,
+    /// Target format: an RDB version or a server (redis-7.2, valkey-9.1, ...).
+    #[arg(long)]
+    target: Option<String>,
+    /// Replace output files that exist.
+    #[arg(long)]
+    force: bool,
+    /// Write a JSON report (keys per output and slot range) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// One output: its file name, what it holds, and its key test.
+struct Part {
+    name: String,
+    slots: Vec<(u16, u16)>,
+    db: Option<u64>,
+}
+
+fn plan_parts(a: &Args) -> Result<Vec<Part>, Failure> {
+    let ranged = |name: String, slots: Vec<(u16, u16)>| Part {
+        name,
+        slots,
+        db: None,
+    };
+    if let Some(n) = a.shards {
+        if n == 0 || n > usize::from(SLOTS) {
+            return Err(Failure::usage("--shards must be 1 to 16384"));
+        }
+        return Ok(shard_ranges(n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (f, l))| ranged(format!("shard-{}-slots-{f}-{l}.rdb", i + 1), vec![(f, l)]))
+            .collect());
+    }
+    if let Some(s) = &a.slots {
+        let r = parse_ranges(s).map_err(|e| Failure::usage(format!("--slots: {e}")))?;
+        return Ok(r
+            .into_iter()
+            .enumerate()
+            .map(|(i, (f, l))| ranged(format!("part-{}-slots-{f}-{l}.rdb", i + 1), vec![(f, l)]))
+            .collect());
+    }
+    if let Some(p) = &a.cluster_nodes {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", p.display())))?;
+        let masters = parse_cluster_nodes(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        if masters.is_empty() {
+            return Err(Failure::usage(format!(
+                "{}: no master serves any slot",
+                p.display()
+            )));
+        }
+        return Ok(masters
+            .into_iter()
+            .map(|m| {
+                let addr: String = m
+                    .addr
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                let id: String = m.id.chars().filter(char::is_ascii_alphanumeric).collect();
+                ranged(format!("{addr}-{id}.rdb"), m.slots)
+            })
+            .collect());
+    }
+    Ok(Vec::new())
+}
+
+/// The databases holding keys, over every input (for `--by-db`).
+fn databases(inputs: &[rdbkit::Input], names: &[String]) -> Result<Vec<u64>, Failure> {
+    let mut dbs = std::collections::BTreeSet::new();
+    for (i, data) in inputs.iter().enumerate() {
+        let s = rdbkit::stats::inspect(data, Options::default(), 0)
+            .map_err(|e| Failure::from_lib(&names[i], e))?;
+        dbs.extend(s.dbs.iter().filter(|(_, d)| d.keys > 0).map(|(db, _)| *db));
+    }
+    Ok(dbs.into_iter().collect())
+}
+
+/// Slot ranges that overlap, or a key whose slot no output holds: every
+/// key must land in exactly one output.
+fn check_coverage(
+    parts: &[Part],
+    inputs: &[rdbkit::Input],
+    names: &[String],
+) -> Result<(), Failure> {
+    let mut owner = vec![usize::MAX; usize::from(SLOTS)];
+    for (i, p) in parts.iter().enumerate() {
+        for &(f, l) in &p.slots {
+            for s in f..=l {
+                let o = &mut owner[usize::from(s)];
+                if *o != usize::MAX {
+                    return Err(Failure::usage(format!(
+                        "slot {s} is in two outputs ({} and {})",
+                        parts[*o].name, p.name
+                    )));
+                }
+                *o = i;
+            }
+        }
+    }
+    if owner.iter().all(|&o| o != usize::MAX) {
+        return Ok(());
+    }
+    let opts = Options {
+        level: Level::Skip,
+        ..Options::default()
+    };
+    for (i, data) in inputs.iter().enumerate() {
+        for item in Decoder::new(data, opts).map_err(|e| Failure::from_lib(&names[i], e))? {
+            if let Item::Key(k) = item.map_err(|e| Failure::from_lib(&names[i], e))? {
+                let key = k
+                    .key
+                    .to_bytes()
+                    .map_err(|e| Failure::from_lib(&names[i], e))?;
+                let slot = key_slot(&key);
+                if owner[usize::from(slot)] == usize::MAX {
+                    return Err(Failure::data(format!(
+                        "{}: key '{}' is in slot {slot}, which no output holds",
+                        names[i],
+                        rdbkit::format::escape_bytes(&key[..key.len().min(64)])
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A directory for the outputs until all are written, removed on drop.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
+    let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+    for n in &names {
+        if n == "-" {
+            return Err(Failure::usage(
+                "split reads its inputs more than once: give files, not -",
+            ));
+        }
+    }
+    let mut parts = plan_parts(&a)?;
+    let inputs: Vec<rdbkit::Input> = names
+        .iter()
+        .map(|n| super::open(n))
+        .collect::<Result<_, _>>()?;
+    if a.by_db {
+        parts = databases(&inputs, &names)?
+            .into_iter()
+            .map(|db| Part {
+                name: format!("db{db}.rdb"),
+                slots: Vec::new(),
+                db: Some(db),
+            })
+            .collect();
+    } else {
+        check_coverage(&parts, &inputs, &names)?;
+    }
+    std::fs::create_dir_all(&a.output)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", a.output.display())))?;
+    // Every destination is checked before anything is written.
+    let inputs_set: Vec<std::path::PathBuf> = a.inputs.clone();
+    for p in &parts {
+        let dest = a.output.join(&p.name);
+        let roles_in: Vec<rdbkit::atomic::Role<'_>> = inputs_set
+            .iter()
+            .map(|i| rdbkit::atomic::Role {
+                what: "an input",
+                path: i,
+            })
+            .collect();
+        let mut outs = vec![rdbkit::atomic::Role {
+            what: "an output",
+            path: &dest,
+        }];
+        if let Some(r) = &a.report {
+            outs.push(rdbkit::atomic::Role {
+                what: "the report (--report)",
+                path: r,
+            });
+        }
+        rdbkit::atomic::check_paths(&roles_in, &outs).map_err(Failure::usage)?;
+        rdbkit::atomic::check_destination(&dest, a.force).map_err(|e| match e {
+            rdbkit::atomic::CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
+            e => Failure::usage(e),
+        })?;
+    }
+    let staging = Staging(
+        a.output
+            .join(format!(".rdbkit-split-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&staging.0)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", staging.0.display())))?;
+    let target = a
+        .target
+        .as_deref()
+        .map(rdbkit::release::Target::parse)
+        .transpose()
+        .map_err(Failure::usage)?;
+    let mut reports: Vec<(&Part, MergeReport)> = Vec::new();
+    for p in &parts {
+        let mut o = MergeOptions::new(a.inputs.clone(), staging.0.join(&p.name));
+        o.target = target;
+        o.policy = match a.on_conflict {
+            ConflictPolicy::Error => Policy::Error,
+            ConflictPolicy::First => Policy::First,
+            ConflictPolicy::Last => Policy::Last,
+        };
+        o.flatten_dbs = a.flatten_dbs || p.db.is_some();
+        o.select = Some(match p.db {
+            Some(db) => KeySelector::new(move |d, _| d == db),
+            None => {
+                let slots = p.slots.clone();
+                KeySelector::new(move |_, key| {
+                    let s = key_slot(key);
+                    slots.iter().any(|&(f, l)| (f..=l).contains(&s))
+                })
+            }
+        });
+        let r = merge(&o).map_err(|e| {
+            let code = match e {
+                rdbkit::merge::MergeError::Refused { .. } => EXIT_DATA,
+                rdbkit::merge::MergeError::Interrupted { .. } => {
+                    return super::signals::failure(super::signals::received().unwrap_or(2));
+                }
+                _ => super::EXIT_USAGE,
+            };
+            Failure {
+                code,
+                msg: format!("{}: {}", p.name, super::merge::failure_text(&e)),
+            }
+        })?;
+        reports.push((p, r));
+    }
+    // All written and verified: publish them.
+    if rdbkit::interrupt::requested() {
+        return Err(super::signals::failure(
+            super::signals::received().unwrap_or(2),
+        ));
+    }
+    for (p, _) in &reports {
+        let dest = a.output.join(&p.name);
+        publish(&staging.0.join(&p.name), &dest, a.force)
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dest.display())))?;
+    }
+    if let Ok(d) = std::fs::File::open(&a.output) {
+        let _ = d.sync_all();
+    }
+    if let Some(r) = &a.report {
+        write_report(r, &a, &reports)?;
+    }
+    summary(out, &a.output, &reports)
+        .map_err(|e| Failure::usage(format!("cannot write the summary: {e}")))
+}
+
+/// Moves a verified output into place (without `force`, never over a file
+/// that appeared meanwhile).
+fn publish(from: &Path, to: &Path, force: bool) -> std::io::Result<()> {
+    if force {
+        std::fs::rename(from, to)
+    } else {
+        std::fs::hard_link(from, to).and_then(|()| std::fs::remove_file(from))
+    }
+}
+
+fn keys_of(r: &MergeReport) -> (u64, u64) {
+    r.out_counts
+        .values()
+        .fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1))
+}
+
+fn ranges_text(p: &Part) -> String {
+    match p.db {
+        Some(db) => format!("db {db}"),
+        None => p
+            .slots
+            .iter()
+            .map(|(f, l)| {
+                if f == l {
+                    format!("{f}")
+                } else {
+                    format!("{f}-{l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn summary(out: &mut Out, dir: &Path, reports: &[(&Part, MergeReport)]) -> std::io::Result<()> {
+    let mut total = 0;
+    for (p, r) in reports {
+        let (k, e) = keys_of(r);
+        total += k;
+        writeln!(
+            out,
+            "{}: {} ({k} keys, {e} expires, verified)",
+            dir.join(&p.name).display(),
+            ranges_text(p)
+        )?;
+    }
+    writeln!(out, "{} files, {total} keys in all", reports.len())
+}
+
+fn write_report(path: &Path, a: &Args, reports: &[(&Part, MergeReport)]) -> Result<(), Failure> {
+    let outputs: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|(p, r)| {
+            let (k, e) = keys_of(r);
+            let per_db: BTreeMap<String, u64> = r
+                .out_counts
+                .iter()
+                .map(|(db, c)| (db.to_string(), c.0))
+                .collect();
+            serde_json::json!({
+                "path": a.output.join(&p.name).display().to_string(),
+                "slots": p.slots.iter().map(|(f, l)| [f, l]).collect::<Vec<_>>(),
+                "db": p.db,
+                "keys": k,
+                "expires": e,
+                "keys_per_db": per_db,
+                "duplicates": r.duplicate_keys,
+                "conflicts": r.conflicts_total,
+                "expected_dbsize_after_import": k.saturating_sub(r.expired_at_import),
+            })
+        })
+        .collect();
+    let total: u64 = reports.iter().map(|(_, r)| keys_of(r).0).sum();
+    let json = serde_json::json!({
+        "inputs": a.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "outputs": outputs,
+        "keys": total,
+    });
+    let mut f = rdbkit::atomic::AtomicFile::create(path, a.force).map_err(|e| match e {
+        rdbkit::atomic::CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
+        e => Failure::usage(e),
+    })?;
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+    f.file()
+        .write_all(text.as_bytes())
+        .and_then(|()| f.commit())
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+}
