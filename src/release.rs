@@ -554,6 +554,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether files of this target carry cluster `SLOT_INFO` records
+    /// (Redis RDB 12+).
+    ///
+    /// ```
+    /// use rdbkit::release::Target;
+    /// assert!(Target::redis(12).has_slot_info() && !Target::redis(11).has_slot_info());
+    /// ```
+    pub fn has_slot_info(&self) -> bool {
+        self.lineage == Lineage::Redis && !self.valkey && self.version >= 12
+    }
+
     /// A Redis-lineage target of the given version.
     ///
     /// ```

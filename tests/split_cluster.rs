@@ -104,6 +104,9 @@ fn three_shards_make_a_working_cluster() {
     let dir = TempDir::new("split-cluster");
     let input = example("dump1.rdb");
     let out = dir.join("shards");
+    // Written for the cluster's own release: for Redis 7.4 (RDB 12), keys
+    // grouped by slot after SLOT_INFO records, as a cluster node saves.
+    let target = info.target_name();
     ok(&rdbkit(&[
         "split",
         input.to_str().unwrap(),
@@ -111,9 +114,54 @@ fn three_shards_make_a_working_cluster() {
         out.to_str().unwrap(),
         "--shards",
         "3",
+        "--target",
+        &target,
     ]));
     let files = shard_files(&out);
     assert_eq!(files.len(), 3);
+    let slot_info = target
+        .parse::<rdbkit::release::Target>()
+        .unwrap()
+        .has_slot_info();
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let mut infos: Vec<(u64, u64, u64)> = Vec::new();
+        let mut counted: Vec<(u64, u64, u64)> = Vec::new();
+        for item in Decoder::new(&data, Options::default()).unwrap() {
+            match item.unwrap() {
+                Item::SlotInfo {
+                    slot,
+                    keys,
+                    expires,
+                } => {
+                    infos.push((slot, keys, expires));
+                    counted.push((slot, 0, 0));
+                }
+                Item::Key(k) => {
+                    let slot = u64::from(key_slot(&k.key.to_bytes().unwrap()));
+                    if let Some(c) = counted.last_mut() {
+                        assert_eq!(
+                            c.0,
+                            slot,
+                            "{}: key of slot {slot} after SLOT_INFO {}",
+                            f.display(),
+                            c.0
+                        );
+                        c.1 += 1;
+                        c.2 += u64::from(k.expire_ms.is_some());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if slot_info {
+            assert!(!infos.is_empty(), "{}: no SLOT_INFO", f.display());
+            assert_eq!(infos, counted, "{}", f.display());
+            assert!(infos.windows(2).all(|w| w[0].0 < w[1].0));
+        } else {
+            assert!(infos.is_empty());
+        }
+    }
     let ranges = shard_ranges(3);
     // Every key in exactly one file, the file of its slot.
     let all = keys(&input);

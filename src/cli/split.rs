@@ -297,6 +297,11 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
                 msg: format!("{}: {}", p.name, super::merge::failure_text(&e)),
             }
         })?;
+        // Redis 7.4+ cluster nodes write each slot's keys together after
+        // a SLOT_INFO record: the same layout here, checked again.
+        if p.db.is_none() && r.target.is_some_and(|t| t.has_slot_info()) {
+            group_by_slot(&staging.0.join(&p.name), &r)?;
+        }
         reports.push((p, r));
     }
     // All written and verified: publish them.
@@ -318,6 +323,50 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     }
     summary(out, &a.output, &reports)
         .map_err(|e| Failure::usage(format!("cannot write the summary: {e}")))
+}
+
+/// Rewrites a verified output with its keys grouped by slot, each group
+/// after its `SLOT_INFO` record, and checks the result (records, checksum,
+/// keys and expiries as the merge planned) before it replaces the output.
+fn group_by_slot(path: &Path, r: &MergeReport) -> Result<(), Failure> {
+    let name = path.display().to_string();
+    let fail = |e: String| Failure::data(format!("{name}: grouping by slot: {e}"));
+    let data = rdbkit::Input::open(path).map_err(|e| fail(e.to_string()))?;
+    let tmp = path.with_extension("rdb.slots");
+    let written = (|| -> Result<(), String> {
+        let f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let mut w = std::io::BufWriter::new(f);
+        rdbkit::encode::copy_by_slot(&data, &mut w, r.target).map_err(|e| e.to_string())?;
+        let f = w.into_inner().map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+        let back = rdbkit::Input::open(&tmp).map_err(|e| e.to_string())?;
+        let opts = Options {
+            level: Level::Full,
+            verify_checksum: true,
+            ..Options::default()
+        };
+        let stats = rdbkit::stats::inspect(&back, opts, 0).map_err(|e| e.to_string())?;
+        let got: BTreeMap<u64, (u64, u64)> = stats
+            .dbs
+            .iter()
+            .filter(|(_, d)| d.keys > 0)
+            .map(|(db, d)| (*db, (d.keys, d.expires)))
+            .collect();
+        let want: BTreeMap<u64, (u64, u64)> = r
+            .out_counts
+            .iter()
+            .filter(|(_, c)| c.0 > 0)
+            .map(|(db, c)| (*db, *c))
+            .collect();
+        if got != want {
+            return Err(format!("keys per database {got:?}, planned {want:?}"));
+        }
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
 }
 
 /// Moves a verified output into place (without `force`, never over a file

@@ -32,7 +32,7 @@ pub use crate::release::Target;
 pub(crate) use blob::listpack_entry_len;
 pub use blob::{intset, zipmap, BlobElem, ListpackBuilder, ZiplistBuilder};
 pub use config::{AllowLoss, EncodeConfig, Losses};
-pub use copy::{copy_filtered, CopySummary};
+pub use copy::{copy_by_slot, copy_filtered, CopySummary};
 pub use double::{format_g17, format_shortest, score_text, text_double};
 pub(crate) use items::node_allows;
 pub use items::{ArrayItem, HashEntry};

@@ -286,6 +286,43 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()
     }
 
+    /// Writes a `SLOT_INFO` record: the cluster slot the keys that follow
+    /// belong to, with its key and expiry counts (what Redis 7.4+ writes in
+    /// cluster mode before each slot's keys, and presizes the slot's
+    /// tables from on load).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] for a target without it (Redis RDB 12 and
+    /// later read it; older versions and Valkey files do not);
+    /// [`ErrorKind::Io`] when the output fails.
+    ///
+    /// ```
+    /// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    /// let mut w = RdbWriter::new(Vec::new(), Target::redis(12)).unwrap();
+    /// w.select_db(0).unwrap();
+    /// w.slot_info(12182, 1, 0).unwrap();
+    /// w.key(b"foo", &OwnedValue::String(b"1".to_vec()), KeyMeta::default()).unwrap();
+    /// let file = w.finish().unwrap();
+    /// assert!(RdbWriter::new(Vec::new(), Target::redis(11)).unwrap().slot_info(0, 0, 0).is_err());
+    /// # let _ = file;
+    /// ```
+    pub fn slot_info(&mut self, slot: u64, keys: u64, expires: u64) -> Result<()> {
+        if !self.target.has_slot_info() {
+            return Err(Error::new(
+                ErrorKind::Encode(format!(
+                    "slot info records need Redis RDB 12+; target is {}",
+                    self.target
+                )),
+                self.written(),
+            ));
+        }
+        self.buf.push(op::SLOT_INFO);
+        write_len(&mut self.buf, slot);
+        write_len(&mut self.buf, keys);
+        write_len(&mut self.buf, expires);
+        self.flush_buf()
+    }
+
     /// Writes a `FUNCTION2` record (one library's source).
     ///
     /// # Errors
