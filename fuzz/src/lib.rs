@@ -252,6 +252,34 @@ pub fn check_file(data: &[u8]) {
             assert!(a.totals.keys <= f.keys());
         }
     }
+    // diff never panics, succeeds only where Full does, and finds a file
+    // equal to itself; the slot regrouping of split never panics.
+    let same = rdbkit::diff::diff(
+        &[("fuzz", data)],
+        &[("again", data)],
+        &rdbkit::diff::DiffOptions::default(),
+        |_| Ok(()),
+    );
+    if let Ok(s) = same {
+        let f = full
+            .as_ref()
+            .expect("diff accepted a file that Full refuses");
+        assert_eq!(
+            s.only_left + s.only_right + s.type_ + s.value + s.ttl,
+            0,
+            "{s:?}"
+        );
+        assert!(s.left_keys <= f.keys());
+    }
+    let _ = rdbkit::encode::copy_by_slot(
+        data,
+        std::io::sink(),
+        Some(rdbkit::release::Target::redis(12)),
+    );
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = rdbkit::cluster::parse_cluster_nodes(text);
+        let _ = rdbkit::cluster::parse_ranges(text);
+    }
 }
 
 /// DUMP payloads of the values of an RDB file: each key record found at
