@@ -40,6 +40,7 @@ mod json;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod prefix;
+mod rows;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -49,6 +50,7 @@ use std::sync::Arc;
 #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
 pub use parquet::{KeysParquet, ROWS_PER_GROUP};
 pub use prefix::Prefix;
+pub use rows::write_rows;
 
 use crate::decode::scan::{self, ScanOptions, Sink};
 use crate::decode::{Decoder, Item, KeyRecord, Kind, Level, Options};

@@ -221,12 +221,22 @@ fn write(
         )
         .map_err(io)?;
         for (i, (name, bytes)) in data.iter().enumerate() {
-            let r = for_each_key(bytes, i, opts, |row| {
-                csv_row(w, row).map_err(|e| rdbkit::Error::io("the output", e))
-            });
+            // Rows on every core, written in file order once the input
+            // checked whole.
+            let r = rdbkit::analyze::write_rows(
+                bytes,
+                i,
+                opts,
+                |row, buf: &mut Vec<u8>| {
+                    let _ = csv_row(buf, row);
+                },
+                w,
+            );
             r.and_then(|()| inputs[i].check_unchanged())
                 .map_err(|e| match e.kind() {
-                    rdbkit::ErrorKind::Io { context, .. } if context == "the output" => {
+                    rdbkit::ErrorKind::Io { context, .. }
+                        if context == "the output" || context == "a temporary file" =>
+                    {
                         Failure::usage(e)
                     }
                     _ => Failure::from_lib(name, e),

@@ -298,7 +298,7 @@ struct DigestSink<'o> {
     opts: &'o DiffOptions,
     input: u64,
     entries: Vec<Entry>,
-    /// The sorted entries of this range and of the ranges appended.
+    /// The entries of this range and of the ranges appended.
     runs: Vec<Vec<Entry>>,
     /// (offset, db) of each database change seen.
     dbs: Vec<(usize, u64)>,
@@ -306,11 +306,10 @@ struct DigestSink<'o> {
 }
 
 impl DigestSink<'_> {
-    /// Sorts the entries collected so far into a run of their own.
+    /// Keeps the entries collected so far as a run of their own.
     fn close_run(&mut self) {
         if !self.entries.is_empty() {
             let mut run = std::mem::take(&mut self.entries);
-            run.sort_unstable_by_key(sort_key);
             run.shrink_to_fit();
             self.runs.push(run);
         }
@@ -368,7 +367,7 @@ impl<'a> Sink<'a> for DigestSink<'_> {
         Ok(())
     }
 
-    /// Each range sorts its own entries, on its own core.
+    /// A range's entries become a run.
     fn end(&mut self, _walked: &scan::Walked, _warnings: crate::decode::Warnings) -> Result<()> {
         self.close_run();
         Ok(())
@@ -391,55 +390,26 @@ impl<'a> Sink<'a> for DigestSink<'_> {
 /// of every offset.
 struct Side<'d> {
     inputs: &'d [(&'d str, &'d [u8])],
-    /// Sorted runs (one per range), merged as they are read.
-    runs: Vec<Vec<Entry>>,
+    /// Every entry, sorted by fingerprint, then input and offset.
+    entries: Vec<Entry>,
     dbs: Vec<Vec<(usize, u64)>>,
 }
 
-/// The entries of sorted runs in one order: a k-way merge.
-struct Merged<'r> {
-    runs: &'r [Vec<Entry>],
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<Head>>,
+/// Walks sorted entries one fingerprint at a time.
+struct Groups<'r> {
+    entries: &'r [Entry],
+    at: usize,
 }
 
-/// A run's next entry in the merge: its sort key, run and index.
-type Head = (u64, (usize, usize), usize, usize);
-
-impl<'r> Merged<'r> {
-    fn new(runs: &'r [Vec<Entry>]) -> Self {
-        let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
-        for (r, run) in runs.iter().enumerate() {
-            if let Some(e) = run.first() {
-                let (fp, order) = sort_key(e);
-                heap.push(std::cmp::Reverse((fp, order, r, 0)));
-            }
-        }
-        Merged { runs, heap }
-    }
-
-    fn peek_fp(&self) -> Option<u64> {
-        self.heap.peek().map(|r| r.0 .0)
-    }
-
-    fn pop(&mut self) -> Option<Entry> {
-        let std::cmp::Reverse((_, _, r, i)) = self.heap.pop()?;
-        let run = &self.runs[r];
-        if let Some(next) = run.get(i + 1) {
-            let (fp, order) = sort_key(next);
-            self.heap.push(std::cmp::Reverse((fp, order, r, i + 1)));
-        }
-        Some(run[i])
-    }
-
+impl Groups<'_> {
     /// The next entries of one fingerprint, in input order.
     fn group(&mut self, out: &mut Vec<Entry>) {
         out.clear();
-        if let Some(fp) = self.peek_fp() {
-            while self.peek_fp() == Some(fp) {
-                if let Some(e) = self.pop() {
-                    out.push(e);
-                }
-            }
+        let rest = &self.entries[self.at..];
+        if let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|e| e.fp == first.fp).count();
+            out.extend_from_slice(&rest[..n]);
+            self.at += n;
         }
     }
 }
@@ -522,7 +492,17 @@ fn scan_side<'d>(
         runs.append(&mut rs);
         dbs.push(d);
     }
-    Ok(Side { inputs, runs, dbs })
+    // One list (each run freed as it is copied: the peak stays near 32
+    // bytes per key), sorted by the caller.
+    let mut entries = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for r in runs {
+        entries.extend_from_slice(&r);
+    }
+    Ok(Side {
+        inputs,
+        entries,
+        dbs,
+    })
 }
 
 /// Elements of a value: members, fields, list elements, stream entries; 1
@@ -690,8 +670,13 @@ pub fn diff(
         }
     }
     let threads = scan::cores();
-    let l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
-    let r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
+    let mut l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
+    let mut r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
+    // Both sides sorted at once, on two cores.
+    std::thread::scope(|sc| {
+        sc.spawn(|| l.entries.sort_unstable_by_key(sort_key));
+        r.entries.sort_unstable_by_key(sort_key);
+    });
     // Errors of re-reading an input already checked whole.
     let reread = |side: usize, e: Error| {
         let inputs = if side == 0 { left } else { right };
@@ -712,7 +697,14 @@ pub fn diff(
         }
     };
     let mut s = Summary::default();
-    let (mut lm, mut rm) = (Merged::new(&l.runs), Merged::new(&r.runs));
+    let mut lm = Groups {
+        entries: &l.entries,
+        at: 0,
+    };
+    let mut rm = Groups {
+        entries: &r.entries,
+        at: 0,
+    };
     let (mut lg, mut rg) = (Vec::new(), Vec::new());
     let (mut ld, mut rd): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
     let each: &mut dyn FnMut(&Difference) -> Result<()> = &mut each;
