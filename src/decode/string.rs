@@ -144,6 +144,31 @@ impl<'a> RdbStr<'a> {
         }
     }
 
+    /// The first `n` bytes of the value without decompressing it: a raw
+    /// string's, or an LZF string's when its first literal run holds them
+    /// (an LZF stream always starts with a literal run of up to 32 bytes);
+    /// `None` otherwise (an integer, a shorter string, a shorter run).
+    ///
+    /// ```
+    /// use rdbkit::decode::RdbStr;
+    /// assert_eq!(RdbStr::Raw(b"abcdef").prefix(3), Some(&b"abc"[..]));
+    /// let lzf = RdbStr::Lzf { data: b"\x05abcdef", len: 6, offset: 0 };
+    /// assert_eq!(lzf.prefix(4), Some(&b"abcd"[..]));
+    /// assert_eq!(RdbStr::Int(7).prefix(1), None);
+    /// ```
+    pub fn prefix(&self, n: usize) -> Option<&'a [u8]> {
+        match *self {
+            RdbStr::Raw(b) => b.get(..n),
+            RdbStr::Lzf { data, len, .. } => {
+                let run = usize::from(*data.first()?) + 1;
+                (data[0] < 32 && run >= n && len >= n)
+                    .then(|| data.get(1..1 + n))
+                    .flatten()
+            }
+            RdbStr::Int(_) => None,
+        }
+    }
+
     /// [`RdbStr::to_bytes`] of an integer or LZF string (kept out of line,
     /// so the borrowed case inlines).
     #[cold]

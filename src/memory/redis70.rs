@@ -519,8 +519,24 @@ impl Redis70 {
         Ok(kept.map(|(b, _, n)| (b, MemEncoding::Listpack, 0, Some(n))))
     }
 
+    /// Redis 6 keeps a ziplist hash or sorted set from the file as it is
+    /// when its header's count is within `max`: priced from the header,
+    /// without reading an element.
+    fn kept_ziplist(&self, v: &Value<'_>, ty: u8, max: u64) -> Result<Option<Priced>> {
+        if !self.v6 || v.rdb_type() != ty {
+            return Ok(None);
+        }
+        Ok(match blob_header(v)? {
+            (len, Some(n)) if n <= max => Some(self.compact(len, n)),
+            _ => None,
+        })
+    }
+
     fn zset(&self, v: &Value<'_>) -> Result<Priced> {
         if let Some(kept) = self.kept_listpack(v, t::ZSET_LISTPACK, ZSET_MAX_ENTRIES)? {
+            return Ok(kept);
+        }
+        if let Some(kept) = self.kept_ziplist(v, t::ZSET_ZIPLIST, ZSET_MAX_ENTRIES)? {
             return Ok(kept);
         }
         let mut n = 0u64;
@@ -605,6 +621,9 @@ impl Redis70 {
 
     fn hash(&self, v: &Value<'_>) -> Result<Priced> {
         if let Some(kept) = self.kept_listpack(v, t::HASH_LISTPACK, HASH_MAX_ENTRIES)? {
+            return Ok(kept);
+        }
+        if let Some(kept) = self.kept_ziplist(v, t::HASH_ZIPLIST, HASH_MAX_ENTRIES)? {
             return Ok(kept);
         }
         let mut n = 0u64;
@@ -944,26 +963,30 @@ fn blob_len(v: &Value<'_>) -> Result<u64> {
 }
 
 /// The uncompressed length of a value stored as one blob, and the entry
-/// count its header states (fields and members, not elements) when the
-/// blob is stored uncompressed: an intset's length, a listpack's count
-/// below 65535.
+/// count its header states (fields and members, not elements), read
+/// without decompressing it when its first LZF literal run holds the
+/// header: an intset's length, a listpack's or ziplist's count below
+/// 65535.
 fn blob_header(v: &Value<'_>) -> Result<(u64, Option<u64>)> {
     let mut r = Reader::at(v.input(), v.offset());
     let s = RdbStr::read(&mut r, &Limits::default(), "blob")?;
-    let count = match (&s, v.rdb_type()) {
-        (RdbStr::Raw(b), t::SET_INTSET) if b.len() >= 8 => {
-            Some(u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]])))
-        }
-        (RdbStr::Raw(b), ty) if b.len() >= 6 => {
-            let n = u16::from_le_bytes([b[4], b[5]]);
-            let per = if matches!(ty, t::HASH_LISTPACK | t::ZSET_LISTPACK) {
-                2
-            } else {
-                1
-            };
+    let pairs = matches!(
+        v.rdb_type(),
+        t::HASH_LISTPACK | t::ZSET_LISTPACK | t::HASH_ZIPLIST | t::ZSET_ZIPLIST
+    );
+    let per = if pairs { 2 } else { 1 };
+    let count = match v.rdb_type() {
+        t::SET_INTSET => s
+            .prefix(8)
+            .map(|b| u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]]))),
+        t::HASH_ZIPLIST | t::ZSET_ZIPLIST | t::LIST_ZIPLIST => s.prefix(10).and_then(|b| {
+            let n = u16::from_le_bytes([b[8], b[9]]);
             (n != u16::MAX).then_some(u64::from(n) / per)
-        }
-        _ => None,
+        }),
+        _ => s.prefix(6).and_then(|b| {
+            let n = u16::from_le_bytes([b[4], b[5]]);
+            (n != u16::MAX).then_some(u64::from(n) / per)
+        }),
     };
     Ok((s.len() as u64, count))
 }
