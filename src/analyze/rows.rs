@@ -10,7 +10,7 @@ use crate::{Error, Limits, Result};
 
 /// A range's text kept in memory up to this many bytes; beyond, it goes to
 /// a temporary file (so memory stays bounded whatever the input).
-const IN_MEMORY: usize = 256 << 10;
+const IN_MEMORY: usize = 64 << 10;
 
 /// What a range wrote: bytes, or a temporary file holding them.
 enum Chunk {
@@ -120,7 +120,7 @@ impl<'a, F: Fn(&KeyRow<'_>, &mut Vec<u8>) + Sync> Sink<'a> for RowSink<'_, F> {
 /// range of the file each) and writes the text to `out` in file order,
 /// once the input was checked whole as `verify` checks it: nothing is
 /// written for a corrupt input. Each range's text waits in memory up to
-/// 256 KiB, beyond in an unlinked temporary file, so memory stays bounded.
+/// 64 KiB, beyond in an unlinked temporary file, so memory stays bounded.
 ///
 /// # Errors
 /// The first decoding error (with its offset and key); an I/O error of a
