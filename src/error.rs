@@ -439,3 +439,37 @@ impl From<std::io::Error> for Error {
         Error::io("", e)
     }
 }
+
+/// One of several inputs that could not be used: which one (its index in
+/// the list given), its name, and what is wrong with it, where. `analyze`
+/// and `diff` report their inputs' errors this way.
+///
+/// ```
+/// let e = rdbkit::InputError {
+///     input: 1,
+///     name: "node2.rdb".into(),
+///     error: rdbkit::Error::corrupt("bad length", 42),
+/// };
+/// assert!(e.to_string().starts_with("node2.rdb: "));
+/// ```
+#[derive(Debug)]
+pub struct InputError {
+    /// Its index.
+    pub input: usize,
+    /// Its name.
+    pub name: String,
+    /// What is wrong, where.
+    pub error: Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.error)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}

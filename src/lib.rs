@@ -128,7 +128,7 @@ mod error;
 pub mod format;
 pub mod release;
 
-pub use error::{Error, ErrorKind, IoError, Loss, Result};
+pub use error::{Error, ErrorKind, InputError, IoError, Loss, Result};
 
 /// Resource limits applied while decoding untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

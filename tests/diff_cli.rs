@@ -6,23 +6,18 @@
 //! with no verdict printed. Agreement with real servers' `DEBUG
 //! DIGEST-VALUE` is `tests/diff_servers.rs`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/servers.rs"]
+mod servers;
+
+use cli::*;
+use servers::rdbkit;
+use std::path::PathBuf;
+use std::process::Output;
 
 use rdbkit::encode::{HashEntry, KeyMeta, OwnedValue, RdbWriter, Target};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
-
-fn rdbkit(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
 
 struct Dir(PathBuf);
 

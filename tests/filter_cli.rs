@@ -5,27 +5,21 @@
 //! bad input and bad destinations fail with the documented exit code and
 //! leave nothing behind.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/servers.rs"]
 mod servers;
 
+use cli::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rdbkit::decode::{Decoder, Item, Options};
 use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
 use servers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
-
 fn filter(args: &[&str]) -> Output {
-    Command::new(BIN).arg("filter").args(args).output().unwrap()
+    rdbkit(&[&["filter"], args].concat())
 }
 
 /// (db, key) -> expiry of every key of a file, and its aux fields,
@@ -98,16 +92,6 @@ fn sample() -> Vec<u8> {
 
 /// Whether a key (database, bytes, type, expiry) should be kept.
 type Want = Box<dyn Fn(u64, &[u8], &str, Option<i64>) -> bool>;
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn keeps_exactly_what_the_options_select() {

@@ -8,38 +8,19 @@
 //! keys, and `rdbkit diff` of the three files against the input is equal.
 //! Other split modes and refusals are checked without servers.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/servers.rs"]
 mod servers;
 
+use cli::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdbkit::cluster::{key_slot, shard_ranges};
 use rdbkit::decode::{Decoder, Item, Options};
 use servers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
-
-fn rdbkit(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Keys of a file, with their slots.
 fn keys(path: &Path) -> Vec<(Vec<u8>, u16)> {

@@ -686,27 +686,7 @@ pub fn analyze(
 }
 
 /// An input that could not be analysed: which one, and why.
-#[derive(Debug)]
-pub struct InputError {
-    /// Its index.
-    pub input: usize,
-    /// Its name.
-    pub name: String,
-    /// What is wrong, where.
-    pub error: Error,
-}
-
-impl std::fmt::Display for InputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.name, self.error)
-    }
-}
-
-impl std::error::Error for InputError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
+pub use crate::InputError;
 
 /// Counts each key present in several inputs once: the copies after the
 /// first (in input order) come off the totals, the type, database and TTL

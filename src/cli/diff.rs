@@ -129,8 +129,8 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         Err(DiffError::Report(e)) => {
             return Err(Failure::usage(format!("cannot write the output: {e}")));
         }
-        Err(DiffError::Input(e)) => {
-            let inputs = if e.side == 0 { &left } else { &right };
+        Err(DiffError::Input { side, error: e }) => {
+            let inputs = if side == 0 { &left } else { &right };
             let err = inputs
                 .get(e.input)
                 .and_then(|i| i.check_unchanged().err())

@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use crate::decode::scan::{self, ScanOptions, Sink};
 use crate::decode::{Decoder, Elem, Item, KeyRecord, Kind, Level, Options};
-use crate::{Error, Limits, Result};
+use crate::{Error, InputError, Limits, Result};
 
 /// Which keys count, and how expiries compare.
 #[derive(Clone, Default)]
@@ -187,36 +187,16 @@ impl Summary {
     }
 }
 
-/// An input that is not a valid RDB file.
-#[derive(Debug)]
-pub struct InputError {
-    /// Its side: 0 left, 1 right.
-    pub side: usize,
-    /// Its index within its side.
-    pub input: usize,
-    /// Its name.
-    pub name: String,
-    /// What is wrong, where.
-    pub error: Error,
-}
-
-impl std::fmt::Display for InputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.name, self.error)
-    }
-}
-
-impl std::error::Error for InputError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
 /// What a failed comparison reports: an input, or the callback's error.
 #[derive(Debug)]
 pub enum DiffError {
     /// An input is not a valid RDB file (nothing was compared).
-    Input(InputError),
+    Input {
+        /// Its side: 0 left, 1 right.
+        side: usize,
+        /// The input (its index within its side), and what is wrong.
+        error: InputError,
+    },
     /// The callback failed (for example, writing the report).
     Report(Error),
 }
@@ -224,7 +204,7 @@ pub enum DiffError {
 impl std::fmt::Display for DiffError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DiffError::Input(e) => e.fmt(f),
+            DiffError::Input { error, .. } => error.fmt(f),
             DiffError::Report(e) => e.fmt(f),
         }
     }
@@ -454,7 +434,7 @@ fn scan_side<'d>(
     inputs: &'d [(&'d str, &'d [u8])],
     opts: &DiffOptions,
     threads: usize,
-) -> std::result::Result<Side<'d>, InputError> {
+) -> std::result::Result<Side<'d>, DiffError> {
     let per = scan::fan_out(inputs.len(), threads, |i| {
         let (name, data) = inputs[i];
         let so = ScanOptions {
@@ -478,11 +458,13 @@ fn scan_side<'d>(
             s.sink.close_run();
             (s.sink.runs, s.sink.dbs)
         })
-        .map_err(|error| InputError {
+        .map_err(|error| DiffError::Input {
             side,
-            input: i,
-            name: name.to_string(),
-            error,
+            error: InputError {
+                input: i,
+                name: name.to_string(),
+                error,
+            },
         })
     });
     let mut runs = Vec::new();
@@ -661,17 +643,19 @@ pub fn diff(
 ) -> std::result::Result<Summary, DiffError> {
     for (side, inputs) in [left, right].into_iter().enumerate() {
         if inputs.len() > MAX_INPUTS {
-            return Err(DiffError::Input(InputError {
+            return Err(DiffError::Input {
                 side,
-                input: MAX_INPUTS,
-                name: inputs[MAX_INPUTS].0.to_string(),
-                error: Error::corrupt(format!("more than {MAX_INPUTS} inputs on one side"), 0),
-            }));
+                error: InputError {
+                    input: MAX_INPUTS,
+                    name: inputs[MAX_INPUTS].0.to_string(),
+                    error: Error::corrupt(format!("more than {MAX_INPUTS} inputs on one side"), 0),
+                },
+            });
         }
     }
     let threads = scan::cores();
-    let mut l = scan_side(0, left, opts, threads).map_err(DiffError::Input)?;
-    let mut r = scan_side(1, right, opts, threads).map_err(DiffError::Input)?;
+    let mut l = scan_side(0, left, opts, threads)?;
+    let mut r = scan_side(1, right, opts, threads)?;
     // Both sides sorted at once, on two cores.
     std::thread::scope(|sc| {
         sc.spawn(|| l.entries.sort_unstable_by_key(sort_key));
@@ -680,12 +664,14 @@ pub fn diff(
     // Errors of re-reading an input already checked whole.
     let reread = |side: usize, e: Error| {
         let inputs = if side == 0 { left } else { right };
-        DiffError::Input(InputError {
+        DiffError::Input {
             side,
-            input: 0,
-            name: inputs.first().map_or(String::new(), |i| i.0.to_string()),
-            error: e,
-        })
+            error: InputError {
+                input: 0,
+                name: inputs.first().map_or(String::new(), |i| i.0.to_string()),
+                error: e,
+            },
+        }
     };
     let lifted = |side: usize| {
         move |(e, reported): (Error, bool)| {
@@ -739,34 +725,21 @@ pub fn diff(
                     match found {
                         Some(i) => (ld.remove(0), rd.remove(i)),
                         None => {
-                            let a = ld.remove(0);
-                            report(
-                                only(&l, &a, Change::OnlyLeft).map_err(|e| reread(0, e))?,
-                                &mut s,
-                                each,
-                            )?;
+                            let a = vec![ld.remove(0)];
+                            report_only(&l, a, Change::OnlyLeft, &mut s, each)
+                                .map_err(lifted(0))?;
                             if ld.is_empty() {
-                                for b in std::mem::take(&mut rd) {
-                                    report(
-                                        only(&r, &b, Change::OnlyRight)
-                                            .map_err(|e| reread(1, e))?,
-                                        &mut s,
-                                        each,
-                                    )?;
-                                }
+                                let rest = std::mem::take(&mut rd);
+                                report_only(&r, rest, Change::OnlyRight, &mut s, each)
+                                    .map_err(lifted(1))?;
                             }
                             continue;
                         }
                     }
                 };
                 if ld.is_empty() && !rd.is_empty() {
-                    for b in std::mem::take(&mut rd) {
-                        report(
-                            only(&r, &b, Change::OnlyRight).map_err(|e| reread(1, e))?,
-                            &mut s,
-                            each,
-                        )?;
-                    }
+                    let rest = std::mem::take(&mut rd);
+                    report_only(&r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
                 }
                 let change = if la.kind() != rb.kind() {
                     Change::Type
@@ -785,26 +758,34 @@ pub fn diff(
                 )?;
             }
             (Some(a), b) if b.is_none_or(|b| a.fp < b.fp) => {
-                for a in std::mem::take(&mut ld) {
-                    report(
-                        only(&l, &a, Change::OnlyLeft).map_err(|e| reread(0, e))?,
-                        &mut s,
-                        each,
-                    )?;
-                }
+                let rest = std::mem::take(&mut ld);
+                report_only(&l, rest, Change::OnlyLeft, &mut s, each).map_err(lifted(0))?;
             }
             _ => {
-                for b in std::mem::take(&mut rd) {
-                    report(
-                        only(&r, &b, Change::OnlyRight).map_err(|e| reread(1, e))?,
-                        &mut s,
-                        each,
-                    )?;
-                }
+                let rest = std::mem::take(&mut rd);
+                report_only(&r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
             }
         }
     }
     Ok(s)
+}
+
+/// Reports each of `entries` as a key on its side only.
+fn report_only(
+    side: &Side<'_>,
+    entries: Vec<Entry>,
+    change: Change,
+    s: &mut Summary,
+    each: &mut dyn FnMut(&Difference) -> Result<()>,
+) -> std::result::Result<(), (Error, bool)> {
+    for e in entries {
+        let d = only(side, &e, change).map_err(|e| (e, false))?;
+        report(d, s, each).map_err(|e| match e {
+            DiffError::Report(e) => (e, true),
+            DiffError::Input { error, .. } => (error.error, false),
+        })?;
+    }
+    Ok(())
 }
 
 /// Counts a difference and hands it to the caller.

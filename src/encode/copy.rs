@@ -36,6 +36,34 @@ impl CopySummary {
     }
 }
 
+/// Options for re-reading records a first pass checked.
+fn skip_opts() -> Options {
+    Options {
+        level: Level::Skip,
+        verify_checksum: false,
+        ..Options::default()
+    }
+}
+
+/// Writes one record: byte for byte when the target reads it, re-encoded
+/// otherwise (counted in `summary.reencoded`).
+fn copy_record<W: Write>(
+    w: &mut RdbWriter<W>,
+    k: &crate::decode::KeyRecord<'_>,
+    header: Header,
+    target: Target,
+    summary: &mut CopySummary,
+) -> Result<()> {
+    if target.can_copy(k, header.lineage) {
+        w.key_verbatim(k, k.meta())
+    } else {
+        let key = k.key.to_bytes()?;
+        let v = OwnedValue::from_value(&k.value).map_err(|e| e.with_key(&key))?;
+        summary.reencoded += 1;
+        w.key_with_meta(&key, &v, k.meta(), k.key_meta)
+    }
+}
+
 /// Copies the records of `input` for which `keep` returns true into a new
 /// file written to `out`, for `target` (the input's own format when
 /// `None`). One pass checks the whole input (every value, the CRC) and
@@ -91,11 +119,7 @@ pub fn copy_filtered<W: Write>(
         }
     }
     // Pass 2: write.
-    let skip = Options {
-        level: Level::Skip,
-        verify_checksum: false,
-        ..Options::default()
-    };
+    let skip = skip_opts();
     let mut w = RdbWriter::new(out, target)?;
     // Refuses a key twice in a database (Redis panics loading that) and
     // checks the RESIZEDB counts against what is written.
@@ -120,14 +144,7 @@ pub fn copy_filtered<W: Write>(
                         w.resize_db(keys, expires)?;
                     }
                 }
-                if target.can_copy(&k, header.lineage) {
-                    w.key_verbatim(&k, k.meta())?;
-                } else {
-                    let key = k.key.to_bytes()?;
-                    let v = OwnedValue::from_value(&k.value).map_err(|e| e.with_key(&key))?;
-                    w.key_with_meta(&key, &v, k.meta(), k.key_meta)?;
-                    summary.reencoded += 1;
-                }
+                copy_record(&mut w, &k, header, target, &mut summary)?;
             }
             Item::FunctionPreGa { name, .. } => {
                 return Err(crate::Error::new(
@@ -217,11 +234,7 @@ pub fn copy_by_slot<W: Write>(input: &[u8], out: W, target: Option<Target>) -> R
     if !keys.is_empty() {
         summary.kept.insert(0, (keys.len() as u64, expires));
     }
-    let skip = Options {
-        level: Level::Skip,
-        verify_checksum: false,
-        ..Options::default()
-    };
+    let skip = skip_opts();
     let mut w = RdbWriter::new(out, target)?;
     w.track_keys();
     // Aux fields, functions and module aux data before the first key,
@@ -263,11 +276,7 @@ fn write_by_slot<W: Write>(
     if keys.is_empty() {
         return Ok(());
     }
-    let skip = Options {
-        level: Level::Skip,
-        verify_checksum: false,
-        ..Options::default()
-    };
+    let skip = skip_opts();
     w.select_db(0)?;
     w.resize_db(keys.len() as u64, expires)?;
     let mut i = 0;
@@ -282,14 +291,7 @@ fn write_by_slot<W: Write>(
         w.slot_info(u64::from(slot), group.len() as u64, e)?;
         for &(_, at, _) in group {
             let k = crate::decode::scan::record_at(input, at, 0, skip)?;
-            if target.can_copy(&k, header.lineage) {
-                w.key_verbatim(&k, k.meta())?;
-            } else {
-                let key = k.key.to_bytes()?;
-                let v = OwnedValue::from_value(&k.value).map_err(|e| e.with_key(&key))?;
-                w.key_with_meta(&key, &v, k.meta(), k.key_meta)?;
-                summary.reencoded += 1;
-            }
+            copy_record(w, &k, header, target, summary)?;
         }
         i = j;
     }
