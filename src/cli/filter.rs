@@ -3,13 +3,12 @@
 //! renamed), through the library's filtered copy
 //! ([`rdbkit::encode::copy_filtered`]).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args as ClapArgs;
 use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
-use rdbkit::decode::{KeyRecord, Kind, Level, Options};
+use rdbkit::decode::{KeyRecord, Kind};
 use rdbkit::encode::{copy_filtered, CopySummary};
 use rdbkit::release::Target;
 
@@ -212,19 +211,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
 fn check_written(path: &Path, s: &CopySummary, name: &str) -> Result<(), Failure> {
     let bad =
         |what: String| Failure::data(format!("{name}: the written file does not check: {what}"));
-    let data = rdbkit::Input::open(path).map_err(|e| bad(e.to_string()))?;
-    let opts = Options {
-        level: Level::Full,
-        verify_checksum: true,
-        ..Options::default()
-    };
-    let stats = rdbkit::stats::inspect(&data, opts, 0).map_err(|e| bad(e.to_string()))?;
-    let got: BTreeMap<u64, (u64, u64)> = stats
-        .dbs
-        .iter()
-        .filter(|(_, d)| d.keys > 0)
-        .map(|(db, d)| (*db, (d.keys, d.expires)))
-        .collect();
+    let got = super::written_counts(path).map_err(bad)?;
     if got != s.kept {
         return Err(bad(format!(
             "keys per database {got:?}, the copy wrote {:?}",

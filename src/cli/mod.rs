@@ -138,6 +138,26 @@ pub fn shown(path: &str) -> &str {
     }
 }
 
+/// Reads a file this run wrote back whole, as `verify` does (every record,
+/// the checksum): its keys and expiries per database holding keys.
+pub fn written_counts(
+    path: &std::path::Path,
+) -> Result<std::collections::BTreeMap<u64, (u64, u64)>, String> {
+    let data = rdbkit::Input::open(path).map_err(|e| e.to_string())?;
+    let opts = rdbkit::decode::Options {
+        level: rdbkit::decode::Level::Full,
+        verify_checksum: true,
+        ..rdbkit::decode::Options::default()
+    };
+    let stats = rdbkit::stats::inspect(&data, opts, 0).map_err(|e| e.to_string())?;
+    Ok(stats
+        .dbs
+        .iter()
+        .filter(|(_, d)| d.keys > 0)
+        .map(|(db, d)| (*db, (d.keys, d.expires)))
+        .collect())
+}
+
 /// Opens an input file (`-` is standard input; gzip is decompressed): see
 /// [`open_failure`] for the exit codes.
 pub fn open(path: &str) -> Result<rdbkit::Input, Failure> {

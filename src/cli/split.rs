@@ -339,19 +339,7 @@ fn group_by_slot(path: &Path, r: &MergeReport) -> Result<(), Failure> {
         rdbkit::encode::copy_by_slot(&data, &mut w, r.target).map_err(|e| e.to_string())?;
         let f = w.into_inner().map_err(|e| e.to_string())?;
         f.sync_all().map_err(|e| e.to_string())?;
-        let back = rdbkit::Input::open(&tmp).map_err(|e| e.to_string())?;
-        let opts = Options {
-            level: Level::Full,
-            verify_checksum: true,
-            ..Options::default()
-        };
-        let stats = rdbkit::stats::inspect(&back, opts, 0).map_err(|e| e.to_string())?;
-        let got: BTreeMap<u64, (u64, u64)> = stats
-            .dbs
-            .iter()
-            .filter(|(_, d)| d.keys > 0)
-            .map(|(db, d)| (*db, (d.keys, d.expires)))
-            .collect();
+        let got = super::written_counts(&tmp)?;
         let want: BTreeMap<u64, (u64, u64)> = r
             .out_counts
             .iter()
