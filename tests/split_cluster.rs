@@ -370,6 +370,37 @@ fn other_modes_and_refusals() {
     ]);
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("--force"));
+    // An existing report without --force is found before any output is
+    // written.
+    let o6 = dir.join("with-report");
+    let rep = dir.join("report.json");
+    std::fs::write(&rep, b"old").unwrap();
+    let r = rdbkit(&[
+        "split",
+        a,
+        "-o",
+        o6.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(shard_files(&o6).is_empty());
+    assert_eq!(std::fs::read(&rep).unwrap(), b"old");
+    ok(&rdbkit(&[
+        "split",
+        a,
+        "-o",
+        o6.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--report",
+        rep.to_str().unwrap(),
+        "--force",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    assert_eq!(report["outputs"].as_array().unwrap().len(), 2);
     // --by-db: one file per database, written as db 0.
     let o5 = dir.join("dbs");
     ok(&rdbkit(&[

@@ -5,13 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rdbkit::analyze::{analyze, for_each_key, Analysis, AnalyzeOptions, KeyRow, TTL_BUCKETS};
-use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
+use rdbkit::atomic::{check_paths, AtomicFile, Role};
 use rdbkit::decode::Kind;
 use rdbkit::memory::{Allocator, Model};
 use rdbkit::release::ServerRelease;
 
 use super::output::Out;
-use super::{open, Failure, FORCE_HINT};
+use super::{open, Failure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -195,12 +195,7 @@ fn prepare_output(
     }
     check_paths(&ins, &outs).map_err(Failure::usage)?;
     let keep: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
-    AtomicFile::create_keeping(o, a.force, &keep)
-        .map(Some)
-        .map_err(|e| match e {
-            CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
-            e => Failure::usage(e),
-        })
+    super::create_output(o, a.force, &keep).map(Some)
 }
 
 fn io(e: std::io::Error) -> Failure {

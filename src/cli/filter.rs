@@ -7,13 +7,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args as ClapArgs;
-use rdbkit::atomic::{check_paths, AtomicFile, CreateError, Role};
+use rdbkit::atomic::{check_paths, AtomicFile, Role};
 use rdbkit::decode::{KeyRecord, Kind};
 use rdbkit::encode::{copy_filtered, CopySummary};
 use rdbkit::release::Target;
 
 use super::output::Out;
-use super::{Failure, FORCE_HINT};
+use super::Failure;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -122,10 +122,7 @@ impl Keep {
 }
 
 fn create(dest: &Path, force: bool, input: &Path) -> Result<AtomicFile, Failure> {
-    AtomicFile::create_keeping(dest, force, &[input]).map_err(|e| match e {
-        CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
-        e => Failure::usage(e),
-    })
+    super::create_output(dest, force, &[input])
 }
 
 pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {

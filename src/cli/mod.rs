@@ -69,6 +69,25 @@ enum Cmd {
 /// `OutputExists`).
 pub const FORCE_HINT: &str = "use --force to replace it";
 
+/// The failure for a destination that cannot be written: exit 2, with the
+/// `--force` hint when it exists.
+pub fn destination_failure(e: rdbkit::atomic::CreateError) -> Failure {
+    match e {
+        rdbkit::atomic::CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
+        e => Failure::usage(e),
+    }
+}
+
+/// The temporary file of an output (`-o`, `--report`), created before any
+/// work starts; `keep` are the inputs (never removed as stale).
+pub fn create_output(
+    dest: &std::path::Path,
+    force: bool,
+    keep: &[&std::path::Path],
+) -> Result<rdbkit::atomic::AtomicFile, Failure> {
+    rdbkit::atomic::AtomicFile::create_keeping(dest, force, keep).map_err(destination_failure)
+}
+
 /// The hint naming the flag that allows a loss the library refused.
 pub fn loss_hint(loss: rdbkit::Loss) -> &'static str {
     match loss {

@@ -13,7 +13,9 @@ use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::merge::{merge, KeySelector, MergeOptions, MergeReport, Policy};
 
 use super::output::Out;
-use super::{Failure, EXIT_DATA, FORCE_HINT};
+use rdbkit::atomic::{check_destination, check_paths, AtomicFile, Role};
+
+use super::{Failure, EXIT_DATA};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ConflictPolicy {
@@ -225,33 +227,42 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     }
     std::fs::create_dir_all(&a.output)
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", a.output.display())))?;
-    // Every destination is checked before anything is written.
-    let inputs_set: Vec<std::path::PathBuf> = a.inputs.clone();
-    for p in &parts {
-        let dest = a.output.join(&p.name);
-        let roles_in: Vec<rdbkit::atomic::Role<'_>> = inputs_set
-            .iter()
-            .map(|i| rdbkit::atomic::Role {
-                what: "an input",
-                path: i,
-            })
-            .collect();
-        let mut outs = vec![rdbkit::atomic::Role {
+    // Every destination, and the report, checked against the inputs and
+    // each other before anything is written; the report's temporary file
+    // is made now (an existing one without --force fails here, not after
+    // the outputs were written).
+    let dests: Vec<PathBuf> = parts.iter().map(|p| a.output.join(&p.name)).collect();
+    let ins: Vec<Role<'_>> = a
+        .inputs
+        .iter()
+        .map(|i| Role {
+            what: "an input",
+            path: i,
+        })
+        .collect();
+    let mut outs: Vec<Role<'_>> = dests
+        .iter()
+        .map(|d| Role {
             what: "an output",
-            path: &dest,
-        }];
-        if let Some(r) = &a.report {
-            outs.push(rdbkit::atomic::Role {
-                what: "the report (--report)",
-                path: r,
-            });
-        }
-        rdbkit::atomic::check_paths(&roles_in, &outs).map_err(Failure::usage)?;
-        rdbkit::atomic::check_destination(&dest, a.force).map_err(|e| match e {
-            rdbkit::atomic::CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
-            e => Failure::usage(e),
-        })?;
+            path: d,
+        })
+        .collect();
+    if let Some(r) = &a.report {
+        outs.push(Role {
+            what: "the report (--report)",
+            path: r,
+        });
     }
+    check_paths(&ins, &outs).map_err(Failure::usage)?;
+    for d in &dests {
+        check_destination(d, a.force).map_err(super::destination_failure)?;
+    }
+    let keep: Vec<&Path> = a.inputs.iter().map(PathBuf::as_path).collect();
+    let report = a
+        .report
+        .as_ref()
+        .map(|r| super::create_output(r, a.force, &keep))
+        .transpose()?;
     let staging = Staging(
         a.output
             .join(format!(".rdbkit-split-{}", std::process::id())),
@@ -318,8 +329,8 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     if let Ok(d) = std::fs::File::open(&a.output) {
         let _ = d.sync_all();
     }
-    if let Some(r) = &a.report {
-        write_report(r, &a, &reports)?;
+    if let Some(f) = report {
+        write_report(f, &a, &reports)?;
     }
     summary(out, &a.output, &reports)
         .map_err(|e| Failure::usage(format!("cannot write the summary: {e}")))
@@ -406,7 +417,11 @@ fn summary(out: &mut Out, dir: &Path, reports: &[(&Part, MergeReport)]) -> std::
     writeln!(out, "{} files, {total} keys in all", reports.len())
 }
 
-fn write_report(path: &Path, a: &Args, reports: &[(&Part, MergeReport)]) -> Result<(), Failure> {
+fn write_report(
+    mut f: AtomicFile,
+    a: &Args,
+    reports: &[(&Part, MergeReport)],
+) -> Result<(), Failure> {
     let outputs: Vec<serde_json::Value> = reports
         .iter()
         .map(|(p, r)| {
@@ -435,13 +450,10 @@ fn write_report(path: &Path, a: &Args, reports: &[(&Part, MergeReport)]) -> Resu
         "outputs": outputs,
         "keys": total,
     });
-    let mut f = rdbkit::atomic::AtomicFile::create(path, a.force).map_err(|e| match e {
-        rdbkit::atomic::CreateError::Exists(_) => Failure::usage(format!("{e}; {FORCE_HINT}")),
-        e => Failure::usage(e),
-    })?;
     let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+    let name = f.dest().display().to_string();
     f.file()
         .write_all(text.as_bytes())
         .and_then(|()| f.commit())
-        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Failure::usage(format!("cannot write {name}: {e}")))
 }

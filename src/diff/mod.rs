@@ -419,14 +419,18 @@ impl<'d> Side<'d> {
     }
 
     fn side_key(&self, e: &Entry) -> Result<SideKey> {
-        let r = self.record(e)?;
-        Ok(SideKey {
-            kind: e.kind(),
-            expire_ms: e.expire(),
-            elements: elements(&r)?,
-            input: e.input(),
-        })
+        side_key_of(e, &self.record(e)?)
     }
+}
+
+/// What a difference says of one side's key, from its entry and record.
+fn side_key_of(e: &Entry, r: &KeyRecord<'_>) -> Result<SideKey> {
+    Ok(SideKey {
+        kind: e.kind(),
+        expire_ms: e.expire(),
+        elements: elements(r)?,
+        input: e.input(),
+    })
 }
 
 fn scan_side<'d>(
@@ -807,8 +811,9 @@ fn report(
 
 /// A key on one side only.
 fn only(side: &Side<'_>, e: &Entry, change: Change) -> Result<Difference> {
-    let (db, key) = side.key_of(e)?;
-    let k = Some(side.side_key(e)?);
+    let r = side.record(e)?;
+    let (db, key) = (r.db, r.key.to_bytes()?.into_owned());
+    let k = Some(side_key_of(e, &r)?);
     let (left, right) = if change == Change::OnlyLeft {
         (k, None)
     } else {
@@ -827,9 +832,9 @@ fn only(side: &Side<'_>, e: &Entry, change: Change) -> Result<Difference> {
 /// A key on both sides that differs.
 fn pair(l: &Side<'_>, r: &Side<'_>, a: &Entry, b: &Entry, change: Change) -> Result<Difference> {
     let (la, rb) = (l.record(a)?, r.record(b)?);
-    let (le, re) = (elements(&la)?, elements(&rb)?);
+    let (left, right) = (side_key_of(a, &la)?, side_key_of(b, &rb)?);
     let detail = if change == Change::Value {
-        detail(&la, &rb, le, re)?
+        detail(&la, &rb, left.elements, right.elements)?
     } else {
         None
     };
@@ -837,18 +842,8 @@ fn pair(l: &Side<'_>, r: &Side<'_>, a: &Entry, b: &Entry, change: Change) -> Res
         db: la.db,
         key: la.key.to_bytes()?.into_owned(),
         change,
-        left: Some(SideKey {
-            kind: a.kind(),
-            expire_ms: a.expire(),
-            elements: le,
-            input: a.input(),
-        }),
-        right: Some(SideKey {
-            kind: b.kind(),
-            expire_ms: b.expire(),
-            elements: re,
-            input: b.input(),
-        }),
+        left: Some(left),
+        right: Some(right),
         detail,
     })
 }
