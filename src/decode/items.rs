@@ -152,6 +152,54 @@ pub(crate) struct Odd {
     pub intset_unordered: bool,
 }
 
+/// What a walk at [`Level::Full`](super::Level::Full) shows of each value
+/// while it checks it, for a caller that needs every element anyway (the
+/// diff's digests): one reading of each element instead of a check and then
+/// a second walk. The default shows nothing, and the walk then takes its
+/// fastest path.
+pub(crate) trait Visit {
+    /// Whether [`Visit::elem`], [`Visit::scored`] and [`Visit::field`] are
+    /// wanted (plain LZF elements are then decompressed, not only checked).
+    const ELEMS: bool = false;
+
+    /// A value of type `rdb_type` starts, in a file of `lineage`.
+    #[inline]
+    fn start(&mut self, rdb_type: u8, lineage: Lineage) {
+        let _ = (rdb_type, lineage);
+    }
+
+    /// A string value: checked (an LZF stream end to end) as
+    /// [`RdbStr::validate`] does, with the same errors.
+    #[inline]
+    fn string(&mut self, s: &RdbStr<'_>) -> Result<()> {
+        s.validate()
+    }
+
+    /// An element of a list or set.
+    #[inline]
+    fn elem(&mut self, e: Elem<'_>) {
+        let _ = e;
+    }
+
+    /// A member of a sorted set with its score, as [`Items::next_scored`]
+    /// reads it.
+    #[inline]
+    fn scored(&mut self, m: Elem<'_>, score: f64) {
+        let _ = (m, score);
+    }
+
+    /// A field of a hash, as [`Items::next_field`] reads it.
+    #[inline]
+    fn field(&mut self, f: Elem<'_>, v: Elem<'_>, expire_ms: Option<i64>) {
+        let _ = (f, v, expire_ms);
+    }
+}
+
+/// The walk that shows nothing.
+pub(crate) struct NoVisit;
+
+impl Visit for NoVisit {}
+
 /// One hash field.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HashField<'c> {
@@ -172,6 +220,20 @@ pub enum ArrayValue<'c> {
     Int(i64),
     /// Double (tag 2).
     Float(f64),
+}
+
+/// A ziplist or listpack score as Redis reads it, and whether it is odd
+/// (not a number). Redis never checks blob scores: zzlGetScore reads them
+/// with strtod (0 when no number starts the text).
+#[inline]
+fn blob_score(e: Elem<'_>) -> (f64, bool) {
+    match e {
+        Elem::Int(i) => (i as f64, false),
+        Elem::Bytes(b) => match parse_double_text(b) {
+            Some(v) => (v, v.is_nan()),
+            None => (strtod_prefix(b), true),
+        },
+    }
 }
 
 impl<'a> Items<'a> {
@@ -531,7 +593,7 @@ impl<'a> Items<'a> {
     /// the same checks, errors and order as reading it one group at a time
     /// (`next_ref` for single elements, `blob_group` for pairs, with each
     /// score of a sorted set parsed), in one loop.
-    fn drain_blob(&mut self, scores: bool) -> Result<()> {
+    fn drain_blob<V: Visit>(&mut self, scores: bool, v: &mut V) -> Result<()> {
         let Some(mut it) = self.blob_it.take() else {
             return Ok(());
         };
@@ -544,17 +606,32 @@ impl<'a> Items<'a> {
         // (Redis reads blob scores with strtod and never checks them).
         let mut text_scores = 0u64;
         let data = self.blob();
+        // The first element of the current pair, for a visitor.
+        let mut first = ElemPos::Int(0);
         let walked = it.walk(data, |e| {
             elems += 1;
             if elems > max {
                 return false;
             }
             if scores && k == 1 {
-                let odd = match e.get(data) {
-                    Elem::Int(_) => false,
-                    Elem::Bytes(b) => parse_double_text(b).is_none_or(|v| v.is_nan()),
-                };
-                text_scores += u64::from(odd);
+                if V::ELEMS {
+                    let (score, odd) = blob_score(e.get(data));
+                    v.scored(first.get(data), score);
+                    text_scores += u64::from(odd);
+                } else {
+                    let odd = match e.get(data) {
+                        Elem::Int(_) => false,
+                        Elem::Bytes(b) => parse_double_text(b).is_none_or(|v| v.is_nan()),
+                    };
+                    text_scores += u64::from(odd);
+                }
+            } else if V::ELEMS {
+                match (per, k) {
+                    (1, _) => v.elem(e.get(data)),
+                    (2, 0) => first = e,
+                    (2, _) => v.field(first.get(data), e.get(data), None),
+                    _ => {}
+                }
             }
             k += 1;
             if k == per {
@@ -792,15 +869,7 @@ impl<'a> Items<'a> {
         let Some([m, s]) = self.blob_group::<2>()? else {
             return Ok(None);
         };
-        // Redis never checks blob scores: zzlGetScore reads them with
-        // strtod (0 when no number starts the text).
-        let (score, odd) = match self.resolve(s) {
-            Elem::Int(i) => (i as f64, false),
-            Elem::Bytes(b) => match parse_double_text(b) {
-                Some(v) => (v, v.is_nan()),
-                None => (strtod_prefix(b), true),
-            },
-        };
+        let (score, odd) = blob_score(self.resolve(s));
         if odd {
             self.odd.text_scores += 1;
         }
@@ -971,16 +1040,24 @@ impl<'a> Items<'a> {
     }
 
     /// [`Items::finish`], also returning the facts counted on the way.
-    pub(crate) fn finish_odd(mut self) -> Result<(usize, Odd)> {
+    pub(crate) fn finish_odd(self) -> Result<(usize, Odd)> {
+        self.finish_visit(&mut NoVisit)
+    }
+
+    /// [`Items::finish_odd`], showing `v` every element on the way (the
+    /// same checks, errors and order).
+    pub(crate) fn finish_visit<V: Visit>(mut self, v: &mut V) -> Result<(usize, Odd)> {
         match self.group {
             _ if self.rdb_type == t::ARRAY => while self.next_array()?.is_some() {},
             Group::One => loop {
                 // Blobs in one loop each; plain elements and the next
                 // quicklist node through `next_ref`.
-                self.drain_blob(false)?;
+                self.drain_blob(false, v)?;
                 self.arena.clear();
-                if self.next_ref()?.is_none() {
-                    break;
+                match self.next_ref()? {
+                    None => break,
+                    Some(r) if V::ELEMS => v.elem(self.resolve(r)),
+                    Some(_) => {}
                 }
             },
             Group::Two
@@ -994,7 +1071,10 @@ impl<'a> Items<'a> {
                             | t::HASH_LISTPACK
                     ) =>
             {
-                self.drain_blob(matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK))?
+                self.drain_blob(
+                    matches!(self.rdb_type, t::ZSET_ZIPLIST | t::ZSET_LISTPACK),
+                    v,
+                )?
             }
             Group::Two
                 if matches!(
@@ -1002,9 +1082,15 @@ impl<'a> Items<'a> {
                     t::ZSET | t::ZSET_2 | t::ZSET_ZIPLIST | t::ZSET_LISTPACK
                 ) =>
             {
-                while self.next_scored()?.is_some() {}
+                while let Some((m, score)) = self.next_scored()? {
+                    v.scored(m, score);
+                }
             }
-            _ => while self.next_field()?.is_some() {},
+            _ => {
+                while let Some(f) = self.next_field()? {
+                    v.field(f.field, f.value, f.expire_ms);
+                }
+            }
         }
         Ok((self.end_pos(), self.odd))
     }

@@ -35,6 +35,7 @@ use std::ops::Range;
 pub use crate::format::{Encoding, Kind, StreamId};
 pub use blob::{BlobIter, BlobKind};
 use items::Ctx;
+pub(crate) use items::Visit;
 pub use items::{ArrayValue, HashField, Items};
 pub use iter::{Elements, Field, Fields, Scored};
 pub use module::{skip_sub_opcodes, sub, ModuleAux, ModuleValue};
@@ -455,7 +456,7 @@ impl<'a> Decoder<'a> {
         )
     }
 
-    fn next_item(&mut self) -> Result<Item<'a>> {
+    fn next_item<V: items::Visit>(&mut self, v: &mut V) -> Result<Item<'a>> {
         let limits = self.opts.limits;
         let valkey = self.header.lineage == Lineage::Valkey;
         let start = self.r.pos();
@@ -561,14 +562,14 @@ impl<'a> Decoder<'a> {
                     if Kind::of(b, self.header.lineage).is_none() {
                         return Err(self.unknown(b, at));
                     }
-                    return self.key(b, at, start, expire, idle, freq, key_meta);
+                    return self.key(b, at, start, expire, idle, freq, key_meta, v);
                 }
             }
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn key(
+    fn key<V: items::Visit>(
         &mut self,
         rdb_type: u8,
         type_at: usize,
@@ -577,6 +578,7 @@ impl<'a> Decoder<'a> {
         idle: Option<u64>,
         freq: Option<u8>,
         key_meta: Option<&'a [u8]>,
+        v: &mut V,
     ) -> Result<Item<'a>> {
         let ctx = self.ctx();
         let key = RdbStr::read(&mut self.r, &self.opts.limits, "key")?;
@@ -590,12 +592,13 @@ impl<'a> Decoder<'a> {
         let vstart = self.r.pos();
         let mark = self.warnings.kept_len();
         let total = self.warnings.total();
-        walk::walk_value(
+        walk::walk_value_visit(
             rdb_type,
             &mut self.r,
             ctx,
             self.opts.level,
             &mut self.warnings,
+            v,
         )
         .map_err(keyerr)?;
         if self.warnings.total() != total && self.warnings.kept_len() > mark {
@@ -653,10 +656,12 @@ impl<'a> Decoder<'a> {
     }
 }
 
-impl<'a> Iterator for Decoder<'a> {
-    type Item = Result<Item<'a>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Decoder<'a> {
+    /// The next record, as [`Iterator::next`] reads it, showing `v` the
+    /// value of a key record as the decoder checks it (see
+    /// [`items::Visit`]).
+    #[inline]
+    pub(crate) fn next_visiting<V: items::Visit>(&mut self, v: &mut V) -> Option<Result<Item<'a>>> {
         if self.done {
             return None;
         }
@@ -667,10 +672,19 @@ impl<'a> Iterator for Decoder<'a> {
                 return Some(Err(e));
             }
         }
-        let r = self.next_item();
+        let r = self.next_item(v);
         if r.is_err() {
             self.done = true;
         }
         Some(r)
+    }
+}
+
+impl<'a> Iterator for Decoder<'a> {
+    type Item = Result<Item<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_visiting(&mut items::NoVisit)
     }
 }

@@ -71,6 +71,14 @@ pub trait Sink<'a>: Send + Sized {
     /// (positioned after it).
     fn record(&mut self, at: usize, item: &Item<'a>, dec: &Decoder<'a>) -> Result<()>;
 
+    /// Reads the next record with `dec`: [`Iterator::next`] unless the sink
+    /// needs to see each value's elements while the decoder checks them
+    /// (the diff's digests read every element once this way, not twice).
+    #[inline]
+    fn read(&mut self, dec: &mut Decoder<'a>) -> Option<Result<Item<'a>>> {
+        dec.next()
+    }
+
     /// The range is over: where it ended, and the warnings its records drew.
     fn end(&mut self, walked: &Walked, warnings: Warnings) -> Result<()> {
         let _ = (walked, warnings);
@@ -173,7 +181,7 @@ fn walk_keys<'a, S: Sink<'a>>(
         }
         // Matched in place: an `Item` is a few hundred bytes, and moving
         // it out of the `Option<Result<..>>` costs a copy per record.
-        let next = dec.next();
+        let next = sink.read(&mut dec);
         let item = match next {
             Some(Ok(ref item)) => item,
             Some(Err(e)) => return Err(e),

@@ -1,7 +1,7 @@
 //! Walking one value to its end at a chosen validation level, with the deep
 //! (`sanitize-dump-payload yes`) checks.
 
-use super::items::{Ctx, Items, Odd};
+use super::items::{Ctx, Items, Odd, Visit};
 use super::module::{check_module_value, read_module_value};
 use super::reader::Reader;
 use super::stream::Stream;
@@ -11,19 +11,57 @@ use crate::format::rdb_type as t;
 use crate::{Error, ErrorKind, Result};
 
 /// A fast 64-bit hash of bytes (for duplicate detection by fingerprint).
+/// Short inputs are read in at most two overlapping loads (with the length
+/// in the seed, they determine every byte); longer ones 8 bytes at a time,
+/// the last 8 overlapping.
+#[inline]
 pub(crate) fn fingerprint(b: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h: u64 = (b.len() as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ v).wrapping_mul(K).rotate_left(31);
+    #[inline(always)]
+    fn u64_at(b: &[u8], i: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
     }
-    let mut last = 0u64;
-    for (i, &c) in chunks.remainder().iter().enumerate() {
-        last |= u64::from(c) << (8 * i);
+    #[inline(always)]
+    fn u32_at(b: &[u8], i: usize) -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[i..i + 4]);
+        u64::from(u32::from_le_bytes(w))
     }
-    h = (h ^ last).wrapping_mul(K);
+    let n = b.len();
+    let mut h: u64 = (n as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
+    let (x, y) = if n >= 8 {
+        let mut i = 0;
+        if n > 32 {
+            // Four independent lanes of 8 bytes: long values (strings,
+            // big elements) hash at several bytes a cycle.
+            let mut l = [h, h ^ K, h.rotate_left(21), h.rotate_left(42) ^ K];
+            while i + 32 < n {
+                for (j, x) in l.iter_mut().enumerate() {
+                    *x = (*x ^ u64_at(b, i + 8 * j)).wrapping_mul(K).rotate_left(31);
+                }
+                i += 32;
+            }
+            h = l[0] ^ l[1].rotate_left(16) ^ l[2].rotate_left(32) ^ l[3].rotate_left(48);
+        }
+        while i + 8 < n {
+            h = (h ^ u64_at(b, i)).wrapping_mul(K).rotate_left(31);
+            i += 8;
+        }
+        (u64_at(b, n - 8), 0)
+    } else if n >= 4 {
+        (u32_at(b, 0), u32_at(b, n - 4))
+    } else if n > 0 {
+        (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    h = (h ^ x).wrapping_mul(K).rotate_left(31);
+    h = (h ^ y).wrapping_mul(K);
     h ^= h >> 29;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^ (h >> 32)
@@ -49,11 +87,27 @@ pub(crate) fn walk_value(
     level: Level,
     warn: &mut Warnings,
 ) -> Result<()> {
+    walk_value_visit(rdb_type, r, ctx, level, warn, &mut super::items::NoVisit)
+}
+
+/// [`walk_value`], showing `v` the string or the elements of a string,
+/// list, set, sorted set or hash value as the walk checks them (at
+/// [`Level::Full`] and [`Level::Deep`]; a [`Level::Skip`] walk shows
+/// nothing).
+pub(crate) fn walk_value_visit<V: Visit>(
+    rdb_type: u8,
+    r: &mut Reader<'_>,
+    ctx: Ctx,
+    level: Level,
+    warn: &mut Warnings,
+    v: &mut V,
+) -> Result<()> {
+    v.start(rdb_type, ctx.lineage);
     match rdb_type {
         t::STRING => {
             let s = RdbStr::read(r, &ctx.limits, "string value")?;
             if level != Level::Skip {
-                s.validate()?;
+                v.string(&s)?;
             }
         }
         t::MODULE_2 => {
@@ -92,12 +146,12 @@ pub(crate) fn walk_value(
             let mut probe = r.clone();
             let always = always_checked(rdb_type, ctx);
             let checked = level == Level::Deep || (level == Level::Full && always);
-            let items = Items::new(rdb_type, &mut probe, ctx, checked)?;
+            let items = Items::new(rdb_type, &mut probe, ctx, checked || V::ELEMS)?;
             let (end, odd) = match level {
                 Level::Skip => (items.skip()?, Odd::default()),
-                Level::Full if always => check_collection(items, start, r, false, warn)?,
-                Level::Full => items.finish_odd()?,
-                Level::Deep => check_collection(items, start, r, true, warn)?,
+                Level::Full if always => check_collection(items, start, r, false, warn, v)?,
+                Level::Full => items.finish_visit(v)?,
+                Level::Deep => check_collection(items, start, r, true, warn, v)?,
             };
             report_odd(odd, level, r.offset_of(start), warn)?;
             *r = Reader::at(r.buf(), end);
@@ -171,12 +225,13 @@ fn always_checked(rdb_type: u8, ctx: Ctx) -> bool {
 /// every check `sanitize-dump-payload yes` runs (duplicates, HFE TTL range
 /// and order, array index order); without, only those of
 /// [`always_checked`] types. Returns the end position.
-fn check_collection(
+fn check_collection<V: Visit>(
     mut items: Items<'_>,
     start: usize,
     r: &Reader<'_>,
     deep: bool,
     warn: &mut Warnings,
+    v: &mut V,
 ) -> Result<(usize, Odd)> {
     let rt = items.rdb_type();
     let always = always_checked(rt, items.ctx());
@@ -206,13 +261,15 @@ fn check_collection(
     match vt {
         "list" | "set" => {
             while let Some(e) = items.next_elem()? {
+                v.elem(e);
                 if check_dups {
                     fps.push(elem_fingerprint(e, &mut buf));
                 }
             }
         }
         "zset" => {
-            while let Some((m, _)) = items.next_scored()? {
+            while let Some((m, score)) = items.next_scored()? {
+                v.scored(m, score);
                 fps.push(elem_fingerprint(m, &mut buf));
             }
         }
@@ -230,6 +287,7 @@ fn check_collection(
             let ordered = deep && matches!(rt, t::HASH_LISTPACK_EX | t::HASH_LISTPACK_EX_PRE_GA);
             let mut last_ttl: Option<i64> = Some(i64::MIN);
             while let Some(f) = items.next_field()? {
+                v.field(f.field, f.value, f.expire_ms);
                 fps.push(elem_fingerprint(f.field, &mut buf));
                 if let Some(e) = f.expire_ms {
                     if !(0..=0x0000_FFFF_FFFF_FFFF).contains(&e) {

@@ -166,6 +166,83 @@ pub fn value_digest(v: &Value<'_>) -> Result<u64> {
     })
 }
 
+/// [`value_digest`] computed while the decoder checks the value
+/// (`Sink::read`): the string or the elements of a string, list, set,
+/// sorted set or hash value as the check walk reads them, so each element
+/// is read once. Streams, modules and arrays are left to [`value_digest`]
+/// ([`Digester::digest`] is `None` for them).
+#[derive(Default)]
+pub(crate) struct Digester {
+    kind: Option<Kind>,
+    /// Lists: the chain so far; strings: the digest.
+    acc: u64,
+    unordered: Unordered,
+    buf: Vec<u8>,
+}
+
+impl Digester {
+    /// The digest of the value just walked, for the kinds it computes.
+    pub(crate) fn digest(&self) -> Option<u64> {
+        let kind = self.kind?;
+        let tag = kind as u64 + 1;
+        Some(match kind {
+            Kind::String | Kind::List => self.acc,
+            _ => self.unordered.finish(tag),
+        })
+    }
+}
+
+impl crate::decode::Visit for Digester {
+    const ELEMS: bool = true;
+
+    #[inline]
+    fn start(&mut self, rdb_type: u8, lineage: crate::format::Lineage) {
+        self.kind = Kind::of(rdb_type, lineage).filter(|k| {
+            matches!(
+                k,
+                Kind::String | Kind::List | Kind::Set | Kind::ZSet | Kind::Hash
+            )
+        });
+        self.acc = self.kind.map_or(0, |k| k as u64 + 1);
+        self.unordered = Unordered::default();
+    }
+
+    #[inline]
+    fn string(&mut self, s: &RdbStr<'_>) -> Result<()> {
+        // Decompressing checks an LZF stream as `RdbStr::validate` does,
+        // with the same errors.
+        let tag = Kind::String as u64 + 1;
+        self.acc = match s {
+            RdbStr::Raw(b) => h(tag, b),
+            RdbStr::Int(i) => {
+                let mut buf = [0u8; 20];
+                h(tag, int_text(*i, &mut buf))
+            }
+            RdbStr::Lzf { .. } => h(tag, s.bytes_in(&mut self.buf)?),
+        };
+        Ok(())
+    }
+
+    #[inline]
+    fn elem(&mut self, e: Elem<'_>) {
+        match self.kind {
+            Some(Kind::List) => self.acc = mix(self.acc, elem(1, &e)),
+            _ => self.unordered.add(elem(1, &e)),
+        }
+    }
+
+    #[inline]
+    fn scored(&mut self, m: Elem<'_>, score: f64) {
+        self.unordered.add(mix(elem(1, &m), score.to_bits()));
+    }
+
+    #[inline]
+    fn field(&mut self, f: Elem<'_>, v: Elem<'_>, expire_ms: Option<i64>) {
+        let ttl = expire_ms.map_or(0, |t| mix(7, t as u64));
+        self.unordered.add(mix(mix(elem(1, &f), elem(2, &v)), ttl));
+    }
+}
+
 fn stream(tag: u64, v: &Value<'_>) -> Result<u64> {
     let s = v.stream()?;
     let mut acc = mix(tag, id_hash(s.last_id));
@@ -205,7 +282,85 @@ fn stream(tag: u64, v: &Value<'_>) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::int_text;
+    use super::{int_text, value_digest, Digester};
+    use crate::decode::{Decoder, Item, Level, Options};
+    use std::path::{Path, PathBuf};
+
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every file of the fixtures and of the shared corpus (valid, corrupt
+    /// or not RDB at all), at both checking levels: the decoder that shows
+    /// a digester every element reads the same records and fails with the
+    /// same error at the same place as the plain one, and the digest it
+    /// computes while checking is `value_digest`'s.
+    #[test]
+    fn digests_while_checking_match_and_check_the_same() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut all = Vec::new();
+        files(&root.join("tests/fixtures"), &mut all);
+        let corpus = root.join("../shared/corpus");
+        if corpus.is_dir() {
+            files(&corpus, &mut all);
+        } else {
+            eprintln!("skipping the shared corpus: {} is absent", corpus.display());
+        }
+        let (mut keys, mut fused) = (0u64, 0u64);
+        for path in &all {
+            let Ok(data) = std::fs::read(path) else {
+                continue;
+            };
+            for level in [Level::Full, Level::Deep] {
+                let opts = Options {
+                    level,
+                    ..Options::default()
+                };
+                let (Ok(mut plain), Ok(mut seen)) =
+                    (Decoder::new(&data, opts), Decoder::new(&data, opts))
+                else {
+                    continue;
+                };
+                let mut d = Digester::default();
+                loop {
+                    let (a, b) = (plain.next(), seen.next_visiting(&mut d));
+                    match (a, b) {
+                        (None, None) => break,
+                        (Some(Ok(x)), Some(Ok(y))) => {
+                            assert_eq!(format!("{x:?}"), format!("{y:?}"), "{}", path.display());
+                            if let Item::Key(k) = y {
+                                keys += 1;
+                                if let Some(got) = d.digest() {
+                                    fused += 1;
+                                    let want = value_digest(&k.value);
+                                    assert_eq!(Ok(got), want, "{} {:?}", path.display(), k.key);
+                                }
+                            }
+                        }
+                        (Some(Err(x)), Some(Err(y))) => {
+                            assert_eq!(x.to_string(), y.to_string(), "{}", path.display());
+                            break;
+                        }
+                        (x, y) => panic!("{}: {x:?} against {y:?}", path.display()),
+                    }
+                }
+            }
+        }
+        assert!(
+            fused > 0 && keys >= fused,
+            "{keys} keys, {fused} digested while checked"
+        );
+    }
 
     #[test]
     fn integers_as_text() {

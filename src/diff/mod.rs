@@ -34,6 +34,7 @@
 mod digest;
 
 pub use digest::value_digest;
+use digest::Digester;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -262,15 +263,87 @@ impl Entry {
     fn expire(&self) -> Option<i64> {
         (self.expire != NO_EXPIRY).then_some(self.expire)
     }
+}
 
-    /// Input, then offset: the order of the records.
-    fn order(&self) -> (usize, usize) {
-        (self.input(), self.offset())
+/// An entry as stored once sorted: `[fp, digest, expire, loc]` (an array
+/// of integers, so a side's table can be allocated zeroed and filled in any
+/// order, its pages taken as they are written).
+type Raw = [u64; 4];
+
+impl Entry {
+    fn raw(&self) -> Raw {
+        [self.fp, self.digest, self.expire as u64, self.loc]
+    }
+
+    fn of(r: &Raw) -> Entry {
+        Entry {
+            fp: r[0],
+            digest: r[1],
+            expire: r[2] as i64,
+            loc: r[3],
+        }
     }
 }
 
-fn sort_key(e: &Entry) -> (u64, (usize, usize)) {
-    (e.fp, e.order())
+/// Buckets of the sort, by the top byte of the fingerprint.
+const BUCKETS: usize = 256;
+
+fn bucket_of(fp: u64) -> usize {
+    (fp >> 56) as usize
+}
+
+/// A worker's buffers for [`sort_bucket`].
+#[derive(Default)]
+struct Scratch {
+    table: Vec<Raw>,
+    counts: Vec<usize>,
+}
+
+/// Bits of the fingerprint below the bucket's byte that the bucket sort
+/// distributes on (a bucket of n entries then has about n / 2048 per
+/// digit, which an insertion pass puts in order).
+const SUB_BITS: u32 = 11;
+
+/// Sorts a bucket by fingerprint, stably (entries of one fingerprint, one
+/// key in several inputs or copies or a collision, stay in record order):
+/// a counting sort on the next [`SUB_BITS`] bits, then an insertion pass.
+fn sort_bucket(b: &mut [Raw], scratch: &mut Scratch) {
+    fn insertion(v: &mut [Raw]) {
+        for i in 1..v.len() {
+            let x = v[i];
+            let mut j = i;
+            while j > 0 && v[j - 1][0] > x[0] {
+                v[j] = v[j - 1];
+                j -= 1;
+            }
+            v[j] = x;
+        }
+    }
+    if b.len() < 64 {
+        insertion(b);
+        return;
+    }
+    let shift = 56 - SUB_BITS;
+    let digit = |r: &Raw| ((r[0] >> shift) as usize) & ((1 << SUB_BITS) - 1);
+    let counts = &mut scratch.counts;
+    counts.clear();
+    counts.resize((1 << SUB_BITS) + 1, 0);
+    for r in b.iter() {
+        counts[digit(r) + 1] += 1;
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let table = &mut scratch.table;
+    table.clear();
+    table.resize(b.len(), [0; 4]);
+    for r in b.iter() {
+        let d = digit(r);
+        table[counts[d]] = *r;
+        counts[d] += 1;
+    }
+    insertion(table);
+    b.copy_from_slice(table);
 }
 
 /// The entries of one range, and where its databases start.
@@ -280,9 +353,12 @@ struct DigestSink<'o> {
     entries: Vec<Entry>,
     /// The entries of this range and of the ranges appended.
     runs: Vec<Vec<Entry>>,
+    /// Entries per bucket.
+    counts: [usize; BUCKETS],
     /// (offset, db) of each database change seen.
     dbs: Vec<(usize, u64)>,
     last_db: Option<u64>,
+    digester: Digester,
 }
 
 impl DigestSink<'_> {
@@ -309,6 +385,19 @@ impl DiffOptions {
             && !self.ignore.as_ref().is_some_and(|f| f(&key)))
     }
 
+    /// How the entries of one key on each side differ, if they do.
+    fn change(&self, a: &Entry, b: &Entry) -> Option<Change> {
+        if a.kind() != b.kind() {
+            Some(Change::Type)
+        } else if a.digest != b.digest {
+            Some(Change::Value)
+        } else if !self.ttl_equal(a.expire(), b.expire()) {
+            Some(Change::Ttl)
+        } else {
+            None
+        }
+    }
+
     fn ttl_equal(&self, a: Option<i64>, b: Option<i64>) -> bool {
         match (self.ttl, a, b) {
             (TtlRule::Ignore, _, _) => true,
@@ -319,6 +408,13 @@ impl DiffOptions {
 }
 
 impl<'a> Sink<'a> for DigestSink<'_> {
+    /// The decoder's check walk computes the digest as it reads each
+    /// element.
+    #[inline]
+    fn read(&mut self, dec: &mut Decoder<'a>) -> Option<Result<Item<'a>>> {
+        dec.next_visiting(&mut self.digester)
+    }
+
     fn record(&mut self, at: usize, item: &Item<'a>, _dec: &Decoder<'a>) -> Result<()> {
         let Item::Key(k) = item else {
             return Ok(());
@@ -331,15 +427,20 @@ impl<'a> Sink<'a> for DigestSink<'_> {
             return Ok(());
         }
         let key = k.key.to_bytes()?;
-        let digest = value_digest(&k.value).map_err(|e| e.with_key(&key))?;
+        let digest = match self.digester.digest() {
+            Some(d) => d,
+            None => value_digest(&k.value).map_err(|e| e.with_key(&key))?,
+        };
         if at as u64 >= 1 << OFFSET_BITS {
             return Err(Error::corrupt(
                 "file too large to compare (256 TiB)",
                 at as u64,
             ));
         }
+        let fp = crate::decode::fingerprint(&key) ^ k.db.wrapping_mul(DB_MIX);
+        self.counts[bucket_of(fp)] += 1;
         self.entries.push(Entry {
-            fp: crate::decode::fingerprint(&key) ^ k.db.wrapping_mul(DB_MIX),
+            fp,
             digest,
             expire: k.expire_ms.unwrap_or(NO_EXPIRY),
             loc: (self.input << 56) | (kind_code(k.value.kind()) << OFFSET_BITS) | at as u64,
@@ -357,6 +458,9 @@ impl<'a> Sink<'a> for DigestSink<'_> {
         self.close_run();
         next.close_run();
         self.runs.append(&mut next.runs);
+        for (c, n) in self.counts.iter_mut().zip(next.counts) {
+            *c += n;
+        }
         for (at, db) in next.dbs {
             if self.last_db != Some(db) {
                 self.dbs.push((at, db));
@@ -370,25 +474,91 @@ impl<'a> Sink<'a> for DigestSink<'_> {
 /// of every offset.
 struct Side<'d> {
     inputs: &'d [(&'d str, &'d [u8])],
-    /// Every entry, sorted by fingerprint, then input and offset.
-    entries: Vec<Entry>,
+    /// The entries as the ranges collected them, until [`Side::fill`].
+    runs: Vec<Vec<Entry>>,
+    /// Entries per bucket.
+    counts: [usize; BUCKETS],
+    /// Every entry, sorted by fingerprint, then input and offset (once
+    /// [`sort_sides`] ran).
+    table: Vec<Raw>,
     dbs: Vec<Vec<(usize, u64)>>,
+}
+
+impl Side<'_> {
+    /// Sorts the entries by fingerprint, then input and offset: the runs
+    /// are moved into the table bucket by bucket (the top byte of the
+    /// fingerprint; each run freed once moved, so the peak stays near 32
+    /// bytes per key), then every bucket (a few hundred KiB, in cache) is
+    /// sorted on one of `threads` cores.
+    fn sort(&mut self, threads: usize) {
+        self.fill();
+        let mut jobs: Vec<std::sync::Mutex<&mut [Raw]>> = Vec::with_capacity(BUCKETS);
+        let mut rest = &mut self.table[..];
+        for n in self.counts {
+            let (bucket, tail) = rest.split_at_mut(n);
+            jobs.push(std::sync::Mutex::new(bucket));
+            rest = tail;
+        }
+        let workers = threads.clamp(1, BUCKETS);
+        scan::fan_out(workers, workers, |w| {
+            let mut scratch = Scratch::default();
+            for job in jobs.iter().skip(w).step_by(workers) {
+                let mut bucket = match job.lock() {
+                    Ok(b) => b,
+                    Err(p) => p.into_inner(),
+                };
+                sort_bucket(&mut bucket, &mut scratch);
+            }
+        });
+    }
+
+    /// Moves the runs' entries into the table, each into its bucket, in
+    /// record order.
+    fn fill(&mut self) {
+        let mut next = [0usize; BUCKETS];
+        let mut at = 0;
+        for (n, c) in next.iter_mut().zip(self.counts) {
+            *n = at;
+            at += c;
+        }
+        // Zeroed, so its pages are only taken as they are written.
+        self.table = vec![[0; 4]; at];
+        for run in std::mem::take(&mut self.runs) {
+            for e in &run {
+                let b = bucket_of(e.fp);
+                if let Some(slot) = self.table.get_mut(next[b]) {
+                    *slot = e.raw();
+                }
+                next[b] += 1;
+            }
+        }
+    }
 }
 
 /// Walks sorted entries one fingerprint at a time.
 struct Groups<'r> {
-    entries: &'r [Entry],
+    entries: &'r [Raw],
     at: usize,
 }
 
 impl Groups<'_> {
+    /// The next entry when it is the only one of its fingerprint.
+    #[inline]
+    fn single(&self) -> Option<Entry> {
+        let e = self.entries.get(self.at)?;
+        match self.entries.get(self.at + 1) {
+            Some(n) if n[0] == e[0] => None,
+            _ => Some(Entry::of(e)),
+        }
+    }
+
     /// The next entries of one fingerprint, in input order.
     fn group(&mut self, out: &mut Vec<Entry>) {
         out.clear();
         let rest = &self.entries[self.at..];
         if let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|e| e.fp == first.fp).count();
-            out.extend_from_slice(&rest[..n]);
+            let n = rest.iter().take_while(|e| e[0] == first[0]).count();
+            out.extend(rest[..n].iter().map(Entry::of));
             self.at += n;
         }
     }
@@ -455,12 +625,14 @@ fn scan_side<'d>(
             input: i as u64,
             entries: Vec::new(),
             runs: Vec::new(),
+            counts: [0; BUCKETS],
             dbs: Vec::new(),
             last_db: None,
+            digester: Digester::default(),
         })
         .map(|mut s| {
             s.sink.close_run();
-            (s.sink.runs, s.sink.dbs)
+            (s.sink.runs, s.sink.counts, s.sink.dbs)
         })
         .map_err(|error| DiffError::Input {
             side,
@@ -472,21 +644,21 @@ fn scan_side<'d>(
         })
     });
     let mut runs = Vec::new();
+    let mut counts = [0usize; BUCKETS];
     let mut dbs = Vec::with_capacity(inputs.len());
     for r in per {
-        let (mut rs, d) = r?;
+        let (mut rs, c, d) = r?;
         runs.append(&mut rs);
+        for (t, n) in counts.iter_mut().zip(c) {
+            *t += n;
+        }
         dbs.push(d);
-    }
-    // One list (each run freed as it is copied: the peak stays near 32
-    // bytes per key), sorted by the caller.
-    let mut entries = Vec::with_capacity(runs.iter().map(Vec::len).sum());
-    for r in runs {
-        entries.extend_from_slice(&r);
     }
     Ok(Side {
         inputs,
-        entries,
+        runs,
+        counts,
+        table: Vec::new(),
         dbs,
     })
 }
@@ -601,9 +773,12 @@ fn distinct(
     change: Change,
     summary: &mut Summary,
     each: &mut dyn FnMut(&Difference) -> Result<()>,
-) -> std::result::Result<Vec<Entry>, (Error, bool)> {
+    out: &mut Vec<Entry>,
+) -> std::result::Result<(), (Error, bool)> {
+    out.clear();
     if group.len() < 2 {
-        return Ok(group.to_vec());
+        out.extend_from_slice(group);
+        return Ok(());
     }
     let mut firsts: Vec<(Entry, (u64, Vec<u8>))> = Vec::new();
     for e in group {
@@ -627,7 +802,8 @@ fn distinct(
             }
         }
     }
-    Ok(firsts.into_iter().map(|(e, _)| e).collect())
+    out.extend(firsts.into_iter().map(|(e, _)| e));
+    Ok(())
 }
 
 /// Compares `left` with `right` ((name, bytes) pairs; each side the union
@@ -660,10 +836,14 @@ pub fn diff(
     let threads = scan::cores();
     let mut l = scan_side(0, left, opts, threads)?;
     let mut r = scan_side(1, right, opts, threads)?;
-    // Both sides sorted at once, on two cores.
+    // Both sides sorted at once, each on half the cores.
+    let half = (threads / 2).max(1);
     std::thread::scope(|sc| {
-        sc.spawn(|| l.entries.sort_unstable_by_key(sort_key));
-        r.entries.sort_unstable_by_key(sort_key);
+        let left = sc.spawn(|| l.sort(half));
+        r.sort(half);
+        if let Err(p) = left.join() {
+            std::panic::resume_unwind(p)
+        }
     });
     // Errors of re-reading an input already checked whole.
     let reread = |side: usize, e: Error| {
@@ -688,25 +868,45 @@ pub fn diff(
     };
     let mut s = Summary::default();
     let mut lm = Groups {
-        entries: &l.entries,
+        entries: &l.table,
         at: 0,
     };
     let mut rm = Groups {
-        entries: &r.entries,
+        entries: &r.table,
         at: 0,
     };
     let (mut lg, mut rg) = (Vec::new(), Vec::new());
     let (mut ld, mut rd): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
     let each: &mut dyn FnMut(&Difference) -> Result<()> = &mut each;
     loop {
+        if ld.is_empty() && rd.is_empty() {
+            // Nearly every key: one entry on each side.
+            if let (Some(a), Some(b)) = (lm.single(), rm.single()) {
+                if a.fp == b.fp {
+                    lm.at += 1;
+                    rm.at += 1;
+                    s.left_keys += 1;
+                    s.right_keys += 1;
+                    match opts.change(&a, &b) {
+                        None => s.equal += 1,
+                        Some(change) => report(
+                            pair(&l, &r, &a, &b, change).map_err(|e| reread(0, e))?,
+                            &mut s,
+                            each,
+                        )?,
+                    }
+                    continue;
+                }
+            }
+        }
         if ld.is_empty() {
             lm.group(&mut lg);
-            ld = distinct(&l, &lg, Change::DuplicateLeft, &mut s, each).map_err(lifted(0))?;
+            distinct(&l, &lg, Change::DuplicateLeft, &mut s, each, &mut ld).map_err(lifted(0))?;
             s.left_keys += ld.len() as u64;
         }
         if rd.is_empty() {
             rm.group(&mut rg);
-            rd = distinct(&r, &rg, Change::DuplicateRight, &mut s, each).map_err(lifted(1))?;
+            distinct(&r, &rg, Change::DuplicateRight, &mut s, each, &mut rd).map_err(lifted(1))?;
             s.right_keys += rd.len() as u64;
         }
         let (a, b) = (ld.first().copied(), rd.first().copied());
@@ -745,13 +945,7 @@ pub fn diff(
                     let rest = std::mem::take(&mut rd);
                     report_only(&r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
                 }
-                let change = if la.kind() != rb.kind() {
-                    Change::Type
-                } else if la.digest != rb.digest {
-                    Change::Value
-                } else if !opts.ttl_equal(la.expire(), rb.expire()) {
-                    Change::Ttl
-                } else {
+                let Some(change) = opts.change(&la, &rb) else {
                     s.equal += 1;
                     continue;
                 };
@@ -846,4 +1040,64 @@ fn pair(l: &Side<'_>, r: &Side<'_>, a: &Entry, b: &Entry, change: Change) -> Res
         right: Some(right),
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sort_bucket, Entry, Raw, Scratch, Side, BUCKETS};
+
+    /// A side's sort is a stable sort by fingerprint (entries of one
+    /// fingerprint in record order), whatever the sizes of its buckets and
+    /// runs: few fingerprints (many ties), many, and buckets small and large.
+    #[test]
+    fn sides_sort_stably_by_fingerprint() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (n, distinct) in [(0usize, 1u64), (5, 3), (100, 1000), (20_000, 50), (60_000, u64::MAX)] {
+            let mut runs: Vec<Vec<Entry>> = vec![Vec::new(); 7];
+            let mut counts = [0usize; BUCKETS];
+            let mut all = Vec::new();
+            for i in 0..n {
+                let r = next();
+                // Fingerprints from a small set (ties) or all over.
+                let fp = if distinct == u64::MAX {
+                    r
+                } else {
+                    (r % distinct).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                };
+                let e = Entry {
+                    fp,
+                    digest: i as u64,
+                    expire: 0,
+                    loc: i as u64,
+                };
+                counts[(fp >> 56) as usize] += 1;
+                runs[i * 7 / n.max(1)].push(e);
+                all.push(e.raw());
+            }
+            let mut side = Side {
+                inputs: &[],
+                runs,
+                counts,
+                table: Vec::new(),
+                dbs: Vec::new(),
+            };
+            side.sort(2);
+            all.sort_by_key(|r| r[0]);
+            assert_eq!(side.table, all, "{n} entries, {distinct} fingerprints");
+        }
+        // A bucket alone, below and above the insertion-only size.
+        for n in [1usize, 63, 64, 3000] {
+            let mut b: Vec<Raw> = (0..n).map(|i| [next() % 97, i as u64, 0, 0]).collect();
+            let mut want = b.clone();
+            want.sort_by_key(|r| r[0]);
+            sort_bucket(&mut b, &mut Scratch::default());
+            assert_eq!(b, want);
+        }
+    }
 }

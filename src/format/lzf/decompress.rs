@@ -161,9 +161,19 @@ fn copy_match(out: &mut [u8], op: usize, off: usize, len: usize) {
         }
     } else if off >= len {
         out.copy_within(src..src + len, op);
+    } else if off == 1 {
+        let b = out[src];
+        out[op..end].fill(b);
     } else {
-        for i in op..end {
-            out[i] = out[i - off];
+        // Near the end of the output (the last match of nearly every
+        // stream): whole periods at a time, doubling. `[src, d)` repeats
+        // with period `off` and `d - src` is a multiple of it, so copying
+        // from `src` matches byte-by-byte copying.
+        let mut d = op;
+        while d < end {
+            let n = (d - src).min(end - d);
+            out.copy_within(src..src + n, d);
+            d += n;
         }
     }
 }
