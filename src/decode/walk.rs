@@ -94,6 +94,34 @@ pub(crate) fn walk_value(
 /// list, set, sorted set or hash value as the walk checks them (at
 /// [`Level::Full`] and [`Level::Deep`]; a [`Level::Skip`] walk shows
 /// nothing).
+/// A [`Visit`] as the decoder takes it: one dynamic call per value (the
+/// walk inside is compiled for the visitor), so the decoder itself stays
+/// one function for every visitor.
+pub(crate) trait WalkValue {
+    /// [`walk_value_visit`] with this visitor.
+    fn walk(
+        &mut self,
+        rdb_type: u8,
+        r: &mut Reader<'_>,
+        ctx: Ctx,
+        level: Level,
+        warn: &mut Warnings,
+    ) -> Result<()>;
+}
+
+impl<V: Visit> WalkValue for V {
+    fn walk(
+        &mut self,
+        rdb_type: u8,
+        r: &mut Reader<'_>,
+        ctx: Ctx,
+        level: Level,
+        warn: &mut Warnings,
+    ) -> Result<()> {
+        walk_value_visit(rdb_type, r, ctx, level, warn, self)
+    }
+}
+
 pub(crate) fn walk_value_visit<V: Visit>(
     rdb_type: u8,
     r: &mut Reader<'_>,

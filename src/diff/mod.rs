@@ -1058,7 +1058,13 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for (n, distinct) in [(0usize, 1u64), (5, 3), (100, 1000), (20_000, 50), (60_000, u64::MAX)] {
+        for (n, distinct) in [
+            (0usize, 1u64),
+            (5, 3),
+            (100, 1000),
+            (20_000, 50),
+            (60_000, u64::MAX),
+        ] {
             let mut runs: Vec<Vec<Entry>> = vec![Vec::new(); 7];
             let mut counts = [0usize; BUCKETS];
             let mut all = Vec::new();
