@@ -269,19 +269,27 @@ fn csv_field(b: &[u8]) -> String {
 }
 
 fn csv_row(w: &mut impl Write, r: &KeyRow<'_>) -> std::io::Result<()> {
-    writeln!(
+    write!(w, "{},", r.db)?;
+    // Most keys are UTF-8 with nothing to quote: written as they are.
+    let plain = !r.key.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
+    if plain && std::str::from_utf8(&r.key).is_ok() {
+        w.write_all(&r.key)?;
+    } else {
+        w.write_all(csv_field(&r.key).as_bytes())?;
+    }
+    write!(
         w,
-        "{},{},{},{},{},{},{},{},{}",
-        r.db,
-        csv_field(&r.key),
+        ",{},{},{},{},{},",
         r.kind.name(),
         r.encoding.name(),
         r.elements,
         r.serialized_bytes,
-        r.memory_bytes,
-        r.expire_ms.map(|e| e.to_string()).unwrap_or_default(),
-        r.input + 1
-    )
+        r.memory_bytes
+    )?;
+    if let Some(e) = r.expire_ms {
+        write!(w, "{e}")?;
+    }
+    writeln!(w, ",{}", r.input + 1)
 }
 
 /// The TTL buckets' labels, in the order of [`TTL_BUCKETS`].

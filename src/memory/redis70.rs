@@ -554,13 +554,19 @@ impl Redis70 {
             if let Some(vk) = &self.valkey {
                 vk_nodes += vk.zset_member(len as u64);
             }
-            if self.v6 {
-                zl.push(&m, n <= ZSET_MAX_ENTRIES);
-                let text = score_text(score, 9);
-                zl.push(&Elem::Bytes(text.as_bytes()), n <= ZSET_MAX_ENTRIES);
-            } else {
-                lp += elem_lp_len(&m) as u64;
-                lp += listpack_entry_len(BlobElem::Bytes(score_text(score, 10).as_bytes())) as u64;
+            // The compact form's size only matters up to its entry limit:
+            // beyond it the set is a skip list, and the scores are not
+            // rendered (text for each costs more than the rest).
+            if n <= ZSET_MAX_ENTRIES {
+                if self.v6 {
+                    zl.push(&m, true);
+                    let text = score_text(score, 9);
+                    zl.push(&Elem::Bytes(text.as_bytes()), true);
+                } else {
+                    lp += elem_lp_len(&m) as u64;
+                    lp += listpack_entry_len(BlobElem::Bytes(score_text(score, 10).as_bytes()))
+                        as u64;
+                }
             }
         }
         let compact = matches!(v.rdb_type(), t::ZSET_LISTPACK | t::ZSET_ZIPLIST);
