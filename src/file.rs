@@ -347,6 +347,16 @@ pub(crate) fn check_faulted(data: &[u8], at: u64) -> Result<()> {
     Ok(())
 }
 
+/// Gives back the whole pages of `bytes` (part of a mapped input) that
+/// this process holds, once they were read: they stay in the page cache,
+/// and reading them again maps them again, so nothing changes but the
+/// process's resident memory, which then stays near what is being read
+/// instead of growing to the size of the input. Bytes that are not in a
+/// mapped input are left alone.
+pub(crate) fn release(bytes: &[u8]) {
+    guard::drop_pages(bytes.as_ptr() as usize, bytes.len());
+}
+
 /// Fails when `data` is a map whose file changed since it was opened (see
 /// [`Input::check_unchanged`]); other bytes pass.
 pub(crate) fn check_region(data: &[u8], at: u64) -> Result<()> {
@@ -440,6 +450,33 @@ mod guard {
         s.start.store(0, Ordering::Release);
     }
 
+    /// `madvise(MADV_DONTNEED)` on the whole pages of `start..start + len`
+    /// when they lie in one registered map.
+    pub(super) fn drop_pages(start: usize, len: usize) {
+        let page = PAGE.load(Ordering::Relaxed);
+        let from = start.saturating_add(page - 1) & !(page - 1);
+        let to = start.saturating_add(len) & !(page - 1);
+        if to <= from {
+            return;
+        }
+        let inside = TABLE.iter().any(|s| {
+            let start = s.start.load(Ordering::Acquire);
+            start != 0 && start <= from && to <= s.end.load(Ordering::Acquire)
+        });
+        if inside {
+            // SAFETY: `from..to` is page-aligned and lies inside a live
+            // read-only map of ours (registered before use, unregistered
+            // before unmapping; the caller borrows bytes of it). rdbkit never
+            // writes to it, so dropping its pages loses nothing: for a shared
+            // file mapping the next read maps the file's bytes again from the
+            // page cache, for the guard's private zero pages it maps zeros
+            // again, the same bytes as before.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
+            }
+        }
+    }
+
     /// Whether `addr` lies in a guarded range that faulted.
     pub(super) fn faulted_at(addr: usize) -> bool {
         TABLE.iter().any(|s| {
@@ -527,6 +564,7 @@ mod guard {
         None
     }
     pub(super) fn release(_: usize) {}
+    pub(super) fn drop_pages(_: usize, _: usize) {}
     pub(super) fn faulted_at(_: usize) -> bool {
         false
     }

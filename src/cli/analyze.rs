@@ -271,7 +271,10 @@ fn csv_field(b: &[u8]) -> String {
 fn csv_row(w: &mut impl Write, r: &KeyRow<'_>) -> std::io::Result<()> {
     write!(w, "{},", r.db)?;
     // Most keys are UTF-8 with nothing to quote: written as they are.
-    let plain = !r.key.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
+    let plain = !r
+        .key
+        .iter()
+        .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if plain && std::str::from_utf8(&r.key).is_ok() {
         w.write_all(&r.key)?;
     } else {

@@ -32,7 +32,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{walk, Checksum, Decoder, Item, KeyRecord, Level, Options, Warnings};
-use crate::format::{crc, Header};
+use crate::format::crc::{self, Crc64};
+use crate::format::Header;
 use crate::{Error, ErrorKind, Result};
 
 /// A visitor of records. The engine creates one sink per range, feeds it
@@ -66,6 +67,13 @@ pub trait Sink<'a>: Send + Sized {
     /// the end of `self`. When unset, the engine guarantees that every
     /// record's [`KeyRecord::db`] is true (by walking a range again).
     const SETTLES_DB: bool = false;
+
+    /// Whether the engine gives back the pages of a mapped input behind
+    /// its walk ([`crate::file::release`]), so that a scan's resident
+    /// memory stays near a few MiB per core whatever the input's size.
+    /// Unset by a sink whose caller reads the records again after the scan
+    /// (a merge copying them), which would only map them again.
+    const RELEASE_BEHIND: bool = true;
 
     /// One record, starting at byte `at`; `dec` is the decoder that read it
     /// (positioned after it).
@@ -151,11 +159,14 @@ pub fn walk_range<'a, S: Sink<'a>>(
     opts: Options,
     sink: &mut S,
 ) -> Result<Walked> {
-    walk_keys(data, from, bound, db, opts, sink, None)
+    walk_keys(data, from, bound, db, opts, sink, None, None)
 }
 
 /// [`walk_range`], also gathering a 32-bit fingerprint of every key into
-/// `fps` (for the duplicate-key check).
+/// `fps` (for the duplicate-key check), and feeding `crc` the bytes walked
+/// (up to and with the `EOF` opcode, where the checksum's bytes end), each
+/// step while its pages are still mapped.
+#[allow(clippy::too_many_arguments)]
 fn walk_keys<'a, S: Sink<'a>>(
     data: &'a [u8],
     from: usize,
@@ -164,6 +175,7 @@ fn walk_keys<'a, S: Sink<'a>>(
     opts: Options,
     sink: &mut S,
     mut fps: Option<&mut Vec<u32>>,
+    mut crc: Option<&mut Crc64>,
 ) -> Result<Walked> {
     let mut dec = Decoder::resume(data, from, db, opts)?;
     let mut w = Walked {
@@ -174,10 +186,21 @@ fn walk_keys<'a, S: Sink<'a>>(
         eof: None,
     };
     let mut buf = Vec::new();
+    let mut kept = from;
     loop {
         let at = dec.offset();
         if at >= bound {
             break;
+        }
+        if at - kept >= RELEASE {
+            let step = &data[kept..at];
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(step);
+            }
+            if S::RELEASE_BEHIND {
+                crate::file::release(step);
+            }
+            kept = at;
         }
         // Matched in place: an `Item` is a few hundred bytes, and moving
         // it out of the `Option<Result<..>>` costs a copy per record.
@@ -216,6 +239,13 @@ fn walk_keys<'a, S: Sink<'a>>(
         sink.record(at, item, &dec)?;
     }
     w.end = dec.offset();
+    let crc_end = w.eof.map_or(w.end, |e| e.offset + 1);
+    if let (Some(c), Some(step)) = (crc, data.get(kept..crc_end)) {
+        c.update(step);
+    }
+    if let (true, Some(walked)) = (S::RELEASE_BEHIND, data.get(kept..w.end)) {
+        crate::file::release(walked);
+    }
     sink.end(&w, dec.take_warnings())?;
     Ok(w)
 }
@@ -305,8 +335,13 @@ pub fn scan<'a, S: Sink<'a>>(
         ..opts.decode
     };
     let want = opts.decode.verify_checksum && header.has_checksum();
-    with_crc(data, want, opts.fingerprint, || {
-        walk_all(data, dec, opts.threads.max(1), &new)
+    with_crc(data, want, opts.fingerprint, |crc| {
+        let how = Walk {
+            opts: dec,
+            threads: opts.threads.max(1),
+            crc,
+        };
+        walk_all(data, how, &new)
     })
     // A file that changed while it was read explains whatever error its
     // new bytes caused (zeros after a truncation, for example).
@@ -316,6 +351,11 @@ pub fn scan<'a, S: Sink<'a>>(
             .unwrap_or(e)
     })
 }
+
+/// A walk gives back the pages of a mapped input behind it every this many
+/// bytes ([`crate::file::release`]): the resident memory of a scan stays
+/// near a few steps per core, whatever the size of the input.
+const RELEASE: usize = 1 << 20;
 
 /// Segments smaller than this are not worth a thread.
 const SEGMENT: usize = 8 << 20;
@@ -332,11 +372,22 @@ struct Part<S> {
     walked: Result<Walked>,
     /// Deep mode: the sorted fingerprints of the range's keys.
     fps: Vec<u32>,
+    /// The CRC-64 of the range's bytes, when asked.
+    crc: Option<Crc64>,
+}
+
+/// How a whole walk runs: decoding options, cores, whether the walkers
+/// compute the CRC-64 of what they walk.
+#[derive(Clone, Copy)]
+struct Walk {
+    opts: Options,
+    threads: usize,
+    crc: bool,
 }
 
 fn walk_part<'a, S: Sink<'a>>(
     data: &'a [u8],
-    opts: Options,
+    how: Walk,
     start: usize,
     bound: usize,
     db: u64,
@@ -344,8 +395,18 @@ fn walk_part<'a, S: Sink<'a>>(
 ) -> Part<S> {
     let mut sink = new(start);
     let mut fps = Vec::new();
-    let deep = (opts.level == Level::Deep).then_some(&mut fps);
-    let walked = walk_keys(data, start, bound, db, opts, &mut sink, deep);
+    let mut crc = how.crc.then(Crc64::new);
+    let deep = (how.opts.level == Level::Deep).then_some(&mut fps);
+    let walked = walk_keys(
+        data,
+        start,
+        bound,
+        db,
+        how.opts,
+        &mut sink,
+        deep,
+        crc.as_mut(),
+    );
     fps.sort_unstable();
     fps.shrink_to_fit();
     Part {
@@ -353,17 +414,20 @@ fn walk_part<'a, S: Sink<'a>>(
         sink,
         walked,
         fps,
+        crc,
     }
 }
 
 /// The walk of a whole file; see the module documentation for the rule
 /// that joins ranges.
+/// With `how.crc`, also the CRC-64 of the bytes up to and with the `EOF`
+/// opcode (the walkers' pieces, joined).
 fn walk_all<'a, S: Sink<'a>>(
     data: &'a [u8],
-    opts: Options,
-    threads: usize,
+    how: Walk,
     new: &(impl Fn(usize) -> S + Sync),
-) -> Result<(S, Eof)> {
+) -> Result<(S, Eof, Option<Crc64>)> {
+    let (opts, threads) = (how.opts, how.threads);
     let deep = opts.level == Level::Deep;
     let starts = if threads < 2 || data.len() < 2 * SEGMENT {
         vec![9]
@@ -377,11 +441,11 @@ fn walk_all<'a, S: Sink<'a>>(
                 .clamp(threads * 2, threads * 16)
                 .min(64)
         };
-        segment_starts(data, opts, parts, threads)
+        segment_starts(data, opts, parts, threads, S::RELEASE_BEHIND)
     };
     let bound = |i: usize| starts.get(i + 1).copied().unwrap_or(usize::MAX);
     let mut parts: Vec<Part<S>> = fan_out(starts.len(), threads, |i| {
-        walk_part(data, opts, starts[i], bound(i), 0, new)
+        walk_part(data, how, starts[i], bound(i), 0, new)
     });
     // The chain of true ranges: each starts where the previous one ended.
     let (mut end, mut db) = (9, 0);
@@ -408,7 +472,7 @@ fn walk_all<'a, S: Sink<'a>>(
     if !redo.is_empty() {
         let again = fan_out(redo.len(), threads, |j| {
             let (i, db) = redo[j];
-            walk_part(data, opts, starts[i], bound(i), db, new)
+            walk_part(data, how, starts[i], bound(i), db, new)
         });
         for ((i, _), p) in redo.iter().zip(again) {
             parts[*i] = p;
@@ -419,8 +483,20 @@ fn walk_all<'a, S: Sink<'a>>(
     let mut lists = Vec::with_capacity(parts.len() + 1);
     let mut joined: Option<(S, Walked)> = None;
     let mut range_db = 0;
+    // The header's bytes, then each range's in file order.
+    let mut crc = how.crc.then(|| {
+        let mut c = Crc64::new();
+        c.update(&data[..9.min(data.len())]);
+        c
+    });
+    let mut join_crc = |piece: Option<Crc64>| {
+        if let (Some(c), Some(p)) = (crc.as_mut(), piece) {
+            c.combine(&p);
+        }
+    };
     for p in parts {
         let w = p.walked?;
+        join_crc(p.crc);
         ranges.push((p.start, range_db));
         if w.selected {
             range_db = w.db;
@@ -438,7 +514,8 @@ fn walk_all<'a, S: Sink<'a>>(
         Some(j) => j,
         None => {
             // Not even the first range counted: walk from the start.
-            let p = walk_part(data, opts, 9, usize::MAX, 0, new);
+            let p = walk_part(data, how, 9, usize::MAX, 0, new);
+            join_crc(p.crc);
             ranges.push((9, 0));
             lists.push(p.fps);
             (p.sink, p.walked?)
@@ -446,8 +523,9 @@ fn walk_all<'a, S: Sink<'a>>(
     };
     if last.eof.is_none() {
         // A guess was not a record boundary: walk the rest sequentially.
-        let p = walk_part(data, opts, end, usize::MAX, db, new);
+        let p = walk_part(data, how, end, usize::MAX, db, new);
         let w = p.walked?;
+        join_crc(p.crc);
         ranges.push((end, db));
         lists.push(p.fps);
         sink.append(p.sink);
@@ -459,69 +537,60 @@ fn walk_all<'a, S: Sink<'a>>(
     if deep {
         find_duplicates(data, lists, opts, &ranges, threads)?;
     }
-    Ok((sink, eof))
+    Ok((sink, eof, crc))
 }
 
-/// Runs `walk` while the CRC-64 of `data` is computed on another core,
-/// assuming the trailer is the last 8 bytes; then compares it with the
-/// stored checksum the walk found, computing it again where `EOF` turned
-/// out to be. With `whole`, also the [`crc::fingerprint`] of all of `data`.
+/// Runs `walk` (which computes the CRC-64 of the bytes up to and with the
+/// `EOF` opcode when asked: `want` or `whole`) and compares it with the
+/// stored checksum the walk found. With `whole`, also the
+/// [`crc::fingerprint`] of all of `data`.
 fn with_crc<S>(
     data: &[u8],
     want: bool,
     whole: bool,
-    walk: impl FnOnce() -> Result<(S, Eof)>,
+    walk: impl FnOnce(bool) -> Result<(S, Eof, Option<Crc64>)>,
 ) -> Result<Scanned<S>> {
     let want = want && data.len() >= 17;
-    let cut = if want { data.len() - 8 } else { data.len() };
-    std::thread::scope(|s| {
-        let handle = (want || whole).then(|| {
-            s.spawn(move || {
-                let mut head = crc::Crc64::new();
-                head.update(&data[..cut]);
-                let all = whole.then(|| {
-                    let mut tail = crc::Crc64::new();
-                    tail.update(&data[cut..]);
-                    let mut all = crc::fingerprint_start();
-                    all.combine(&head);
-                    all.combine(&tail);
-                    all.value()
-                });
-                (head.value(), all)
-            })
-        });
-        let (sink, eof) = walk()?;
-        let (head, fingerprint) = match handle {
-            Some(h) => {
-                let (head, all) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (Some(head), all)
-            }
-            None => (None, None),
-        };
-        let mut checksum = eof.checksum;
-        if let (true, Checksum::NotChecked(stored)) = (want, checksum) {
-            let at = data.len() - 8 - eof.trailing;
-            let computed = match head {
-                Some(h) if eof.trailing == 0 => h,
-                _ => crc::crc64(&data[..at]),
-            };
-            if computed != stored {
-                return Err(Error::new(
-                    ErrorKind::ChecksumMismatch { stored, computed },
-                    at as u64,
-                ));
-            }
-            checksum = Checksum::Verified(stored);
+    let (sink, eof, head) = walk(want || whole)?;
+    // The walkers' CRC ends where the checksum starts.
+    let at = (eof.offset + 1).min(data.len());
+    let head = head.unwrap_or_else(|| {
+        let mut c = Crc64::new();
+        if want || whole {
+            c.update(&data[..at]);
         }
-        Ok(Scanned {
-            sink,
-            checksum,
-            trailing: eof.trailing,
-            eof: eof.offset,
-            fingerprint,
-        })
+        c
+    });
+    let fingerprint = whole.then(|| {
+        let mut tail = Crc64::new();
+        tail.update(&data[at..]);
+        let mut all = crc::fingerprint_start();
+        all.combine(&head);
+        all.combine(&tail);
+        all.value()
+    });
+    let mut checksum = eof.checksum;
+    if let (true, Checksum::NotChecked(stored)) = (want, checksum) {
+        let computed = head.value();
+        if computed != stored {
+            return Err(Error::new(
+                ErrorKind::ChecksumMismatch { stored, computed },
+                at as u64,
+            ));
+        }
+        checksum = Checksum::Verified(stored);
+    }
+    Ok(Scanned {
+        sink,
+        checksum,
+        trailing: eof.trailing,
+        eof: eof.offset,
+        fingerprint,
     })
 }
+
+/// How far past its start a resync looks for a record boundary.
+const RESYNC_WINDOW: usize = 4 << 20;
 
 /// Records that must parse in a row from a candidate offset before it is
 /// taken as a record boundary.
@@ -554,7 +623,7 @@ fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
         verify_checksum: false,
         ..opts
     };
-    let end = from.saturating_add(4 << 20).min(data.len());
+    let end = from.saturating_add(RESYNC_WINDOW).min(data.len());
     let mut parsed: u64 = 0;
     let found = (from.max(9)..end).find_map(|q| {
         let mut d = Decoder::resume(data, q, 0, skip).ok()?;
@@ -587,14 +656,26 @@ fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
 /// file, ascending. A boundary counts only if it lies in its own piece
 /// (before the next piece's nominal start), so the starts ascend whatever
 /// each resync finds, and every boundary depends on its piece alone.
-fn segment_starts(data: &[u8], opts: Options, parts: usize, threads: usize) -> Vec<usize> {
+fn segment_starts(
+    data: &[u8],
+    opts: Options,
+    parts: usize,
+    threads: usize,
+    release: bool,
+) -> Vec<usize> {
     let parts = parts.max(1);
     let nominal = |i: usize| data.len() / parts * i;
     let found = fan_out(parts - 1, threads, |i| {
         let i = i + 1;
-        resync(data, opts, nominal(i))
-            .0
-            .filter(|&b| i + 1 == parts || b < nominal(i + 1))
+        let (found, _) = resync(data, opts, nominal(i));
+        // The pages a probe read are read again by the walk in its turn:
+        // given back now. A candidate that is not a boundary parses
+        // lengths that can land anywhere, so the whole map is released
+        // (pages of other probes included; they are mapped again if read).
+        if release {
+            crate::file::release(data);
+        }
+        found.filter(|&b| i + 1 == parts || b < nominal(i + 1))
     });
     let mut starts = vec![9usize];
     for b in found.into_iter().flatten() {

@@ -236,6 +236,9 @@ impl<'c> InputSink<'c> {
 }
 
 impl<'a> Sink<'a> for InputSink<'_> {
+    /// The merge copies the records after the scan: their pages stay.
+    const RELEASE_BEHIND: bool = false;
+
     fn record(&mut self, start: usize, item: &Item<'a>, dec: &Decoder<'a>) -> crate::Result<()> {
         self.stats.record(start, item, dec)?;
         let cx = self.cx;

@@ -224,6 +224,53 @@ fn a_wrong_checksum_is_found_at_any_thread_count() {
     }
 }
 
+/// The walkers compute the CRC-64 piece by piece: a byte changed inside a
+/// value (the file still decodes) is found wherever it lies, at any thread
+/// count, and a valid file is verified, with or without bytes after its
+/// checksum.
+#[test]
+fn the_checksum_covers_every_byte_at_any_thread_count() {
+    let data = big_file(20, false);
+    let n = data.len();
+    for threads in [1, 2, 4] {
+        let r = stats(&data, Options::default(), threads).unwrap();
+        assert!(
+            matches!(r.checksum, Checksum::Verified(_)),
+            "{threads} threads"
+        );
+        let mut longer = data.clone();
+        longer.extend_from_slice(b"\0\0\0");
+        let r = stats(&longer, Options::default(), threads).unwrap();
+        assert!(
+            matches!(r.checksum, Checksum::Verified(_)),
+            "{threads} threads, trailing bytes"
+        );
+    }
+    // Bytes of values: "value j of i" text of hash fields, found by search,
+    // at the start, around each eighth and at the end of the file.
+    let at: Vec<usize> = (0..8)
+        .filter_map(|k| {
+            let from = n * k / 8;
+            data[from..]
+                .windows(6)
+                .position(|w| w == b"value ")
+                .map(|p| from + p + 2)
+        })
+        .collect();
+    assert!(at.len() >= 7, "{at:?}");
+    for &i in &at {
+        let mut bad = data.clone();
+        bad[i] ^= 0x20;
+        for threads in [1, 2, 4] {
+            let e = stats(&bad, Options::default(), threads).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::ChecksumMismatch { .. }),
+                "byte {i}, {threads} threads: {e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn groups_across_and_within_lists() {
     let a = [(1, 10), (3, 11), (3, 12), (7, 13)];
