@@ -32,7 +32,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{walk, Checksum, Decoder, Item, KeyRecord, Level, Options, Warnings};
-use crate::format::crc::{self, Crc64};
+use crate::format::crc::{self, Crc64, Piece};
 use crate::format::Header;
 use crate::{Error, ErrorKind, Result};
 
@@ -373,7 +373,7 @@ struct Part<S> {
     /// Deep mode: the sorted fingerprints of the range's keys.
     fps: Vec<u32>,
     /// The CRC-64 of the range's bytes, when asked.
-    crc: Option<Crc64>,
+    crc: Option<Piece>,
 }
 
 /// How a whole walk runs: decoding options, cores, whether the walkers
@@ -407,6 +407,15 @@ fn walk_part<'a, S: Sink<'a>>(
         deep,
         crc.as_mut(),
     );
+    // The range's bytes up to where the walk fed the CRC: its end, or just
+    // past `EOF`.
+    let crc = match (&walked, crc) {
+        (Ok(w), Some(c)) => Some(Piece {
+            crc: c.value(),
+            len: (w.eof.map_or(w.end, |e| e.offset + 1) - start) as u64,
+        }),
+        _ => None,
+    };
     fps.sort_unstable();
     fps.shrink_to_fit();
     Part {
@@ -426,7 +435,7 @@ fn walk_all<'a, S: Sink<'a>>(
     data: &'a [u8],
     how: Walk,
     new: &(impl Fn(usize) -> S + Sync),
-) -> Result<(S, Eof, Option<Crc64>)> {
+) -> Result<(S, Eof, Option<Piece>)> {
     let (opts, threads) = (how.opts, how.threads);
     let deep = opts.level == Level::Deep;
     let starts = if threads < 2 || data.len() < 2 * SEGMENT {
@@ -484,14 +493,10 @@ fn walk_all<'a, S: Sink<'a>>(
     let mut joined: Option<(S, Walked)> = None;
     let mut range_db = 0;
     // The header's bytes, then each range's in file order.
-    let mut crc = how.crc.then(|| {
-        let mut c = Crc64::new();
-        c.update(&data[..9.min(data.len())]);
-        c
-    });
-    let mut join_crc = |piece: Option<Crc64>| {
+    let mut crc = how.crc.then(|| Piece::of(&data[..9.min(data.len())]));
+    let mut join_crc = |piece: Option<Piece>| {
         if let (Some(c), Some(p)) = (crc.as_mut(), piece) {
-            c.combine(&p);
+            *c = c.join(p);
         }
     };
     for p in parts {
@@ -548,30 +553,27 @@ fn with_crc<S>(
     data: &[u8],
     want: bool,
     whole: bool,
-    walk: impl FnOnce(bool) -> Result<(S, Eof, Option<Crc64>)>,
+    walk: impl FnOnce(bool) -> Result<(S, Eof, Option<Piece>)>,
 ) -> Result<Scanned<S>> {
     let want = want && data.len() >= 17;
     let (sink, eof, head) = walk(want || whole)?;
-    // The walkers' CRC ends where the checksum starts.
+    // The walkers' CRC ends where the checksum starts; should their pieces
+    // not have covered that much, it is computed here.
     let at = (eof.offset + 1).min(data.len());
-    let head = head.unwrap_or_else(|| {
-        let mut c = Crc64::new();
-        if want || whole {
-            c.update(&data[..at]);
-        }
-        c
-    });
+    let head = match head {
+        Some(h) if h.len == at as u64 => h,
+        _ if want || whole => Piece::of(&data[..at]),
+        _ => Piece::default(),
+    };
     let fingerprint = whole.then(|| {
-        let mut tail = Crc64::new();
-        tail.update(&data[at..]);
-        let mut all = crc::fingerprint_start();
-        all.combine(&head);
-        all.combine(&tail);
-        all.value()
+        crc::fingerprint_piece()
+            .join(head)
+            .join(Piece::of(&data[at..]))
+            .crc
     });
     let mut checksum = eof.checksum;
     if let (true, Checksum::NotChecked(stored)) = (want, checksum) {
-        let computed = head.value();
+        let computed = head.crc;
         if computed != stored {
             return Err(Error::new(
                 ErrorKind::ChecksumMismatch { stored, computed },
