@@ -482,7 +482,15 @@ struct Side<'d> {
     /// [`sort_sides`] ran).
     table: Vec<Raw>,
     dbs: Vec<Vec<(usize, u64)>>,
+    /// Records read again (for the differences) since the inputs' pages
+    /// were last given back.
+    reread: std::cell::Cell<u32>,
 }
+
+/// Records read again between two releases of the inputs' pages: each
+/// read maps up to 64 KiB around its record, so this bounds what
+/// thousands of differences keep resident (about 16 MiB).
+const REREAD_RELEASE: u32 = 256;
 
 impl Side<'_> {
     /// Sorts the entries by fingerprint, then input and offset: the runs
@@ -580,6 +588,13 @@ impl<'d> Side<'d> {
             limits: Limits::default(),
         };
         let db = self.db_at(e.input(), e.offset());
+        let n = self.reread.get() + 1;
+        if n >= REREAD_RELEASE {
+            for (_, data) in self.inputs {
+                crate::file::release(data);
+            }
+        }
+        self.reread.set(n % REREAD_RELEASE);
         scan::record_at(self.inputs[e.input()].1, e.offset(), db, skip)
     }
 
@@ -660,6 +675,7 @@ fn scan_side<'d>(
         counts,
         table: Vec::new(),
         dbs,
+        reread: std::cell::Cell::new(0),
     })
 }
 
@@ -1092,6 +1108,7 @@ mod tests {
                 counts,
                 table: Vec::new(),
                 dbs: Vec::new(),
+                reread: std::cell::Cell::new(0),
             };
             side.sort(2);
             all.sort_by_key(|r| r[0]);
