@@ -69,8 +69,9 @@ pub trait Sink<'a>: Send + Sized {
     const SETTLES_DB: bool = false;
 
     /// Whether the engine gives back the pages of a mapped input behind
-    /// its walk ([`crate::file::release`]), so that a scan's resident
-    /// memory stays near a few MiB per core whatever the input's size.
+    /// its walk (`madvise(MADV_DONTNEED)`: they stay in the page cache),
+    /// so that a scan's resident memory stays near a few MiB per core
+    /// whatever the input's size.
     /// Unset by a sink whose caller reads the records again after the scan
     /// (a merge copying them), which would only map them again.
     const RELEASE_BEHIND: bool = true;

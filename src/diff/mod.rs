@@ -308,19 +308,16 @@ const SUB_BITS: u32 = 11;
 /// key in several inputs or copies or a collision, stay in record order):
 /// a counting sort on the next [`SUB_BITS`] bits, then an insertion pass.
 fn sort_bucket(b: &mut [Raw], scratch: &mut Scratch) {
-    fn insertion(v: &mut [Raw]) {
-        for i in 1..v.len() {
-            let x = v[i];
+    if b.len() < 64 {
+        for i in 1..b.len() {
+            let x = b[i];
             let mut j = i;
-            while j > 0 && v[j - 1][0] > x[0] {
-                v[j] = v[j - 1];
+            while j > 0 && b[j - 1][0] > x[0] {
+                b[j] = b[j - 1];
                 j -= 1;
             }
-            v[j] = x;
+            b[j] = x;
         }
-    }
-    if b.len() < 64 {
-        insertion(b);
         return;
     }
     let shift = 56 - SUB_BITS;
@@ -334,16 +331,26 @@ fn sort_bucket(b: &mut [Raw], scratch: &mut Scratch) {
     for i in 1..counts.len() {
         counts[i] += counts[i - 1];
     }
-    let table = &mut scratch.table;
-    table.clear();
-    table.resize(b.len(), [0; 4]);
+    // Grown, never cleared: every slot used below is written first.
+    if scratch.table.len() < b.len() {
+        scratch.table.resize(b.len(), [0; 4]);
+    }
+    let table = &mut scratch.table[..b.len()];
     for r in b.iter() {
         let d = digit(r);
         table[counts[d]] = *r;
         counts[d] += 1;
     }
-    insertion(table);
-    b.copy_from_slice(table);
+    // Back into the bucket, each entry inserted behind the bigger ones
+    // before it (a few at most: they share the digit).
+    for (i, &x) in table.iter().enumerate() {
+        let mut j = i;
+        while j > 0 && b[j - 1][0] > x[0] {
+            b[j] = b[j - 1];
+            j -= 1;
+        }
+        b[j] = x;
+    }
 }
 
 /// The entries of one range, and where its databases start.
@@ -850,8 +857,19 @@ pub fn diff(
         }
     }
     let threads = scan::cores();
-    let mut l = scan_side(0, left, opts, threads)?;
-    let mut r = scan_side(1, right, opts, threads)?;
+    // Both sides read at once: each side's last ranges leave cores idle
+    // that the other side's reading fills. The left side's error first.
+    let (l, r) = std::thread::scope(|sc| {
+        let right = sc.spawn(|| scan_side(1, right, opts, threads));
+        let l = scan_side(0, left, opts, threads);
+        (
+            l,
+            right
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    });
+    let (mut l, mut r) = (l?, r?);
     // Both sides sorted at once, each on half the cores.
     let half = (threads / 2).max(1);
     std::thread::scope(|sc| {
