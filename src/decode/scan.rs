@@ -631,8 +631,15 @@ fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
     let found = (from.max(9)..end).find_map(|q| {
         let mut d = Decoder::resume(data, q, 0, skip).ok()?;
         let mut n = 0;
+        // Big values are stepped over element by element: what the parse
+        // read is given back as it goes (the walk reads it again).
+        let mut kept = q;
         loop {
             let at = d.offset();
+            if at.saturating_sub(kept) >= RELEASE {
+                crate::file::release(&data[kept..at]);
+                kept = at;
+            }
             if n >= RESYNC_RECORDS && at >= q + RESYNC_SPAN {
                 return Some(Some(at));
             }
@@ -668,7 +675,7 @@ fn segment_starts(
 ) -> Vec<usize> {
     let parts = parts.max(1);
     let nominal = |i: usize| data.len() / parts * i;
-    let found = fan_out(parts - 1, threads, |i| {
+    let found = fan_out(parts - 1, if release { 1 } else { threads }, |i| {
         let i = i + 1;
         let (found, _) = resync(data, opts, nominal(i));
         // The pages a probe read are read again by the walk in its turn:

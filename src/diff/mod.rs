@@ -182,6 +182,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds the counts of another part of the comparison.
+    fn add(&mut self, o: &Summary) {
+        self.left_keys += o.left_keys;
+        self.right_keys += o.right_keys;
+        self.equal += o.equal;
+        self.only_left += o.only_left;
+        self.only_right += o.only_right;
+        self.type_ += o.type_;
+        self.value += o.value;
+        self.ttl += o.ttl;
+        self.duplicates += o.duplicates;
+    }
+
     /// Differences of every kind.
     pub fn differences(&self) -> u64 {
         self.only_left + self.only_right + self.type_ + self.value + self.ttl + self.duplicates
@@ -491,7 +504,7 @@ struct Side<'d> {
     dbs: Vec<Vec<(usize, u64)>>,
     /// Records read again (for the differences) since the inputs' pages
     /// were last given back.
-    reread: std::cell::Cell<u32>,
+    reread: std::sync::atomic::AtomicU32,
 }
 
 /// Records read again between two releases of the inputs' pages: each
@@ -500,6 +513,11 @@ struct Side<'d> {
 const REREAD_RELEASE: u32 = 256;
 
 impl Side<'_> {
+    /// Where bucket `b` starts in the table.
+    fn bucket_start(&self, b: usize) -> usize {
+        self.counts[..b].iter().sum()
+    }
+
     /// Sorts the entries by fingerprint, then input and offset: the runs
     /// are moved into the table bucket by bucket (the top byte of the
     /// fingerprint; each run freed once moved, so the peak stays near 32
@@ -595,13 +613,15 @@ impl<'d> Side<'d> {
             limits: Limits::default(),
         };
         let db = self.db_at(e.input(), e.offset());
-        let n = self.reread.get() + 1;
-        if n >= REREAD_RELEASE {
+        let n = self
+            .reread
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if n % REREAD_RELEASE == 0 {
             for (_, data) in self.inputs {
                 crate::file::release(data);
             }
         }
-        self.reread.set(n % REREAD_RELEASE);
         scan::record_at(self.inputs[e.input()].1, e.offset(), db, skip)
     }
 
@@ -682,7 +702,7 @@ fn scan_side<'d>(
         counts,
         table: Vec::new(),
         dbs,
-        reread: std::cell::Cell::new(0),
+        reread: std::sync::atomic::AtomicU32::new(0),
     })
 }
 
@@ -879,9 +899,76 @@ pub fn diff(
             std::panic::resume_unwind(p)
         }
     });
+    // The buckets in two halves, the upper one walked on another core: its
+    // differences wait in a bounded queue (memory stays bounded) and are
+    // reported after the lower half's, so the order is the fingerprints'.
+    let (lsplit, rsplit) = if threads > 1 {
+        (l.bucket_start(BUCKETS / 2), r.bucket_start(BUCKETS / 2))
+    } else {
+        (l.table.len(), r.table.len())
+    };
+    let (l, r) = (&l, &r);
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Difference>(4096);
+        let upper = sc.spawn(move || {
+            let mut send = |d: &Difference| {
+                tx.send(d.clone())
+                    .map_err(|_| Error::corrupt("the comparison stopped", 0))
+            };
+            walk(
+                l,
+                r,
+                &l.table[lsplit..],
+                &r.table[rsplit..],
+                opts,
+                &mut send,
+            )
+        });
+        let lower = walk(
+            l,
+            r,
+            &l.table[..lsplit],
+            &r.table[..rsplit],
+            opts,
+            &mut each,
+        );
+        // On an error the queue is dropped, which stops the upper half.
+        let mut s = match lower {
+            Ok(s) => s,
+            Err(e) => {
+                drop(rx);
+                let _ = upper.join();
+                return Err(e);
+            }
+        };
+        for d in rx.iter() {
+            if let Err(e) = each(&d) {
+                drop(rx);
+                let _ = upper.join();
+                return Err(DiffError::Report(e));
+            }
+        }
+        let u = upper
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        s.add(&u);
+        Ok(s)
+    })
+}
+
+/// Walks the sorted entries of both sides (`lt` and `rt`, the same buckets
+/// of each side's table) together, reporting each difference to `each`.
+fn walk(
+    l: &Side<'_>,
+    r: &Side<'_>,
+    lt: &[Raw],
+    rt: &[Raw],
+    opts: &DiffOptions,
+    each: &mut dyn FnMut(&Difference) -> Result<()>,
+) -> std::result::Result<Summary, DiffError> {
     // Errors of re-reading an input already checked whole.
     let reread = |side: usize, e: Error| {
-        let inputs = if side == 0 { left } else { right };
+        let inputs = if side == 0 { l.inputs } else { r.inputs };
         DiffError::Input {
             side,
             error: InputError {
@@ -901,17 +988,10 @@ pub fn diff(
         }
     };
     let mut s = Summary::default();
-    let mut lm = Groups {
-        entries: &l.table,
-        at: 0,
-    };
-    let mut rm = Groups {
-        entries: &r.table,
-        at: 0,
-    };
+    let mut lm = Groups { entries: lt, at: 0 };
+    let mut rm = Groups { entries: rt, at: 0 };
     let (mut lg, mut rg) = (Vec::new(), Vec::new());
     let (mut ld, mut rd): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
-    let each: &mut dyn FnMut(&Difference) -> Result<()> = &mut each;
     loop {
         if ld.is_empty() && rd.is_empty() {
             // Nearly every key: one entry on each side.
@@ -924,7 +1004,7 @@ pub fn diff(
                     match opts.change(&a, &b) {
                         None => s.equal += 1,
                         Some(change) => report(
-                            pair(&l, &r, &a, &b, change).map_err(|e| reread(0, e))?,
+                            pair(l, r, &a, &b, change).map_err(|e| reread(0, e))?,
                             &mut s,
                             each,
                         )?,
@@ -935,12 +1015,12 @@ pub fn diff(
         }
         if ld.is_empty() {
             lm.group(&mut lg);
-            distinct(&l, &lg, Change::DuplicateLeft, &mut s, each, &mut ld).map_err(lifted(0))?;
+            distinct(l, &lg, Change::DuplicateLeft, &mut s, each, &mut ld).map_err(lifted(0))?;
             s.left_keys += ld.len() as u64;
         }
         if rd.is_empty() {
             rm.group(&mut rg);
-            distinct(&r, &rg, Change::DuplicateRight, &mut s, each, &mut rd).map_err(lifted(1))?;
+            distinct(r, &rg, Change::DuplicateRight, &mut s, each, &mut rd).map_err(lifted(1))?;
             s.right_keys += rd.len() as u64;
         }
         let (a, b) = (ld.first().copied(), rd.first().copied());
@@ -964,11 +1044,10 @@ pub fn diff(
                         Some(i) => (ld.remove(0), rd.remove(i)),
                         None => {
                             let a = vec![ld.remove(0)];
-                            report_only(&l, a, Change::OnlyLeft, &mut s, each)
-                                .map_err(lifted(0))?;
+                            report_only(l, a, Change::OnlyLeft, &mut s, each).map_err(lifted(0))?;
                             if ld.is_empty() {
                                 let rest = std::mem::take(&mut rd);
-                                report_only(&r, rest, Change::OnlyRight, &mut s, each)
+                                report_only(r, rest, Change::OnlyRight, &mut s, each)
                                     .map_err(lifted(1))?;
                             }
                             continue;
@@ -977,25 +1056,25 @@ pub fn diff(
                 };
                 if ld.is_empty() && !rd.is_empty() {
                     let rest = std::mem::take(&mut rd);
-                    report_only(&r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
+                    report_only(r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
                 }
                 let Some(change) = opts.change(&la, &rb) else {
                     s.equal += 1;
                     continue;
                 };
                 report(
-                    pair(&l, &r, &la, &rb, change).map_err(|e| reread(0, e))?,
+                    pair(l, r, &la, &rb, change).map_err(|e| reread(0, e))?,
                     &mut s,
                     each,
                 )?;
             }
             (Some(a), b) if b.is_none_or(|b| a.fp < b.fp) => {
                 let rest = std::mem::take(&mut ld);
-                report_only(&l, rest, Change::OnlyLeft, &mut s, each).map_err(lifted(0))?;
+                report_only(l, rest, Change::OnlyLeft, &mut s, each).map_err(lifted(0))?;
             }
             _ => {
                 let rest = std::mem::take(&mut rd);
-                report_only(&r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
+                report_only(r, rest, Change::OnlyRight, &mut s, each).map_err(lifted(1))?;
             }
         }
     }
@@ -1126,7 +1205,7 @@ mod tests {
                 counts,
                 table: Vec::new(),
                 dbs: Vec::new(),
-                reread: std::cell::Cell::new(0),
+                reread: std::sync::atomic::AtomicU32::new(0),
             };
             side.sort(2);
             all.sort_by_key(|r| r[0]);
