@@ -309,7 +309,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Creates a new file in `dir`, readable and writable by this process only,
 /// and unlinks it at once: it lives as long as the handle (and a map of it).
-fn temp_file(dir: &Path) -> io::Result<File> {
+pub(crate) fn temp_file(dir: &Path) -> io::Result<File> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

@@ -18,35 +18,6 @@ enum Chunk {
     File(File),
 }
 
-/// A temporary file in `std::env::temp_dir()`, unlinked at once: nothing
-/// is left behind however the process ends.
-fn temp_file() -> std::io::Result<File> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir();
-    for _ in 0..100 {
-        let p = dir.join(format!(
-            ".rdbkit-rows-{}-{}.tmp",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => {
-                std::fs::remove_file(&p)?;
-                return Ok(f);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free temporary file name"))
-}
-
 struct RowSink<'o, F> {
     opts: &'o AnalyzeOptions,
     input: usize,
@@ -64,7 +35,10 @@ impl<F> RowSink<'_, F> {
     fn spill(&mut self) -> Result<()> {
         let f = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(temp_file().map_err(Self::io)?),
+            // Unlinked at once: nothing is left behind however the process ends.
+            None => self
+                .file
+                .insert(crate::spill::temp_file(&std::env::temp_dir()).map_err(Self::io)?),
         };
         f.write_all(&self.buf).map_err(Self::io)?;
         self.buf.clear();

@@ -343,29 +343,22 @@ fn group_by_slot(path: &Path, r: &MergeReport) -> Result<(), Failure> {
     let name = path.display().to_string();
     let fail = |e: String| Failure::data(format!("{name}: grouping by slot: {e}"));
     let data = rdbkit::Input::open(path).map_err(|e| fail(e.to_string()))?;
-    let tmp = path.with_extension("rdb.slots");
-    let written = (|| -> Result<(), String> {
-        let f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
-        let mut w = std::io::BufWriter::new(f);
-        rdbkit::encode::copy_by_slot(&data, &mut w, r.target).map_err(|e| e.to_string())?;
-        let f = w.into_inner().map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
-        let got = super::written_counts(&tmp)?;
-        let want: BTreeMap<u64, (u64, u64)> = r
-            .out_counts
-            .iter()
-            .filter(|(_, c)| c.0 > 0)
-            .map(|(db, c)| (*db, *c))
-            .collect();
-        if got != want {
-            return Err(format!("keys per database {got:?}, planned {want:?}"));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = AtomicFile::create(path, true).map_err(|e| fail(e.to_string()))?;
+    let mut w = std::io::BufWriter::new(file.file());
+    rdbkit::encode::copy_by_slot(&data, &mut w, r.target).map_err(|e| fail(e.to_string()))?;
+    w.flush().map_err(|e| fail(e.to_string()))?;
+    drop(w);
+    let got = super::written_counts(file.temp_path()).map_err(fail)?;
+    let want: BTreeMap<u64, (u64, u64)> = r
+        .out_counts
+        .iter()
+        .filter(|(_, c)| c.0 > 0)
+        .map(|(db, c)| (*db, *c))
+        .collect();
+    if got != want {
+        return Err(fail(format!("keys per database {got:?}, planned {want:?}")));
     }
-    written.map_err(fail)
+    file.commit().map_err(|e| fail(e.to_string()))
 }
 
 /// Moves a verified output into place (without `force`, never over a file

@@ -614,17 +614,11 @@ impl<'a> Items<'a> {
                 return false;
             }
             if scores && k == 1 {
+                let (score, odd) = blob_score(e.get(data));
                 if V::ELEMS {
-                    let (score, odd) = blob_score(e.get(data));
                     v.scored(first.get(data), score);
-                    text_scores += u64::from(odd);
-                } else {
-                    let odd = match e.get(data) {
-                        Elem::Int(_) => false,
-                        Elem::Bytes(b) => parse_double_text(b).is_none_or(|v| v.is_nan()),
-                    };
-                    text_scores += u64::from(odd);
                 }
+                text_scores += u64::from(odd);
             } else if V::ELEMS {
                 match (per, k) {
                     (1, _) => v.elem(e.get(data)),

@@ -240,8 +240,7 @@ fn walk_keys<'a, S: Sink<'a>>(
         sink.record(at, item, &dec)?;
     }
     w.end = dec.offset();
-    let crc_end = w.eof.map_or(w.end, |e| e.offset + 1);
-    if let (Some(c), Some(step)) = (crc, data.get(kept..crc_end)) {
+    if let (Some(c), Some(step)) = (crc, data.get(kept..crc_end(&w))) {
         c.update(step);
     }
     if let (true, Some(walked)) = (S::RELEASE_BEHIND, data.get(kept..w.end)) {
@@ -249,6 +248,12 @@ fn walk_keys<'a, S: Sink<'a>>(
     }
     sink.end(&w, dec.take_warnings())?;
     Ok(w)
+}
+
+/// Where the bytes a walk feeds the CRC-64 end: its end, or just past
+/// `EOF` (the stored checksum follows).
+fn crc_end(w: &Walked) -> usize {
+    w.eof.map_or(w.end, |e| e.offset + 1)
 }
 
 /// The key record that starts at `offset` (found by an earlier pass), in
@@ -408,12 +413,10 @@ fn walk_part<'a, S: Sink<'a>>(
         deep,
         crc.as_mut(),
     );
-    // The range's bytes up to where the walk fed the CRC: its end, or just
-    // past `EOF`.
     let crc = match (&walked, crc) {
         (Ok(w), Some(c)) => Some(Piece {
             crc: c.value(),
-            len: (w.eof.map_or(w.end, |e| e.offset + 1) - start) as u64,
+            len: (crc_end(w) - start) as u64,
         }),
         _ => None,
     };
@@ -619,8 +622,9 @@ const RESYNC_BUDGET: u64 = 1 << 18;
 /// offset, at least `RESYNC_RECORDS` records (or everything up to EOF) must
 /// parse and the parse must run `RESYNC_SPAN` bytes; the boundary is the
 /// last record start reached. Gives up after parsing [`RESYNC_BUDGET`]
-/// records; also returns how many it parsed.
-fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
+/// records; also returns how many it parsed. With `release`, the pages the
+/// parse steps over are given back as it goes.
+fn resync(data: &[u8], opts: Options, from: usize, release: bool) -> (Option<usize>, u64) {
     let skip = Options {
         level: Level::Skip,
         verify_checksum: false,
@@ -636,7 +640,7 @@ fn resync(data: &[u8], opts: Options, from: usize) -> (Option<usize>, u64) {
         let mut kept = q;
         loop {
             let at = d.offset();
-            if at.saturating_sub(kept) >= RELEASE {
+            if release && at.saturating_sub(kept) >= RELEASE {
                 crate::file::release(&data[kept..at]);
                 kept = at;
             }
@@ -677,7 +681,7 @@ fn segment_starts(
     let nominal = |i: usize| data.len() / parts * i;
     let found = fan_out(parts - 1, if release { 1 } else { threads }, |i| {
         let i = i + 1;
-        let (found, _) = resync(data, opts, nominal(i));
+        let (found, _) = resync(data, opts, nominal(i), release);
         // The pages a probe read are read again by the walk in its turn:
         // given back now. A candidate that is not a boundary parses
         // lengths that can land anywhere, so the whole map is released

@@ -90,10 +90,6 @@ pub(crate) fn walk_value(
     walk_value_visit(rdb_type, r, ctx, level, warn, &mut super::items::NoVisit)
 }
 
-/// [`walk_value`], showing `v` the string or the elements of a string,
-/// list, set, sorted set or hash value as the walk checks them (at
-/// [`Level::Full`] and [`Level::Deep`]; a [`Level::Skip`] walk shows
-/// nothing).
 /// A [`Visit`] as the decoder takes it: one dynamic call per value (the
 /// walk inside is compiled for the visitor), so the decoder itself stays
 /// one function for every visitor.
@@ -122,6 +118,10 @@ impl<V: Visit> WalkValue for V {
     }
 }
 
+/// [`walk_value`], showing `v` the string or the elements of a string,
+/// list, set, sorted set or hash value as the walk checks them (at
+/// [`Level::Full`] and [`Level::Deep`]; a [`Level::Skip`] walk shows
+/// nothing).
 pub(crate) fn walk_value_visit<V: Visit>(
     rdb_type: u8,
     r: &mut Reader<'_>,

@@ -211,15 +211,7 @@ impl crate::decode::Visit for Digester {
     fn string(&mut self, s: &RdbStr<'_>) -> Result<()> {
         // Decompressing checks an LZF stream as `RdbStr::validate` does,
         // with the same errors.
-        let tag = Kind::String as u64 + 1;
-        self.acc = match s {
-            RdbStr::Raw(b) => h(tag, b),
-            RdbStr::Int(i) => {
-                let mut buf = [0u8; 20];
-                h(tag, int_text(*i, &mut buf))
-            }
-            RdbStr::Lzf { .. } => h(tag, s.bytes_in(&mut self.buf)?),
-        };
+        self.acc = h(Kind::String as u64 + 1, s.bytes_in(&mut self.buf)?);
         Ok(())
     }
 

@@ -276,14 +276,7 @@ impl Entry {
     fn expire(&self) -> Option<i64> {
         (self.expire != NO_EXPIRY).then_some(self.expire)
     }
-}
 
-/// An entry as stored once sorted: `[fp, digest, expire, loc]` (an array
-/// of integers, so a side's table can be allocated zeroed and filled in any
-/// order, its pages taken as they are written).
-type Raw = [u64; 4];
-
-impl Entry {
     fn raw(&self) -> Raw {
         [self.fp, self.digest, self.expire as u64, self.loc]
     }
@@ -297,6 +290,11 @@ impl Entry {
         }
     }
 }
+
+/// An entry as stored once sorted: `[fp, digest, expire, loc]` (an array
+/// of integers, so a side's table can be allocated zeroed and filled in any
+/// order, its pages taken as they are written).
+type Raw = [u64; 4];
 
 /// Buckets of the sort, by the top byte of the fingerprint.
 const BUCKETS: usize = 256;
@@ -321,15 +319,19 @@ const SUB_BITS: u32 = 11;
 /// key in several inputs or copies or a collision, stay in record order):
 /// a counting sort on the next [`SUB_BITS`] bits, then an insertion pass.
 fn sort_bucket(b: &mut [Raw], scratch: &mut Scratch) {
+    /// Puts `x` at `b[i]`, behind the entries of `b[..i]` bigger than it
+    /// (which move up one).
+    fn insert(b: &mut [Raw], i: usize, x: Raw) {
+        let mut j = i;
+        while j > 0 && b[j - 1][0] > x[0] {
+            b[j] = b[j - 1];
+            j -= 1;
+        }
+        b[j] = x;
+    }
     if b.len() < 64 {
         for i in 1..b.len() {
-            let x = b[i];
-            let mut j = i;
-            while j > 0 && b[j - 1][0] > x[0] {
-                b[j] = b[j - 1];
-                j -= 1;
-            }
-            b[j] = x;
+            insert(b, i, b[i]);
         }
         return;
     }
@@ -357,12 +359,7 @@ fn sort_bucket(b: &mut [Raw], scratch: &mut Scratch) {
     // Back into the bucket, each entry inserted behind the bigger ones
     // before it (a few at most: they share the digit).
     for (i, &x) in table.iter().enumerate() {
-        let mut j = i;
-        while j > 0 && b[j - 1][0] > x[0] {
-            b[j] = b[j - 1];
-            j -= 1;
-        }
-        b[j] = x;
+        insert(b, i, x);
     }
 }
 
@@ -499,7 +496,7 @@ struct Side<'d> {
     /// Entries per bucket.
     counts: [usize; BUCKETS],
     /// Every entry, sorted by fingerprint, then input and offset (once
-    /// [`sort_sides`] ran).
+    /// [`Side::sort`] ran).
     table: Vec<Raw>,
     dbs: Vec<Vec<(usize, u64)>>,
     /// Records read again (for the differences) since the inputs' pages
@@ -880,17 +877,13 @@ pub fn diff(
     // Both sides read at once: each side's last ranges leave cores idle
     // that the other side's reading fills. The left side's error first.
     let (l, r) = std::thread::scope(|sc| {
-        let right = sc.spawn(|| scan_side(1, right, opts, threads));
+        let r = sc.spawn(|| scan_side(1, right, opts, threads));
         let l = scan_side(0, left, opts, threads);
-        (
-            l,
-            right
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-        )
+        (l, r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
     let (mut l, mut r) = (l?, r?);
-    // Both sides sorted at once, each on half the cores.
+    // Then both sorted at once, each on half the cores (sorting a side
+    // while the other is still read was slower).
     let half = (threads / 2).max(1);
     std::thread::scope(|sc| {
         let left = sc.spawn(|| l.sort(half));

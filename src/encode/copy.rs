@@ -198,12 +198,7 @@ pub fn copy_by_slot<W: Write>(input: &[u8], out: W, target: Option<Target>) -> R
     let header = Header::parse(input)?;
     let target = target.unwrap_or_else(|| Target::from(&header));
     if !target.has_slot_info() {
-        return Err(crate::Error::new(
-            crate::ErrorKind::Encode(format!(
-                "slot info records need Redis RDB 12+; target is {target}"
-            )),
-            0,
-        ));
+        return Err(super::writer::no_slot_info(target, 0));
     }
     // Pass 1: check everything; each key's slot and record offset.
     let mut keys: Vec<(u16, usize, bool)> = Vec::new();

@@ -56,6 +56,17 @@ struct Tracker {
     seen: HashMap<(u64, Vec<u8>), u64>,
 }
 
+/// The error for `SLOT_INFO` records asked of a target without them.
+#[cold]
+pub(crate) fn no_slot_info(target: Target, at: u64) -> Error {
+    Error::new(
+        ErrorKind::Encode(format!(
+            "slot info records need Redis RDB 12+; target is {target}"
+        )),
+        at,
+    )
+}
+
 impl<W: Write> RdbWriter<W> {
     /// Starts a file: writes the header.
     ///
@@ -308,13 +319,7 @@ impl<W: Write> RdbWriter<W> {
     /// ```
     pub fn slot_info(&mut self, slot: u64, keys: u64, expires: u64) -> Result<()> {
         if !self.target.has_slot_info() {
-            return Err(Error::new(
-                ErrorKind::Encode(format!(
-                    "slot info records need Redis RDB 12+; target is {}",
-                    self.target
-                )),
-                self.written(),
-            ));
+            return Err(no_slot_info(self.target, self.written()));
         }
         self.buf.push(op::SLOT_INFO);
         write_len(&mut self.buf, slot);

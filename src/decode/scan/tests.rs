@@ -24,12 +24,12 @@ fn resync_work_is_bounded_on_crafted_input() {
     // Every candidate parses up to ~60 KiB (about 12,000 records) and then
     // fails: unbounded, one resync would parse billions.
     let data = tiny_records(24 << 20, 60 << 10);
-    let (found, parsed) = resync(&data, Options::default(), 10 << 20);
+    let (found, parsed) = resync(&data, Options::default(), 10 << 20, true);
     assert_eq!(found, None);
     assert!(parsed <= RESYNC_BUDGET, "{parsed}");
     // With no bad bytes the first candidate on a record start wins.
     let data = tiny_records(24 << 20, usize::MAX);
-    let (found, parsed) = resync(&data, Options::default(), 10 << 20);
+    let (found, parsed) = resync(&data, Options::default(), 10 << 20, true);
     let b = found.expect("a boundary");
     assert!(b >= 10 << 20);
     assert_eq!((b - 9) % 5, 0, "a record start");
