@@ -104,6 +104,7 @@ impl AnalyzeOptions {
         }
     }
 
+    #[inline]
     fn wants(&self, k: &KeyRecord<'_>) -> Result<bool> {
         if self.db.is_some_and(|d| d != k.db) || self.kind.is_some_and(|t| t != k.value.kind()) {
             return Ok(false);
@@ -232,6 +233,9 @@ pub const TTL_BUCKETS: [i64; 7] = [
     i64::MAX,
 ];
 
+/// The cells of [`Ttl::slot`]: no expiry, expired, the buckets.
+const TTL_SLOTS: usize = 2 + TTL_BUCKETS.len();
+
 /// Keys by time to live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ttl {
@@ -241,29 +245,38 @@ pub struct Ttl {
     pub expired: Sums,
     /// Keys expiring within each of [`TTL_BUCKETS`] (and after the one
     /// before).
-    pub buckets: [Sums; 7],
+    pub buckets: [Sums; TTL_BUCKETS.len()],
 }
 
 impl Ttl {
-    /// The sums a key belongs to.
-    fn of(&mut self, r: &KeyRow<'_>, now: i64) -> &mut Sums {
-        match r.expire_ms {
-            None => &mut self.no_expiry,
-            Some(e) if e <= now => &mut self.expired,
+    /// The slot of a key expiring at `expire`: 0 no expiry, 1 expired at
+    /// `now`, then the buckets.
+    #[inline]
+    fn slot(expire: Option<i64>, now: i64) -> usize {
+        match expire {
+            None => 0,
+            Some(e) if e <= now => 1,
             Some(e) => {
                 let left = e - now;
-                let i = TTL_BUCKETS.iter().position(|&b| left <= b).unwrap_or(6);
-                &mut self.buckets[i]
+                2 + TTL_BUCKETS
+                    .iter()
+                    .position(|&b| left <= b)
+                    .unwrap_or(TTL_BUCKETS.len() - 1)
             }
         }
     }
 
-    fn add(&mut self, r: &KeyRow<'_>, now: i64) {
-        self.of(r, now).add(r);
+    /// The sums of a [`Ttl::slot`].
+    fn slot_mut(&mut self, slot: usize) -> &mut Sums {
+        match slot {
+            0 => &mut self.no_expiry,
+            1 => &mut self.expired,
+            i => &mut self.buckets[(i - 2).min(TTL_BUCKETS.len() - 1)],
+        }
     }
 
     fn sub(&mut self, r: &KeyRow<'_>, now: i64) {
-        self.of(r, now).sub(r);
+        self.slot_mut(Ttl::slot(r.expire_ms, now)).sub(r);
     }
 
     fn merge(&mut self, o: &Ttl) {
@@ -352,11 +365,19 @@ struct KeySink<'o> {
     by_type: Vec<((Kind, MemEncoding), Sums)>,
     last_type: usize,
     /// By database (also the key and expiry counts of the estimate's
-    /// dicts), with the database of the keys being walked kept apart:
-    /// records of one database come together.
+    /// dicts).
     by_db: BTreeMap<u64, Sums>,
-    cur_db: Option<(u64, Sums)>,
+    /// The database of the keys being walked (records of one database
+    /// come together), and what they hold per type (as in `by_type`) and
+    /// [`Ttl::slot`]: each key is added once, to its cell, and the cells
+    /// are added to the sums, types, databases and TTLs when the
+    /// database ends.
+    cur_db: Option<u64>,
+    cells: Vec<[Sums; TTL_SLOTS]>,
     top: BinaryHeap<KeyRow<'static>>,
+    /// The smallest key listed once `top` is full (keys below it are not
+    /// listed); nothing before.
+    top_floor: Floor,
     prefixes: prefix::Prefixes,
     ttl: Ttl,
     /// Key fingerprints, record offsets and databases (several inputs
@@ -381,7 +402,9 @@ impl<'o> KeySink<'o> {
             last_type: 0,
             by_db: BTreeMap::new(),
             cur_db: None,
+            cells: Vec::new(),
             top: BinaryHeap::new(),
+            top_floor: Floor::OPEN,
             prefixes: prefix::Prefixes::new(opts),
             ttl: Ttl::default(),
             fps: fingerprints.then(Vec::new),
@@ -391,38 +414,81 @@ impl<'o> KeySink<'o> {
 }
 
 impl KeySink<'_> {
-    /// The sums of a type and encoding.
+    /// The index of a type and encoding in `by_type` (and `cells`).
     #[inline]
-    fn type_sums(&mut self, k: (Kind, MemEncoding)) -> &mut Sums {
+    fn type_index(&mut self, k: (Kind, MemEncoding)) -> usize {
         if self.by_type.get(self.last_type).is_none_or(|e| e.0 != k) {
             self.last_type = match self.by_type.iter().position(|e| e.0 == k) {
                 Some(i) => i,
                 None => {
                     self.by_type.push((k, Sums::default()));
+                    self.cells.push(Default::default());
                     self.by_type.len() - 1
                 }
             };
         }
-        &mut self.by_type[self.last_type].1
+        self.last_type
     }
 
-    /// The sums of a database.
+    /// The sums of a type and encoding.
+    fn type_sums(&mut self, k: (Kind, MemEncoding)) -> &mut Sums {
+        let i = self.type_index(k);
+        &mut self.by_type[i].1
+    }
+
+    /// Counts a key in its cell.
     #[inline]
-    fn db_sums(&mut self, db: u64) -> &mut Sums {
-        if self.cur_db.is_none_or(|c| c.0 != db) {
+    fn count(&mut self, r: &KeyRow<'_>) {
+        if self.cur_db != Some(r.db) {
             self.settle_db();
-            self.cur_db = Some((db, Sums::default()));
+            self.cur_db = Some(r.db);
         }
-        match &mut self.cur_db {
-            Some(c) => &mut c.1,
-            None => unreachable!("set above"),
-        }
+        let t = self.type_index((r.kind, r.encoding));
+        self.cells[t][Ttl::slot(r.expire_ms, self.opts.now_ms)].add(r);
     }
 
-    /// Moves the database being walked into `by_db`.
+    /// Adds the cells of the database being walked to the sums, types,
+    /// databases and TTLs.
     fn settle_db(&mut self) {
-        if let Some((db, s)) = self.cur_db.take() {
-            self.by_db.entry(db).or_default().merge(&s);
+        let Some(db) = self.cur_db.take() else {
+            return;
+        };
+        let mut in_db = Sums::default();
+        for (t, cells) in self.cells.iter_mut().enumerate() {
+            for (slot, c) in cells.iter_mut().enumerate() {
+                if c.keys > 0 {
+                    in_db.merge(c);
+                    self.by_type[t].1.merge(c);
+                    self.ttl.slot_mut(slot).merge(c);
+                    *c = Sums::default();
+                }
+            }
+        }
+        self.sums.merge(&in_db);
+        self.by_db.entry(db).or_default().merge(&in_db);
+    }
+
+    /// Lists `r` among the biggest keys if it is one of them.
+    #[cold]
+    fn offer_top(&mut self, r: KeyRow<'_>) {
+        let n = self.opts.top;
+        if n == 0 {
+            self.top_floor.memory = u64::MAX;
+            return;
+        }
+        if self.top.len() < n {
+            self.top.push(r.into_owned());
+        } else if self.top.peek().is_some_and(|min| r < *min) {
+            self.top.pop();
+            self.top.push(r.into_owned());
+        }
+        if let Some(min) = self.top.peek().filter(|_| self.top.len() == n) {
+            self.top_floor = Floor {
+                memory: min.memory_bytes,
+                input: min.input,
+                db: min.db,
+                key8: key8(&min.key),
+            };
         }
     }
 
@@ -432,7 +498,51 @@ impl KeySink<'_> {
     }
 }
 
+/// The order of the smallest key listed among the biggest, for a quick
+/// check of the keys that are not (the rows' order, [`KeyRow::cmp`]).
+#[derive(Clone, Copy)]
+struct Floor {
+    memory: u64,
+    input: usize,
+    db: u64,
+    /// The key's first 8 bytes, big-endian, zero-padded.
+    key8: u64,
+}
+
+impl Floor {
+    /// No floor: the list is not full.
+    const OPEN: Floor = Floor {
+        memory: 0,
+        input: usize::MAX,
+        db: u64::MAX,
+        key8: u64::MAX,
+    };
+
+    /// Whether `r`, of at least the floor's memory, may come before the
+    /// floor (false only when it surely does not: a tie of memory, input
+    /// and database with a greater key).
+    #[inline(always)]
+    fn may_list(&self, r: &KeyRow<'_>) -> bool {
+        r.memory_bytes > self.memory
+            || (r.input, r.db, key8(&r.key)) <= (self.input, self.db, self.key8)
+    }
+}
+
+/// A key's first 8 bytes as a big-endian number, zero-padded: keys whose
+/// numbers differ are ordered as their bytes are.
+#[inline]
+fn key8(k: &[u8]) -> u64 {
+    match k.first_chunk::<8>() {
+        Some(w) => u64::from_be_bytes(*w),
+        None => k
+            .iter()
+            .enumerate()
+            .fold(0, |n, (i, &b)| n | u64::from(b) << (56 - 8 * i)),
+    }
+}
+
 /// A key's row: the model's figure and the element count.
+#[inline]
 fn row<'a>(opts: &AnalyzeOptions, k: &KeyRecord<'a>, input: usize) -> Result<KeyRow<'a>> {
     let key = k.key.to_bytes()?;
     let m = opts.model.key(k).map_err(|e| e.with_key(&key))?;
@@ -505,18 +615,11 @@ impl<'a> Sink<'a> for KeySink<'_> {
             let fp = crate::decode::fingerprint(&r.key) ^ r.db.wrapping_mul(DB_MIX);
             fps.push((fp, at as u64, r.db));
         }
-        self.sums.add(&r);
-        self.type_sums((r.kind, r.encoding)).add(&r);
-        self.db_sums(r.db).add(&r);
-        self.ttl.add(&r, self.opts.now_ms);
+        self.count(&r);
         self.prefixes.add(&r);
-        if self.opts.top > 0 {
-            if self.top.len() < self.opts.top {
-                self.top.push(r.into_owned());
-            } else if self.top.peek().is_some_and(|min| r < *min) {
-                self.top.pop();
-                self.top.push(r.into_owned());
-            }
+        // Most keys are smaller than the smallest listed: one comparison.
+        if r.memory_bytes >= self.top_floor.memory && self.top_floor.may_list(&r) {
+            self.offer_top(r);
         }
         Ok(())
     }

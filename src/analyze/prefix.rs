@@ -73,6 +73,55 @@ struct Run {
     sums: Sums,
 }
 
+/// Deepest prefixes cached.
+const DEEP_SLOTS: usize = 16;
+
+/// A deepest prefix, the ends of its shallower prefixes, and what its
+/// keys hold (nothing cached when `sums.keys` is 0).
+#[derive(Clone, Default)]
+struct Deepest {
+    hash: u64,
+    prefix: Vec<u8>,
+    /// Its first 8 bytes (little-endian, zero-padded) and the mask of
+    /// those it has.
+    head: u64,
+    mask: u64,
+    ends: Vec<usize>,
+    sums: Sums,
+}
+
+impl Deepest {
+    /// Whether `key`'s deepest prefix is this one, the `depth` kept and
+    /// the one-byte separator `sep` given: the key is this prefix, the
+    /// separator, and (when the prefix is shallower than the depth kept)
+    /// a rest without one. A longer separator is not checked here: it
+    /// could straddle the prefix's end.
+    #[inline]
+    fn holds_key(&self, key: &[u8], sep: u8, depth: usize) -> bool {
+        let n = self.prefix.len();
+        if self.sums.keys == 0 || key.get(n) != Some(&sep) {
+            return false;
+        }
+        let head = match key.first_chunk::<8>() {
+            Some(w) if n <= 8 => (u64::from_le_bytes(*w) ^ self.head) & self.mask == 0,
+            _ => same(&key[..n], &self.prefix),
+        };
+        head && (self.ends.len() >= depth || !holds(key, n + 1, sep))
+    }
+
+    /// Makes this the cache of `prefix` (with `hash`).
+    fn set(&mut self, prefix: &[u8], hash: u64) {
+        self.hash = hash;
+        self.prefix.clear();
+        self.prefix.extend_from_slice(prefix);
+        let head = &prefix[..prefix.len().min(8)];
+        self.head = head.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b));
+        self.mask = u64::MAX
+            .checked_shr(64 - 8 * head.len() as u32)
+            .unwrap_or(0);
+    }
+}
+
 /// The prefix buckets of a range or an input.
 pub(super) struct Prefixes {
     sep: Vec<u8>,
@@ -84,13 +133,13 @@ pub(super) struct Prefixes {
     /// yet (a direct-mapped cache by hash): keys of one prefix often come
     /// interleaved with a few others.
     runs: Vec<[Run; SLOTS]>,
-    /// The deepest prefix of the keys just seen, the ends of its
-    /// shallower prefixes, and what the keys hold: counted only here
-    /// while the run lasts (one comparison per key), then added to every
-    /// depth at once.
-    cur: Vec<u8>,
-    cur_ends: Vec<usize>,
-    cur_sums: Sums,
+    /// The deepest prefixes of recent keys (a direct-mapped cache by
+    /// hash), with what their keys hold: counted only here while they
+    /// stay, then added to every depth at once.
+    deep: Vec<Deepest>,
+    /// The slot of the last key's: keys of one prefix often come in runs
+    /// (one comparison per key).
+    last: usize,
 
     /// Folded buckets per depth.
     other: Vec<Sums>,
@@ -108,9 +157,8 @@ impl Prefixes {
                 .map(|_| HashMap::with_hasher(Seeded(seed())))
                 .collect(),
             runs: vec![Default::default(); opts.prefix_depth],
-            cur: Vec::new(),
-            cur_ends: Vec::with_capacity(opts.prefix_depth),
-            cur_sums: Sums::default(),
+            deep: vec![Deepest::default(); DEEP_SLOTS],
+            last: 0,
 
             other: vec![Sums::default(); opts.prefix_depth],
             folded: false,
@@ -136,12 +184,23 @@ impl Prefixes {
         self.maps.iter().map(HashMap::len).sum()
     }
 
+    #[inline]
     pub(super) fn add(&mut self, r: &KeyRow<'_>) {
+        if let [sep] = self.sep[..] {
+            if self.deep[self.last].holds_key(&r.key, sep, self.depth) {
+                self.deep[self.last].sums.add(r);
+                return;
+            }
+        }
+        self.add_new(r);
+    }
+
+    fn add_new(&mut self, r: &KeyRow<'_>) {
         if self.sep.is_empty() {
             return;
         }
         let key: &[u8] = &r.key;
-        // The deepest prefix's end; the run's check needs nothing else.
+        // The deepest prefix's end.
         let (mut depth, mut at, mut deepest) = (0, 0, 0);
         while depth < self.depth {
             let Some(i) = find(&key[at..], &self.sep) else {
@@ -155,30 +214,36 @@ impl Prefixes {
             return;
         }
         let prefix = &key[..deepest];
-        if self.cur_sums.keys > 0 && self.cur == prefix {
-            self.cur_sums.add(r);
-            return;
+        let hash = crate::decode::fingerprint(prefix);
+        let slot = (hash as usize) % DEEP_SLOTS;
+        self.last = slot;
+        let d = &self.deep[slot];
+        if d.sums.keys == 0 || d.hash != hash || d.prefix != prefix {
+            if self.settle(slot) && self.len() > 2 * self.max {
+                self.fold();
+            }
+            let mut ends = std::mem::take(&mut self.deep[slot].ends);
+            ends.clear();
+            self.each_end(prefix, |_, end| ends.push(end));
+            ends.push(deepest);
+            let d = &mut self.deep[slot];
+            d.ends = ends;
+            d.set(prefix, hash);
         }
-        self.settle_cur();
-        self.cur.clear();
-        self.cur.extend_from_slice(prefix);
-        let mut ends = std::mem::take(&mut self.cur_ends);
-        ends.clear();
-        self.each_end(prefix, |_, end| ends.push(end));
-        ends.push(deepest);
-        self.cur_ends = ends;
-        self.cur_sums.add(r);
+        self.deep[slot].sums.add(r);
     }
 
-    /// Adds the current run to the bucket of each of its prefixes.
-    fn settle_cur(&mut self) {
-        if self.cur_sums.keys == 0 {
-            return;
+    /// Adds a cached deepest prefix's keys to the bucket of each of its
+    /// prefixes; true when a bucket is new.
+    fn settle(&mut self, slot: usize) -> bool {
+        let sums = std::mem::take(&mut self.deep[slot].sums);
+        if sums.keys == 0 {
+            return false;
         }
-        let sums = std::mem::take(&mut self.cur_sums);
         let mut grew = false;
-        for (d, &end) in self.cur_ends.iter().enumerate() {
-            let prefix = &self.cur[..end];
+        let deep = &self.deep[slot];
+        for (d, &end) in deep.ends.iter().enumerate() {
+            let prefix = &deep.prefix[..end];
             let hash = crate::decode::fingerprint(prefix);
             let run = &mut self.runs[d][(hash as usize) % SLOTS];
             if run.sums.keys == 0 || run.hash != hash || run.prefix != prefix {
@@ -191,14 +256,14 @@ impl Prefixes {
             }
             run.sums.merge(&sums);
         }
-        if grew && self.len() > 2 * self.max {
-            self.fold();
-        }
+        grew
     }
 
     /// Moves the current run and the cached prefixes into the maps.
     fn flush_runs(&mut self) {
-        self.settle_cur();
+        for slot in 0..DEEP_SLOTS {
+            self.settle(slot);
+        }
         for (m, slots) in self.maps.iter_mut().zip(self.runs.iter_mut()) {
             for run in slots.iter_mut() {
                 if run.sums.keys > 0 {
@@ -314,6 +379,59 @@ fn flush(m: &mut Map, run: &mut Run) -> bool {
     new
 }
 
+/// `a == b` for slices of one length, short ones without a call.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// Whether `key[from..]` holds `b`, eight bytes at a time (the last
+/// word overlapping what was checked).
+#[inline]
+fn holds(key: &[u8], from: usize, b: u8) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let n = key.len();
+    if n < 8 {
+        return key.get(from..).is_some_and(|r| r.contains(&b));
+    }
+    let pattern = LO * u64::from(b);
+    let zero = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
+    let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or([0; 8]));
+    // The bytes before `from` in the last word are set to 0xff (never a
+    // zero byte, and no borrow): one word for a rest of up to 8 bytes.
+    if n - from.min(n) <= 8 {
+        let seen = 8 - (n - from.min(n));
+        let w = (word(n - 8) ^ pattern) | u64::MAX.checked_shr(64 - 8 * seen as u32).unwrap_or(0);
+        return zero(w);
+    }
+    let mut at = from;
+    while at + 8 <= n {
+        if zero(word(at) ^ pattern) {
+            return true;
+        }
+        at += 8;
+    }
+    if at >= n {
+        return false;
+    }
+    // The bytes before `at` in the last word are set to 0xff (never a
+    // zero byte, and no borrow).
+    let seen = 8 - (n - at);
+    zero((word(n - 8) ^ pattern) | (u64::MAX >> (64 - 8 * seen)))
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() == 1 {
         return find_byte(hay, needle[0]);
@@ -368,6 +486,31 @@ mod tests {
             allocated_bytes: memory,
             expire_ms: None,
             input: 0,
+        }
+    }
+
+    /// The word-at-a-time checks agree with plain ones at every length,
+    /// start and position of the byte.
+    #[test]
+    fn word_checks_match_plain_ones() {
+        for n in 0..40usize {
+            for from in 0..=n + 1 {
+                for hit in 0..=n {
+                    let mut key: Vec<u8> = (0..n).map(|i| b'a' + (i % 7) as u8).collect();
+                    if hit < n {
+                        key[hit] = b':';
+                    }
+                    let plain = key.get(from..).is_some_and(|r| r.contains(&b':'));
+                    assert_eq!(super::holds(&key, from, b':'), plain, "{key:?} from {from}");
+                }
+            }
+            let a: Vec<u8> = (0..n as u8).collect();
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 1;
+                assert!(!super::same(&a, &b));
+            }
+            assert!(super::same(&a, &a.clone()));
         }
     }
 

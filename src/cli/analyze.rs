@@ -222,9 +222,7 @@ fn write(
                 bytes,
                 i,
                 opts,
-                |row, buf: &mut Vec<u8>| {
-                    let _ = csv_row(buf, row);
-                },
+                |row, buf: &mut Vec<u8>| csv_row(buf, row),
                 w,
             );
             r.and_then(|()| inputs[i].check_unchanged())
@@ -268,31 +266,53 @@ fn csv_field(b: &[u8]) -> String {
     }
 }
 
-fn csv_row(w: &mut impl Write, r: &KeyRow<'_>) -> std::io::Result<()> {
-    write!(w, "{},", r.db)?;
+fn csv_row(w: &mut Vec<u8>, r: &KeyRow<'_>) {
+    push_u64(w, r.db);
+    w.push(b',');
     // Most keys are UTF-8 with nothing to quote: written as they are.
     let plain = !r
         .key
         .iter()
         .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if plain && std::str::from_utf8(&r.key).is_ok() {
-        w.write_all(&r.key)?;
+        w.extend_from_slice(&r.key);
     } else {
-        w.write_all(csv_field(&r.key).as_bytes())?;
+        w.extend_from_slice(csv_field(&r.key).as_bytes());
     }
-    write!(
-        w,
-        ",{},{},{},{},{},",
-        r.kind.name(),
-        r.encoding.name(),
-        r.elements,
-        r.serialized_bytes,
-        r.memory_bytes
-    )?;
+    w.push(b',');
+    w.extend_from_slice(r.kind.name().as_bytes());
+    w.push(b',');
+    w.extend_from_slice(r.encoding.name().as_bytes());
+    for n in [r.elements, r.serialized_bytes, r.memory_bytes] {
+        w.push(b',');
+        push_u64(w, n);
+    }
+    w.push(b',');
     if let Some(e) = r.expire_ms {
-        write!(w, "{e}")?;
+        if e < 0 {
+            w.push(b'-');
+        }
+        push_u64(w, e.unsigned_abs());
     }
-    writeln!(w, ",{}", r.input + 1)
+    w.push(b',');
+    push_u64(w, r.input as u64 + 1);
+    w.push(b'\n');
+}
+
+/// Appends a number's decimal text (without the formatting machinery:
+/// CSV rows are mostly numbers).
+fn push_u64(w: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    w.extend_from_slice(&digits[i..]);
 }
 
 /// The TTL buckets' labels, in the order of [`TTL_BUCKETS`].

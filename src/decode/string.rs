@@ -169,6 +169,24 @@ impl<'a> RdbStr<'a> {
         }
     }
 
+    /// The first `N` bytes of the string's value, decompressing no more
+    /// than them (a blob's header); `None` for an integer or a shorter
+    /// string.
+    ///
+    /// ```
+    /// use rdbkit::decode::RdbStr;
+    /// let lzf = RdbStr::Lzf { data: b"\x01ab\x40\x01", len: 6, offset: 0 };
+    /// assert_eq!(lzf.head::<5>(), Some(*b"ababa"));
+    /// assert_eq!(RdbStr::Raw(b"abc").head::<2>(), Some(*b"ab"));
+    /// ```
+    pub fn head<const N: usize>(&self) -> Option<[u8; N]> {
+        match *self {
+            RdbStr::Raw(b) => b.first_chunk::<N>().copied(),
+            RdbStr::Lzf { data, len, .. } if len >= N => lzf::decompress_prefix::<N>(data),
+            _ => None,
+        }
+    }
+
     /// [`RdbStr::to_bytes`] of an integer or LZF string (kept out of line,
     /// so the borrowed case inlines).
     #[cold]

@@ -23,51 +23,188 @@
 /// assert_eq!(format_g17(2.5), "2.5");
 /// ```
 pub fn format_g17(v: f64) -> String {
+    g17(v).as_str().to_owned()
+}
+
+/// A double's text on the stack: the longest, `-1.0000000000000001e-308`,
+/// has 24 bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct DoubleText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl DoubleText {
+    fn new() -> Self {
+        DoubleText {
+            buf: [0; 32],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        let end = (self.len + b.len()).min(self.buf.len());
+        self.buf[self.len..end].copy_from_slice(&b[..end - self.len]);
+        self.len = end;
+    }
+
+    /// The text's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for DoubleText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// [`format_g17`] without an allocation (the memory model renders many
+/// scores).
+pub(crate) fn g17(v: f64) -> DoubleText {
+    use std::fmt::Write;
+    let mut out = DoubleText::new();
     if v.is_nan() {
-        return "nan".into();
+        out.push(b"nan");
+        return out;
     }
     if v.is_infinite() {
-        return if v < 0.0 { "-inf" } else { "inf" }.into();
+        out.push(if v < 0.0 { b"-inf" } else { b"inf" });
+        return out;
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+        out.push(if v.is_sign_negative() { b"-0" } else { b"0" });
+        return out;
     }
-    // 17 significant digits, correctly rounded.
-    let e = format!("{:.16e}", v);
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let mut out = String::with_capacity(24);
-    if neg {
-        out.push('-');
+    // 17 significant digits, correctly rounded, and the exponent.
+    let mut digits = [0u8; 24];
+    let mut nd = 0;
+    let exp = match digits17(v.abs()) {
+        Some((d, x)) => {
+            let mut d = d;
+            for i in (0..17).rev() {
+                digits[i] = b'0' + (d % 10) as u8;
+                d /= 10;
+            }
+            nd = 17;
+            x
+        }
+        None => {
+            // `d.dddddddddddddddde-5`
+            let mut e = DoubleText::new();
+            let _ = write!(e, "{:.16e}", v.abs());
+            let s = e.as_bytes();
+            let at = s.iter().position(|&c| c == b'e').unwrap_or(s.len());
+            let (mant, exp_text) = (&s[..at], s.get(at + 1..).unwrap_or(&[]));
+            let exp = exp_text
+                .iter()
+                .filter(|c| c.is_ascii_digit())
+                .fold(0i32, |n, &c| n * 10 + i32::from(c - b'0'));
+            for &c in mant.iter().filter(|c| c.is_ascii_digit()) {
+                if nd < digits.len() {
+                    digits[nd] = c;
+                    nd += 1;
+                }
+            }
+            if exp_text.first() == Some(&b'-') {
+                -exp
+            } else {
+                exp
+            }
+        }
+    };
+    let digits = &digits[..nd.max(1)];
+    let trimmed = |d: &[u8]| d.len() - d.iter().rev().take_while(|&&c| c == b'0').count();
+    if v.is_sign_negative() {
+        out.push(b"-");
     }
     if !(-4..17).contains(&exp) {
-        let d = digits.trim_end_matches('0');
-        out.push_str(&d[..1]);
+        let d = &digits[..trimmed(digits).max(1)];
+        out.push(&d[..1]);
         if d.len() > 1 {
-            out.push('.');
-            out.push_str(&d[1..]);
+            out.push(b".");
+            out.push(&d[1..]);
         }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        out.push_str(&format!("{:02}", exp.abs()));
+        out.push(if exp < 0 { b"e-" } else { b"e+" });
+        let x = exp.unsigned_abs();
+        if x < 10 {
+            out.push(b"0");
+        }
+        let _ = write!(out, "{x}");
     } else if exp >= 0 {
-        let int_len = exp as usize + 1;
-        out.push_str(&digits[..int_len]);
-        let frac = digits[int_len..].trim_end_matches('0');
+        let int_len = (exp as usize + 1).min(digits.len());
+        out.push(&digits[..int_len]);
+        let frac = &digits[int_len..];
+        let frac = &frac[..trimmed(frac)];
         if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
+            out.push(b".");
+            out.push(frac);
         }
     } else {
-        out.push_str("0.");
+        out.push(b"0.");
         for _ in 0..(-exp - 1) {
-            out.push('0');
+            out.push(b"0");
         }
-        out.push_str(digits.trim_end_matches('0'));
+        out.push(&digits[..trimmed(digits)]);
     }
     out
+}
+
+/// The 17 significant digits of a positive normal double, correctly
+/// rounded (to nearest, ties to even, as glibc's `printf`), and its
+/// decimal exponent: `d` in `[10^16, 10^17)` with `v ≈ d · 10^(x-16)`.
+/// Exact integer arithmetic on the binary value; `None` where it would
+/// not fit in 128 bits (very small or very large values), for the
+/// formatter to do.
+fn digits17(v: f64) -> Option<(u64, i32)> {
+    const LO: u128 = 10_000_000_000_000_000; // 10^16
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 || biased == 0x7ff {
+        return None;
+    }
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    let e = biased - 1075; // v = m · 2^e
+    let mut x = v.log10().floor() as i32;
+    for _ in 0..3 {
+        let k = 16 - x;
+        let (q, up) = if k >= 0 {
+            let p = m.checked_mul(10u128.checked_pow(u32::try_from(k).ok()?)?)?;
+            if e >= 0 {
+                (p.checked_mul(1u128.checked_shl(e as u32)?)?, false)
+            } else {
+                let s = u32::try_from(-e).ok().filter(|&s| s < 127)?;
+                let (q, rem, half) = (p >> s, p & ((1 << s) - 1), 1u128 << (s - 1));
+                (q, rem > half || (rem == half && q & 1 == 1))
+            }
+        } else {
+            let d = 10u128.checked_pow(u32::try_from(-k).ok()?)?;
+            let p = m.checked_mul(1u128.checked_shl(u32::try_from(e).ok()?)?)?;
+            let (q, rem) = (p / d, p % d);
+            (q, 2 * rem > d || (2 * rem == d && q & 1 == 1))
+        };
+        let q = q + u128::from(up);
+        if q == 10 * LO {
+            return Some((LO as u64, x + 1));
+        }
+        if q > 10 * LO {
+            x += 1;
+        } else if q < LO {
+            x -= 1;
+        } else {
+            return Some((q as u64, x));
+        }
+    }
+    None
 }
 
 /// Renders a double with the shortest digits that read back to the same
@@ -164,18 +301,29 @@ fn double2ll(v: f64) -> Option<i64> {
 /// assert_eq!(score_text(f64::NEG_INFINITY, 12), "-inf");
 /// ```
 pub fn score_text(v: f64, version: u32) -> String {
+    score_text_buf(v, version).as_str().to_owned()
+}
+
+/// [`score_text`] without an allocation for the text of Redis before
+/// 7.2 (the memory model renders many scores).
+pub(crate) fn score_text_buf(v: f64, version: u32) -> DoubleText {
+    use std::fmt::Write;
     if v.is_nan() || v.is_infinite() {
-        return format_g17(v);
+        return g17(v);
     }
     if version >= 10 {
         if let Some(l) = double2ll(v) {
-            return l.to_string();
+            let mut t = DoubleText::new();
+            let _ = write!(t, "{l}");
+            return t;
         }
     }
     if version >= 11 {
-        format_shortest(v)
+        let mut t = DoubleText::new();
+        t.push(format_shortest(v).as_bytes());
+        t
     } else {
-        format_g17(v)
+        g17(v)
     }
 }
 
@@ -220,8 +368,60 @@ mod tests {
             (1.234e25, "1.2339999999999999e+25"),
             (1e300, "1.0000000000000001e+300"),
             (1e16, "10000000000000000"),
+            // Ties at the 18th digit (1 + n / 2^17): to even, as glibc.
+            (1.0 + 1.0 / 131_072.0, "1.0000076293945312"),
+            (1.0 + 3.0 / 131_072.0, "1.0000228881835938"),
         ] {
             assert_eq!(format_g17(v), s, "{v}");
+        }
+    }
+
+    /// `%.17g` laid out from `{:.16e}` with owned strings, the plain way.
+    fn g17_reference(v: f64) -> String {
+        if v.is_nan() || v.is_infinite() || v == 0.0 {
+            return format_g17(v);
+        }
+        let e = format!("{:.16e}", v);
+        let (mant, exp) = e.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+        let sign = if mant.starts_with('-') { "-" } else { "" };
+        if !(-4..17).contains(&exp) {
+            let d = digits.trim_end_matches('0');
+            let frac = if d.len() > 1 {
+                format!(".{}", &d[1..])
+            } else {
+                String::new()
+            };
+            let s = if exp < 0 { '-' } else { '+' };
+            format!("{sign}{}{frac}e{s}{:02}", &d[..1], exp.abs())
+        } else if exp >= 0 {
+            let (i, f) = digits.split_at(exp as usize + 1);
+            let f = f.trim_end_matches('0');
+            let dot = if f.is_empty() { "" } else { "." };
+            format!("{sign}{i}{dot}{f}")
+        } else {
+            let zeros = "0".repeat((-exp - 1) as usize);
+            format!("{sign}0.{zeros}{}", digits.trim_end_matches('0'))
+        }
+    }
+
+    /// The stack rendering equals the plain one on random bit patterns
+    /// (every exponent), integers and short decimals.
+    #[test]
+    fn g17_matches_the_plain_layout() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..200_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            for v in [
+                f64::from_bits(x),
+                (x % 100_000) as f64 / 1000.0,
+                i as f64 * 0.25 - 7.0,
+            ] {
+                assert_eq!(format_g17(v), g17_reference(v), "{v:e}");
+            }
         }
     }
 

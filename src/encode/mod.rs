@@ -17,7 +17,7 @@
 mod blob;
 mod config;
 mod copy;
-mod double;
+pub(crate) mod double;
 mod items;
 mod primitives;
 mod stream;

@@ -64,6 +64,7 @@ impl Allocator {
     /// assert_eq!(Allocator::Libc.usable(3), 24);
     /// assert_eq!(Allocator::Libc.usable(25), 40);
     /// ```
+    #[inline]
     pub fn usable(self, n: u64) -> u64 {
         match self {
             Allocator::Jemalloc => jemalloc(n, 8),
@@ -73,17 +74,26 @@ impl Allocator {
     }
 }
 
+#[inline]
 fn jemalloc(n: u64, quantum: u64) -> u64 {
     if n <= 8 {
         return 8;
     }
     if n <= 64 {
-        return n.div_ceil(quantum) * quantum;
+        return round_up(n, quantum);
     }
     // Four classes per doubling: (2^k, 2^(k+1)] in steps of 2^(k-2).
     let lg = 63 - u64::from((n - 1).leading_zeros());
-    let step = 1u64 << (lg - 2);
-    n.div_ceil(step).saturating_mul(step)
+    round_up(n, 1u64 << (lg - 2))
+}
+
+/// `n` rounded up to a multiple of `step`, a power of two (a mask, not a
+/// division: this runs several times per key), saturating.
+#[inline]
+fn round_up(n: u64, step: u64) -> u64 {
+    debug_assert!(step.is_power_of_two());
+    n.checked_add(step - 1)
+        .map_or(u64::MAX, |m| m & !(step - 1))
 }
 
 /// glibc's default `M_MMAP_THRESHOLD` (it can grow at run time; Redis
@@ -93,7 +103,7 @@ const PAGE: u64 = 4096;
 
 fn glibc(n: u64) -> u64 {
     if n >= MMAP_THRESHOLD {
-        return (n + 16).div_ceil(PAGE).saturating_mul(PAGE) - 16;
+        return round_up(n.saturating_add(16), PAGE) - 16;
     }
     let chunk = ((n + 8 + 15) & !15).max(32);
     chunk - 8

@@ -211,6 +211,7 @@ impl Model {
     /// # Errors
     /// A decoding error of the value (with its offset; add the key with
     /// [`crate::Error::with_key`]).
+    #[inline]
     pub fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
         match &self.family {
             Family::Redis70(m) => m.key(rec),

@@ -59,7 +59,7 @@ use super::valkey::{Table, Valkey};
 use super::{sds, KeyMemory, MemEncoding};
 use crate::decode::blob::{BlobIter, BlobKind, ElemPos};
 use crate::decode::{Elem, KeyRecord, RdbStr, Reader, Value};
-use crate::encode::score_text;
+use crate::encode::double::score_text_buf as score_text;
 use crate::encode::{listpack_entry_len, BlobElem};
 use crate::format::{parse_canonical_int, rdb_type as t, Kind};
 use crate::{Limits, Result};
@@ -135,21 +135,27 @@ pub(super) struct Redis70 {
 }
 
 impl Redis70 {
+    #[inline]
     fn a(&self, n: u64) -> u64 {
         self.alloc.usable(n)
     }
 
+    #[inline]
     fn sds(&self, len: u64) -> u64 {
         self.a(sds::alloc_len(len))
     }
 
     /// `MEMORY USAGE` of a key.
+    #[inline]
     pub(super) fn key(&self, rec: &KeyRecord<'_>) -> Result<KeyMemory> {
         let key = rec.key.len() as u64;
         if let Some(vk) = &self.valkey {
             let expire = rec.expire_ms.is_some();
             let (bytes, encoding, slack, elements) = if rec.value.kind() == Kind::String {
-                let (len, int) = string_shape(&rec.value)?;
+                let (len, int) = match plain_string_shape(&rec.value) {
+                    Some(shape) => shape,
+                    None => string_shape(&rec.value)?,
+                };
                 let (b, e) = vk.string(key, expire, len, int);
                 (b, e, 0, Some(1))
             } else {
@@ -169,7 +175,12 @@ impl Redis70 {
                 elements,
             });
         }
-        let (value, encoding, slack, elements) = self.value(&rec.value)?;
+        // Plain strings, nearly every key of most dumps, priced without
+        // a call.
+        let (value, encoding, slack, elements) = match plain_string_shape(&rec.value) {
+            Some((len, int)) => self.string_priced(len, int),
+            None => self.value(&rec.value)?,
+        };
         let bytes = DICT_ENTRY + self.sds(key) + value;
         Ok(KeyMemory {
             bytes,
@@ -179,6 +190,7 @@ impl Redis70 {
         })
     }
 
+    #[inline]
     fn value(&self, v: &Value<'_>) -> Result<Priced> {
         match v.kind() {
             Kind::String => self.string(v),
@@ -193,9 +205,16 @@ impl Redis70 {
         }
     }
 
+    #[inline]
     fn string(&self, v: &Value<'_>) -> Result<Priced> {
         let (len, int) = string_shape(v)?;
-        Ok(if int {
+        Ok(self.string_priced(len, int))
+    }
+
+    /// A string of `len` bytes, an integer or not.
+    #[inline(always)]
+    fn string_priced(&self, len: u64, int: bool) -> Priced {
+        if int {
             (ROBJ, MemEncoding::Int, 0, Some(1))
         } else if len <= 44 {
             if self.v6 {
@@ -207,7 +226,7 @@ impl Redis70 {
             }
         } else {
             (ROBJ + self.sds(len), MemEncoding::Raw, 0, Some(1))
-        })
+        }
     }
 
     /// What the allocator adds to a structure `MEMORY USAGE` counts at its
@@ -315,13 +334,16 @@ impl Redis70 {
             t::LIST_QUICKLIST_2 | t::LIST_QUICKLIST => {
                 let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
                 for_each_node(v, |container, blob| {
-                    count = match (count, &blob) {
-                        (Some(c), _) if container == 1 => Some(c + 1),
-                        (Some(c), RdbStr::Raw(b)) if v2 && b.len() >= 6 => {
-                            let n = u16::from_le_bytes([b[4], b[5]]);
+                    // A packed node's count is in its header (a listpack's
+                    // at 4, a ziplist's at 8; unknown when saturated).
+                    let at = if v2 { 4 } else { 8 };
+                    count = match count {
+                        Some(c) if container == 1 => Some(c + 1),
+                        Some(c) => blob.head::<10>().and_then(|b| {
+                            let n = u16::from_le_bytes([b[at], b[at + 1]]);
                             (n != u16::MAX).then(|| c + u64::from(n))
-                        }
-                        _ => None,
+                        }),
+                        None => None,
                     };
                     let bytes = if v2 || self.v6 {
                         // Kept as they are (Redis 6 keeps ziplist nodes).
@@ -785,24 +807,8 @@ impl Redis70 {
 /// A string value's length as the server holds it and whether it becomes
 /// an integer (`tryObjectEncoding`: a canonical integer of at most 20
 /// characters).
+#[inline]
 fn string_shape(v: &Value<'_>) -> Result<(u64, bool)> {
-    // Fast path: a raw string with a 6- or 14-bit length (nearly all),
-    // read from its header; anything else goes through the decoder.
-    if v.rdb_type() == t::STRING {
-        let input = v.input();
-        let at = v.offset();
-        let raw = match input.get(at) {
-            Some(&b) if b >> 6 == 0 => Some((at + 1, usize::from(b & 0x3f))),
-            Some(&b) if b >> 6 == 1 => input
-                .get(at + 1)
-                .map(|&c| (at + 2, (usize::from(b & 0x3f) << 8) | usize::from(c))),
-            _ => None,
-        };
-        if let Some(bytes) = raw.and_then(|(from, len)| input.get(from..from.checked_add(len)?)) {
-            let int = bytes.len() <= 20 && parse_canonical_int(bytes).is_some();
-            return Ok((bytes.len() as u64, int));
-        }
-    }
     let s = v.string()?;
     let len = s.len() as u64;
     let int = match s {
@@ -811,6 +817,31 @@ fn string_shape(v: &Value<'_>) -> Result<(u64, bool)> {
         _ => false,
     };
     Ok((len, int))
+}
+
+/// [`string_shape`] of a plain string value with a 6- or 14-bit length
+/// (nearly all), read from its header; `None` for anything else.
+#[inline]
+fn plain_string_shape(v: &Value<'_>) -> Option<(u64, bool)> {
+    if v.rdb_type() != t::STRING {
+        return None;
+    }
+    let input = v.input();
+    let at = v.offset();
+    let (from, len) = match *input.get(at)? {
+        b if b >> 6 == 0 => (at + 1, usize::from(b & 0x3f)),
+        b if b >> 6 == 1 => (
+            at + 2,
+            (usize::from(b & 0x3f) << 8) | usize::from(*input.get(at + 1)?),
+        ),
+        _ => return None,
+    };
+    let bytes = input.get(from..from.checked_add(len)?)?;
+    // Most strings are not integers: their first byte says so.
+    let int = matches!(bytes.first(), Some(b'-' | b'0'..=b'9'))
+        && bytes.len() <= 20
+        && parse_canonical_int(bytes).is_some();
+    Some((bytes.len() as u64, int))
 }
 
 /// `streamRadixTreeMemoryUsage` of a rax holding `keys` (sorted here):

@@ -4,6 +4,7 @@
 /// Bytes allocated for an sds of `len` bytes made with `sdsnewlen`: a
 /// 1-byte header below 32 bytes (type 5; type 8 for the empty string),
 /// then 3, 5, 9 or 17 bytes.
+#[inline]
 pub(super) fn alloc_len(len: u64) -> u64 {
     let header = match len {
         0 => 3,

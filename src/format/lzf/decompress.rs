@@ -2,6 +2,48 @@
 
 use super::{validate, LzfError, MAX_LIT};
 
+/// The first `N` bytes an LZF stream decompresses to, decoding no
+/// further (a header's fields without the whole blob); `None` when the
+/// stream is broken or shorter before them.
+///
+/// ```
+/// use rdbkit::format::lzf::decompress_prefix;
+/// let stream = [0x01, b'a', b'b', 0x40, 0x01];
+/// assert_eq!(decompress_prefix::<5>(&stream), Some(*b"ababa"));
+/// assert_eq!(decompress_prefix::<7>(&stream), None);
+/// ```
+pub fn decompress_prefix<const N: usize>(input: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    let (mut ip, mut op) = (0usize, 0usize);
+    while op < N {
+        let c = usize::from(*input.get(ip)?);
+        ip += 1;
+        if c < MAX_LIT {
+            let run = input.get(ip..ip + c + 1)?;
+            let n = run.len().min(N - op);
+            out[op..op + n].copy_from_slice(&run[..n]);
+            op += n;
+            ip += c + 1;
+        } else {
+            let mut len = c >> 5;
+            if len == 7 {
+                len += usize::from(*input.get(ip)?);
+                ip += 1;
+            }
+            let back = ((c & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
+            ip += 1;
+            let from = op.checked_sub(back)?;
+            // Byte by byte: the copy may overlap what it writes.
+            let end = (op + len + 2).min(N);
+            for i in from..from + (end - op) {
+                out[op] = out[i];
+                op += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Decompresses an LZF stream into `out`, which must be exactly as long as the
 /// expected uncompressed length.
 ///

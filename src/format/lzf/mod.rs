@@ -44,7 +44,9 @@ mod tests;
 use std::fmt;
 
 pub use compress::{compress, compress_bounded};
-pub use decompress::{decompress, decompress_append, decompress_into, decompress_to_vec};
+pub use decompress::{
+    decompress, decompress_append, decompress_into, decompress_prefix, decompress_to_vec,
+};
 pub use validate::validate;
 
 /// Largest literal run a single token can carry.

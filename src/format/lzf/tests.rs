@@ -559,3 +559,34 @@ proptest! {
         }
     }
 }
+
+/// A prefix decoded alone equals the start of the whole stream's output,
+/// and a stream shorter than the prefix gives none.
+#[test]
+fn prefix_is_the_start_of_the_output() {
+    let mut x = 3u64;
+    for len in [16usize, 40, 300, 5000] {
+        // Runs and repeats, so both literals and back-references occur.
+        let data: Vec<u8> = (0..len)
+            .map(|i| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                if (i / 7) % 3 == 0 {
+                    b'a'
+                } else {
+                    (x >> 60) as u8
+                }
+            })
+            .collect();
+        let Some(c) = compress(&data) else { continue };
+        assert_eq!(
+            decompress_prefix::<10>(&c),
+            data.first_chunk::<10>().copied()
+        );
+        assert_eq!(
+            decompress_prefix::<16>(&c),
+            data.first_chunk::<16>().copied()
+        );
+        assert_eq!(decompress_prefix::<16>(&c[..1]), None);
+    }
+    assert_eq!(decompress_prefix::<4>(&[0x01, b'a', b'b']), None);
+}
