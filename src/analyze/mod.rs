@@ -863,3 +863,60 @@ fn used_memory(opts: &AnalyzeOptions, all: &KeySink<'_>) -> u64 {
         .sum();
     keys + dicts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+    use crate::memory::Allocator;
+    use crate::release::ServerRelease;
+
+    /// With many keys of one size (ties broken by key bytes, some keys
+    /// sharing their first 8 bytes) the biggest keys listed are those of
+    /// a plain sort of every row, at any list length and over parallel
+    /// ranges.
+    #[test]
+    fn biggest_keys_are_those_of_a_plain_sort() {
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+        w.select_db(0).unwrap();
+        let mut x = 11u64;
+        for i in 0..60_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Unique keys, many with the same first 8 bytes.
+            let key = match i % 3 {
+                0 => format!("k{}-{i}", x % 1000),
+                1 => format!("samehead:{}", x % 100_000 * 100_000 + u64::from(i)),
+                _ => format!("z{i}"),
+            };
+            let len = if x >> 60 == 0 { 700 } else { 300 };
+            // Bytes LZF cannot shrink: a file of several scan ranges.
+            let v: Vec<u8> = (0..len)
+                .map(|j| (x.rotate_left(j as u32 % 64) >> 56) as u8 ^ j as u8)
+                .collect();
+            w.key(key.as_bytes(), &OwnedValue::String(v), KeyMeta::default())
+                .unwrap();
+        }
+        let file = w.finish().unwrap();
+        assert!(file.len() > 16 << 20);
+        let model = Model::new(
+            ServerRelease::parse("redis-7.4").unwrap(),
+            Allocator::Jemalloc,
+        )
+        .unwrap();
+        let mut all = Vec::new();
+        for_each_key(&file, 0, &AnalyzeOptions::new(model), |r| {
+            all.push(r.clone().into_owned());
+            Ok(())
+        })
+        .unwrap();
+        all.sort();
+        for top in [1, 7, 100, 5000] {
+            let mut o = AnalyzeOptions::new(model);
+            o.top = top;
+            let a = analyze(&[("in", &file[..])], &o).unwrap();
+            assert_eq!(a.top_keys, all[..top], "top {top}");
+        }
+    }
+}
