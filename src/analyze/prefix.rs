@@ -409,13 +409,6 @@ fn holds(key: &[u8], from: usize, b: u8) -> bool {
     let pattern = LO * u64::from(b);
     let zero = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
     let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or([0; 8]));
-    // The bytes before `from` in the last word are set to 0xff (never a
-    // zero byte, and no borrow): one word for a rest of up to 8 bytes.
-    if n - from.min(n) <= 8 {
-        let seen = 8 - (n - from.min(n));
-        let w = (word(n - 8) ^ pattern) | u64::MAX.checked_shr(64 - 8 * seen as u32).unwrap_or(0);
-        return zero(w);
-    }
     let mut at = from;
     while at + 8 <= n {
         if zero(word(at) ^ pattern) {

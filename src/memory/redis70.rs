@@ -152,10 +152,7 @@ impl Redis70 {
         if let Some(vk) = &self.valkey {
             let expire = rec.expire_ms.is_some();
             let (bytes, encoding, slack, elements) = if rec.value.kind() == Kind::String {
-                let (len, int) = match plain_string_shape(&rec.value) {
-                    Some(shape) => shape,
-                    None => string_shape(&rec.value)?,
-                };
+                let (len, int) = string_shape(&rec.value)?;
                 let (b, e) = vk.string(key, expire, len, int);
                 (b, e, 0, Some(1))
             } else {
@@ -334,15 +331,9 @@ impl Redis70 {
             t::LIST_QUICKLIST_2 | t::LIST_QUICKLIST => {
                 let v2 = v.rdb_type() == t::LIST_QUICKLIST_2;
                 for_each_node(v, |container, blob| {
-                    // A packed node's count is in its header (a listpack's
-                    // at 4, a ziplist's at 8; unknown when saturated).
-                    let at = if v2 { 4 } else { 8 };
                     count = match count {
                         Some(c) if container == 1 => Some(c + 1),
-                        Some(c) => blob.head::<10>().and_then(|b| {
-                            let n = u16::from_le_bytes([b[at], b[at + 1]]);
-                            (n != u16::MAX).then(|| c + u64::from(n))
-                        }),
+                        Some(c) => packed_count(&blob, !v2).map(|n| c + n),
                         None => None,
                     };
                     let bytes = if v2 || self.v6 {
@@ -809,6 +800,9 @@ impl Redis70 {
 /// characters).
 #[inline]
 fn string_shape(v: &Value<'_>) -> Result<(u64, bool)> {
+    if let Some(shape) = plain_string_shape(v) {
+        return Ok(shape);
+    }
     let s = v.string()?;
     let len = s.len() as u64;
     let int = match s {
@@ -1014,18 +1008,28 @@ fn blob_header(v: &Value<'_>) -> Result<(u64, Option<u64>)> {
     let per = if pairs { 2 } else { 1 };
     let count = match v.rdb_type() {
         t::SET_INTSET => s
-            .prefix(8)
+            .head::<8>()
             .map(|b| u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]]))),
-        t::HASH_ZIPLIST | t::ZSET_ZIPLIST | t::LIST_ZIPLIST => s.prefix(10).and_then(|b| {
-            let n = u16::from_le_bytes([b[8], b[9]]);
-            (n != u16::MAX).then_some(u64::from(n) / per)
-        }),
-        _ => s.prefix(6).and_then(|b| {
-            let n = u16::from_le_bytes([b[4], b[5]]);
-            (n != u16::MAX).then_some(u64::from(n) / per)
-        }),
+        t::HASH_ZIPLIST | t::ZSET_ZIPLIST | t::LIST_ZIPLIST => {
+            packed_count(&s, true).map(|n| n / per)
+        }
+        _ => packed_count(&s, false).map(|n| n / per),
     };
     Ok((s.len() as u64, count))
+}
+
+/// The entries a ziplist (at byte 8) or a listpack (at byte 4) states in
+/// its header, decompressing no more than the header; `None` when the
+/// count is saturated (65535: only a walk knows) or the blob too short.
+fn packed_count(s: &RdbStr<'_>, ziplist: bool) -> Option<u64> {
+    let n = if ziplist {
+        let b = s.head::<10>()?;
+        u16::from_le_bytes([b[8], b[9]])
+    } else {
+        let b = s.head::<6>()?;
+        u16::from_le_bytes([b[4], b[5]])
+    };
+    (n != u16::MAX).then_some(u64::from(n))
 }
 
 /// Calls `f` with each quicklist node's container (2: packed, 1: plain)
