@@ -269,12 +269,8 @@ fn csv_field(b: &[u8]) -> String {
 fn csv_row(w: &mut Vec<u8>, r: &KeyRow<'_>) {
     push_u64(w, r.db);
     w.push(b',');
-    // Most keys are UTF-8 with nothing to quote: written as they are.
-    let plain = !r
-        .key
-        .iter()
-        .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
-    if plain && std::str::from_utf8(&r.key).is_ok() {
+    // Most keys are ASCII with nothing to quote: written as they are.
+    if r.key.iter().all(|&c| !CSV_SPECIAL[usize::from(c)]) {
         w.extend_from_slice(&r.key);
     } else {
         w.extend_from_slice(csv_field(&r.key).as_bytes());
@@ -299,18 +295,49 @@ fn csv_row(w: &mut Vec<u8>, r: &KeyRow<'_>) {
     w.push(b'\n');
 }
 
+/// Bytes a key cannot hold to be written as it is in a CSV field: the
+/// ones that need quoting, and any byte beyond ASCII (such a key is then
+/// checked as UTF-8 by [`csv_field`]).
+const CSV_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c >= 0x80 || matches!(c as u8, b',' | b'"' | b'\n' | b'\r');
+        c += 1;
+    }
+    t
+};
+
+/// "00" to "99", two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Appends a number's decimal text (without the formatting machinery:
 /// CSV rows are mostly numbers).
 fn push_u64(w: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        w.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     w.extend_from_slice(&digits[i..]);
 }
@@ -441,4 +468,67 @@ fn text(w: &mut impl Write, r: &Analysis) -> std::io::Result<()> {
         line(w, label, s)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdbkit::memory::MemEncoding;
+    use std::borrow::Cow;
+
+    #[test]
+    fn numbers_as_formatted() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![0, 9, 10, 11, 99, 100, 101, 999, 1000, u64::MAX];
+        for p in 1..20 {
+            let t = 10u64.pow(p);
+            values.extend([t - 1, t, t + 1]);
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        let mut w = Vec::new();
+        for n in values {
+            w.clear();
+            push_u64(&mut w, n);
+            assert_eq!(w, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn keys_quoted_only_when_needed() {
+        let row = |key: &'static [u8]| {
+            let r = KeyRow {
+                db: 3,
+                key: Cow::Borrowed(key),
+                kind: Kind::String,
+                encoding: MemEncoding::Embstr,
+                elements: 1,
+                serialized_bytes: 12,
+                memory_bytes: 56,
+                allocated_bytes: 56,
+                expire_ms: Some(-5),
+                input: 0,
+            };
+            let mut w = Vec::new();
+            csv_row(&mut w, &r);
+            String::from_utf8(w).unwrap()
+        };
+        let tail = ",string,embstr,1,12,56,-5,1\n";
+        for (key, field) in [
+            (&b"user:1"[..], "user:1"),
+            (b"", ""),
+            ("ключ:é".as_bytes(), "ключ:é"),
+            (b"a,b", "\"a,b\""),
+            (b"say \"hi\"", "\"say \"\"hi\"\"\""),
+            (b"two\nlines", "\"two\nlines\""),
+            (b"cr\r", "\"cr\r\""),
+            (b"\xff\x00k", "\\xff\\x00k"),
+        ] {
+            assert_eq!(row(key), format!("3,{field}{tail}"), "key {key:?}");
+        }
+    }
 }
