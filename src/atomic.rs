@@ -23,7 +23,9 @@
 //! one (for a process about to exit on a signal); and
 //! [`AtomicFile::create`] removes those left in the same directory by an
 //! rdbkit process of this host that no longer runs (killed, or the machine
-//! lost power), listing them in [`AtomicFile::stale_removed`].
+//! lost power), listing them in [`AtomicFile::stale_removed`]. Outputs
+//! published together (the files of a split) wait in a [`StagingDir`],
+//! cleaned up the same ways.
 //!
 //! ```
 //! use rdbkit::atomic::AtomicFile;
@@ -70,7 +72,12 @@ pub fn remove_temporaries() -> Vec<PathBuf> {
     // point is refused, so none can escape the clean-up.
     let files = live().take().unwrap_or_default();
     for f in &files {
-        let _ = fs::remove_file(f);
+        // A staging directory goes with the finished files inside it.
+        if fs::symlink_metadata(f).is_ok_and(|m| m.is_dir()) {
+            empty_and_remove(f, &[]);
+        } else {
+            let _ = fs::remove_file(f);
+        }
     }
     files
 }
@@ -139,8 +146,51 @@ fn alive(pid: u32) -> Option<bool> {
     Some(Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Removes the temporary files of dead rdbkit processes of this host in
-/// `dir`, except `keep` (inputs: a stale file given as an input stays).
+/// The PID in a staging directory name of this host
+/// (`.rdbkit-TAG-HOST-PID-N`, TAG in ASCII letters).
+fn staging_pid(name: &str, host: &str) -> Option<u32> {
+    let (tag, rest) = name.strip_prefix(TAG)?.split_once('-')?;
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let (pid, seq) = rest
+        .strip_prefix(host)?
+        .strip_prefix('-')?
+        .split_once('-')?;
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes `dir` with the files in it when it holds nothing but regular
+/// files, none of them `keep`; otherwise (a subdirectory, a link, an input)
+/// leaves it whole. Returns whether `dir` is gone.
+fn empty_and_remove(dir: &Path, keep: &[Identity]) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let mut files = Vec::new();
+    for e in entries {
+        let Ok(e) = e else { return false };
+        let path = e.path();
+        if !e.file_type().is_ok_and(|t| t.is_file())
+            || identity(&path).is_some_and(|id| keep.contains(&id))
+        {
+            return false;
+        }
+        files.push(path);
+    }
+    for f in &files {
+        let _ = fs::remove_file(f);
+    }
+    fs::remove_dir(dir).is_ok()
+}
+
+/// Removes what dead rdbkit processes of this host left in `dir`:
+/// temporary files, and staging directories ([`StagingDir`]) with the
+/// files in them; never `keep` (inputs: a stale file given as an input
+/// stays, and so does a staging directory holding one).
 fn remove_stale(dir: &Path, keep: &[Identity]) -> Vec<PathBuf> {
     let me = std::process::id();
     let host = host();
@@ -150,18 +200,25 @@ fn remove_stale(dir: &Path, keep: &[Identity]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(pid) = temp_pid(&name.to_string_lossy(), &host) else {
-            continue;
+        let name = name.to_string_lossy();
+        let (pid, staging) = match (temp_pid(&name, &host), staging_pid(&name, &host)) {
+            (Some(pid), _) => (pid, false),
+            (None, Some(pid)) => (pid, true),
+            (None, None) => continue,
         };
         if pid == me || alive(pid) != Some(false) {
             continue;
         }
         let path = e.path();
-        let is_file = e.file_type().is_ok_and(|t| t.is_file());
-        if !is_file || identity(&path).is_some_and(|id| keep.contains(&id)) {
-            continue;
-        }
-        if fs::remove_file(&path).is_ok() {
+        let Ok(t) = e.file_type() else { continue };
+        let gone = if staging {
+            t.is_dir() && empty_and_remove(&path, keep)
+        } else {
+            t.is_file()
+                && !identity(&path).is_some_and(|id| keep.contains(&id))
+                && fs::remove_file(&path).is_ok()
+        };
+        if gone {
             removed.push(path);
         }
     }
@@ -518,8 +575,9 @@ impl AtomicFile {
     /// Checks `dest` and creates the temporary file beside it: `dest` must
     /// not exist unless `replace`, and may only be a regular file or a
     /// symbolic link (which is replaced itself; its target is untouched).
-    /// Stale temporary files of dead rdbkit processes in the same directory
-    /// are removed first ([`AtomicFile::stale_removed`]).
+    /// Stale temporary files and staging directories ([`StagingDir`]) of
+    /// dead rdbkit processes in the same directory are removed first
+    /// ([`AtomicFile::stale_removed`]).
     ///
     /// # Errors
     /// As [`check_destination`]; [`CreateError::Interrupted`] after
@@ -579,7 +637,8 @@ impl AtomicFile {
         forget_temp(sibling);
     }
 
-    /// Stale temporary files removed when this file was created.
+    /// Stale temporary files and staging directories removed when this
+    /// file was created.
     pub fn stale_removed(&self) -> &[PathBuf] {
         &self.stale
     }
@@ -627,6 +686,92 @@ impl Drop for AtomicFile {
             let _ = fs::remove_file(&self.tmp);
             forget_temp(&self.tmp);
         }
+    }
+}
+
+/// A directory for outputs that are published together: each is written
+/// and verified inside it (through [`AtomicFile`]s of its own), then all
+/// are moved into place with [`StagingDir::publish`] once every one is
+/// ready, so a failure or an interruption publishes none.
+///
+/// It is named `.rdbkit-TAG-HOST-PID-N` in the outputs' directory (the
+/// same file system, so publishing is a link or a rename). A dropped one is
+/// removed with the files left in it, [`remove_temporaries`] removes the
+/// live ones, and [`StagingDir::create`] removes those of rdbkit processes
+/// of this host that no longer run (killed with `SIGKILL`, or the machine
+/// lost power), with the stale temporary files beside them.
+///
+/// ```
+/// use rdbkit::atomic::StagingDir;
+/// let dir = std::env::temp_dir().join(format!("rdbkit-staging-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let staging = StagingDir::create(&dir, "doc", &[]).unwrap();
+/// std::fs::write(staging.path().join("a.rdb"), b"finished").unwrap();
+/// staging.publish("a.rdb", &dir.join("a.rdb"), false).unwrap();
+/// drop(staging);
+/// let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+/// assert_eq!(names, ["a.rdb"]);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct StagingDir {
+    path: PathBuf,
+    stale: Vec<PathBuf>,
+}
+
+impl StagingDir {
+    /// Creates the staging directory `tag` (ASCII letters) of this process
+    /// in `parent`, which must exist. Stale staging directories and stale
+    /// temporary files in `parent` are removed first, never
+    /// touching `keep` (the inputs); see [`StagingDir::stale_removed`].
+    ///
+    /// # Errors
+    /// [`CreateError::Interrupted`] after Ctrl-C; [`CreateError::Io`] when
+    /// the directory cannot be created.
+    pub fn create(parent: &Path, tag: &str, keep: &[&Path]) -> Result<StagingDir, CreateError> {
+        let keep: Vec<Identity> = keep.iter().filter_map(|p| identity(p)).collect();
+        let stale = remove_stale(parent, &keep);
+        let path = parent.join(format!(
+            "{TAG}{tag}-{}-{}-{}",
+            host(),
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut l = live();
+        let Some(list) = l.as_mut() else {
+            return Err(CreateError::Interrupted);
+        };
+        fs::create_dir(&path).map_err(|e| CreateError::Io(parent.to_path_buf(), e))?;
+        list.push(path.clone());
+        Ok(StagingDir { path, stale })
+    }
+
+    /// The directory, to write the outputs in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stale directories and temporary files removed by
+    /// [`StagingDir::create`].
+    pub fn stale_removed(&self) -> &[PathBuf] {
+        &self.stale
+    }
+
+    /// Moves the finished file `name` of this directory to `dest` (on the
+    /// same file system). Without `replace` it is linked, which fails if
+    /// `dest` exists; `dest` is never a directory or a special file.
+    ///
+    /// # Errors
+    /// The `io::Error` of the link or rename.
+    pub fn publish(&self, name: &str, dest: &Path, replace: bool) -> io::Result<()> {
+        publish(&self.path.join(name), dest, replace)
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        empty_and_remove(&self.path, &[]);
+        forget_temp(&self.path);
     }
 }
 
@@ -695,6 +840,112 @@ mod tests {
         assert!(tmp.exists());
         drop(f);
         assert!(!tmp.exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn staging_names_parse_back() {
+        let h = host();
+        let d = dir("staging-names");
+        let s = StagingDir::create(&d, "split", &[]).unwrap();
+        let n = s.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(staging_pid(&n, &h), Some(std::process::id()));
+        let p = |name: String| staging_pid(&name, &h);
+        assert_eq!(p(format!(".rdbkit-other-{h}-12-0")), Some(12));
+        assert_eq!(p(format!(".rdbkit-split-{h}-12")), None);
+        assert_eq!(p(format!(".rdbkit-split-{h}-12-x")), None);
+        assert_eq!(p(format!(".rdbkit-sp1it-{h}-12-0")), None);
+        assert_eq!(p(".rdbkit-split-elsewhere-12-0".into()), None);
+        // Temporary file names are not staging names.
+        assert_eq!(p(format!(".a.rdb.rdbkit-{h}-12-0.tmp")), None);
+        drop(s);
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn stale_staging_of_dead_processes_is_removed_and_nothing_else() {
+        let d = dir("staging-stale");
+        let h = host();
+        let make = |name: &str, files: &[&str]| {
+            let p = d.join(name);
+            fs::create_dir(&p).unwrap();
+            for f in files {
+                fs::write(p.join(f), b"x").unwrap();
+            }
+            p
+        };
+        // PIDs above the kernel's maximum (4194304) never run.
+        let dead = make(
+            &format!(".rdbkit-split-{h}-99999999-0"),
+            &[
+                "shard-1.rdb",
+                &format!(".shard-2.rdb.rdbkit-{h}-99999999-3.tmp"),
+            ],
+        );
+        let dead_empty = make(&format!(".rdbkit-split-{h}-99999997-1"), &[]);
+        let alive = make(&format!(".rdbkit-split-{h}-1-0"), &["a.rdb"]);
+        let other_host = make(".rdbkit-split-elsewhere-99999999-0", &["a.rdb"]);
+        let dead_other_tag = make(&format!(".rdbkit-other-{h}-99999999-0"), &["a.rdb"]);
+        let not_staging = make(&format!(".rdbkit-sp1it-{h}-99999999-0"), &["a.rdb"]);
+        let a_file = d.join(format!(".rdbkit-split-{h}-99999999-1"));
+        fs::write(&a_file, b"x").unwrap();
+        let with_input = make(&format!(".rdbkit-split-{h}-99999996-0"), &["in.rdb"]);
+        let with_dir = make(&format!(".rdbkit-split-{h}-99999995-0"), &["a.rdb"]);
+        fs::create_dir(with_dir.join("sub")).unwrap();
+        let stale_file = d.join(format!(".out.rdb.rdbkit-{h}-99999999-0.tmp"));
+        fs::write(&stale_file, b"x").unwrap();
+        let input = with_input.join("in.rdb");
+        let s = StagingDir::create(&d, "split", &[&input]).unwrap();
+        let mut removed = s.stale_removed().to_vec();
+        removed.sort();
+        let mut want = vec![
+            dead.clone(),
+            dead_empty.clone(),
+            dead_other_tag,
+            stale_file.clone(),
+        ];
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(!dead.exists() && !dead_empty.exists() && !stale_file.exists());
+        assert!(a_file.is_file());
+        for (kept, n) in [
+            (&alive, 1),
+            (&other_host, 1),
+            (&not_staging, 1),
+            (&with_input, 1),
+            (&with_dir, 2),
+        ] {
+            assert_eq!(fs::read_dir(kept).unwrap().count(), n, "{kept:?}");
+        }
+        // Its own directory goes with what was left in it.
+        fs::write(s.path().join("shard-1.rdb"), b"x").unwrap();
+        let own = s.path().to_path_buf();
+        drop(s);
+        assert!(!own.exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn staging_publishes_without_replacing() {
+        let d = dir("staging-publish");
+        let s = StagingDir::create(&d, "split", &[]).unwrap();
+        fs::write(s.path().join("a.rdb"), b"new").unwrap();
+        fs::write(d.join("a.rdb"), b"old").unwrap();
+        let e = s.publish("a.rdb", &d.join("a.rdb"), false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(d.join("a.rdb")).unwrap(), b"old");
+        fs::create_dir(d.join("dir")).unwrap();
+        assert!(s.publish("a.rdb", &d.join("dir"), true).is_err());
+        s.publish("a.rdb", &d.join("a.rdb"), true).unwrap();
+        assert_eq!(fs::read(d.join("a.rdb")).unwrap(), b"new");
+        drop(s);
+        let mut names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.rdb", "dir"]);
         fs::remove_dir_all(&d).unwrap();
     }
 

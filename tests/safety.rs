@@ -313,6 +313,90 @@ fn temporaries_of_a_killed_run_are_removed_by_the_next() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+const SPLIT: &[&str] = &[
+    "split",
+    "a.rdb",
+    "b.rdb",
+    "-o",
+    "out",
+    "--slots",
+    "0-8000,8001-16383",
+    "--on-conflict",
+    "first",
+];
+
+/// Starts a split paused before writing its second output, the first one
+/// finished in the staging directory (which is returned).
+fn split_paused_at_second_output(d: &Path) -> (Child, PathBuf, PathBuf) {
+    let (child, marker) = start_paused(d, "planned", SPLIT);
+    std::fs::remove_file(&marker).unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < until,
+            "the second output was never planned"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let staging: Vec<String> = temporaries(&d.join("out"));
+    assert_eq!(staging.len(), 1, "{staging:?}");
+    let staging = d.join("out").join(&staging[0]);
+    assert!(
+        listing(&staging).contains(&"part-1-slots-0-8000.rdb".to_string()),
+        "{:?}",
+        listing(&staging)
+    );
+    (child, marker, staging)
+}
+
+#[test]
+fn an_interrupted_split_leaves_no_output_and_no_staging() {
+    // One signal unwinds; a second one exits at once from the handler.
+    for signals in [1, 2] {
+        let d = workdir(&format!("split-signal-{signals}"));
+        let (child, marker, _) = split_paused_at_second_output(&d);
+        for _ in 0..signals {
+            kill(&child, "INT");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_file(&marker);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{signals}: {}", stderr(&o));
+        assert_eq!(
+            listing(&d.join("out")),
+            Vec::<String>::new(),
+            "{signals}: {}",
+            stderr(&o)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+#[test]
+fn the_staging_of_a_killed_split_is_removed_by_the_next() {
+    let d = workdir("split-killed");
+    let (mut child, marker, staging) = split_paused_at_second_output(&d);
+    kill(&child, "KILL");
+    let _ = child.wait();
+    std::fs::remove_file(&marker).unwrap();
+    assert!(staging.is_dir(), "SIGKILL leaves the staging directory");
+    let o = rdbkit(&d, SPLIT);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let name = staging.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stderr(&o).contains(&format!(
+            "removed stale out/{name} (left by an rdbkit process"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        listing(&d.join("out")),
+        ["part-1-slots-0-8000.rdb", "part-2-slots-8001-16383.rdb"]
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Runs `args` paused at `point`, changes `file` meanwhile with `change`,
 /// and returns the result.
 fn changed_underneath(

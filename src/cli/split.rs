@@ -12,8 +12,8 @@ use rdbkit::cluster::{key_slot, parse_cluster_nodes, parse_ranges, shard_ranges,
 use rdbkit::decode::{Decoder, Item, Level, Options};
 use rdbkit::merge::{merge, KeySelector, MergeOptions, MergeReport, Policy};
 
-use super::output::Out;
-use rdbkit::atomic::{check_destination, check_paths, AtomicFile, Role};
+use super::output::{errln, Out};
+use rdbkit::atomic::{check_destination, check_paths, AtomicFile, Role, StagingDir};
 
 use super::{Failure, EXIT_DATA};
 
@@ -190,15 +190,6 @@ fn check_coverage(
     Ok(())
 }
 
-/// A directory for the outputs until all are written, removed on drop.
-struct Staging(PathBuf);
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
     for n in &names {
@@ -263,12 +254,16 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         .as_ref()
         .map(|r| super::create_output(r, a.force, &keep))
         .transpose()?;
-    let staging = Staging(
-        a.output
-            .join(format!(".rdbkit-split-{}", std::process::id())),
-    );
-    std::fs::create_dir_all(&staging.0)
-        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", staging.0.display())))?;
+    // The outputs wait here until all are written and verified.
+    let staging =
+        StagingDir::create(&a.output, "split", &keep).map_err(super::destination_failure)?;
+    let stale = report.iter().flat_map(|r| r.stale_removed());
+    for p in stale.chain(staging.stale_removed()) {
+        errln!(
+            "removed stale {} (left by an rdbkit process that no longer runs)",
+            p.display()
+        );
+    }
     let target = a
         .target
         .as_deref()
@@ -277,7 +272,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
     let mut reports: Vec<(&Part, MergeReport)> = Vec::new();
     for p in &parts {
-        let mut o = MergeOptions::new(a.inputs.clone(), staging.0.join(&p.name));
+        let mut o = MergeOptions::new(a.inputs.clone(), staging.path().join(&p.name));
         o.target = target;
         o.policy = match a.on_conflict {
             ConflictPolicy::Error => Policy::Error,
@@ -311,7 +306,7 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         // Redis 7.4+ cluster nodes write each slot's keys together after
         // a SLOT_INFO record: the same layout here, checked again.
         if p.db.is_none() && r.target.is_some_and(|t| t.has_slot_info()) {
-            group_by_slot(&staging.0.join(&p.name), &r)?;
+            group_by_slot(&staging.path().join(&p.name), &r)?;
         }
         reports.push((p, r));
     }
@@ -323,7 +318,8 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
     }
     for (p, _) in &reports {
         let dest = a.output.join(&p.name);
-        publish(&staging.0.join(&p.name), &dest, a.force)
+        staging
+            .publish(&p.name, &dest, a.force)
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dest.display())))?;
     }
     if let Ok(d) = std::fs::File::open(&a.output) {
@@ -359,16 +355,6 @@ fn group_by_slot(path: &Path, r: &MergeReport) -> Result<(), Failure> {
         return Err(fail(format!("keys per database {got:?}, planned {want:?}")));
     }
     file.commit().map_err(|e| fail(e.to_string()))
-}
-
-/// Moves a verified output into place (without `force`, never over a file
-/// that appeared meanwhile).
-fn publish(from: &Path, to: &Path, force: bool) -> std::io::Result<()> {
-    if force {
-        std::fs::rename(from, to)
-    } else {
-        std::fs::hard_link(from, to).and_then(|()| std::fs::remove_file(from))
-    }
 }
 
 fn keys_of(r: &MergeReport) -> (u64, u64) {
