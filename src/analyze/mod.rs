@@ -351,9 +351,6 @@ impl std::ops::Deref for Totals {
 /// and its database.
 type Located = (u64, u64, u64);
 
-/// Mixes the database into a key's fingerprint.
-const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-
 /// The analysis of one range (the scan engine's visitor), and of one
 /// input when joined.
 struct KeySink<'o> {
@@ -612,7 +609,7 @@ impl<'a> Sink<'a> for KeySink<'_> {
         }
         let r = row(self.opts, k, self.input)?;
         if let Some(fps) = &mut self.fps {
-            let fp = crate::decode::fingerprint(&r.key) ^ r.db.wrapping_mul(DB_MIX);
+            let fp = crate::decode::key_fingerprint(r.db, &r.key);
             fps.push((fp, at as u64, r.db));
         }
         self.count(&r);

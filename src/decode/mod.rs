@@ -46,7 +46,7 @@ pub use stream::{
 };
 pub use string::{lossy, Elem, RdbStr};
 pub use value::Value;
-pub(crate) use walk::fingerprint;
+pub(crate) use walk::{fingerprint, key_fingerprint};
 pub use warning::{Warning, Warnings};
 
 use crate::format::{crc, opcode as op, Header, Lineage};

@@ -67,6 +67,13 @@ pub(crate) fn fingerprint(b: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
+/// The fingerprint of a key in a database: the key's [`fingerprint`] with
+/// the database mixed in (for duplicate detection across databases).
+#[inline]
+pub(crate) fn key_fingerprint(db: u64, key: &[u8]) -> u64 {
+    fingerprint(key) ^ db.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 fn elem_fingerprint(e: Elem<'_>, buf: &mut Vec<u8>) -> u64 {
     match e {
         Elem::Bytes(b) => fingerprint(b),

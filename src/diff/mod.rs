@@ -240,7 +240,6 @@ struct Entry {
 }
 
 const NO_EXPIRY: i64 = i64::MIN;
-const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 const OFFSET_BITS: u32 = 48;
 /// The most inputs per side.
 pub const MAX_INPUTS: usize = 255;
@@ -454,7 +453,7 @@ impl<'a> Sink<'a> for DigestSink<'_> {
                 at as u64,
             ));
         }
-        let fp = crate::decode::fingerprint(&key) ^ k.db.wrapping_mul(DB_MIX);
+        let fp = crate::decode::key_fingerprint(k.db, &key);
         self.counts[bucket_of(fp)] += 1;
         self.entries.push(Entry {
             fp,

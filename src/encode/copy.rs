@@ -45,6 +45,75 @@ fn skip_opts() -> Options {
     }
 }
 
+/// The keys a copy keeps, for the duplicate check (Redis panics loading
+/// a file with a key twice in one database): a 64-bit fingerprint of the
+/// database and key with the record's offset, 16 bytes a key, instead of
+/// every key's bytes in a hash table.
+#[derive(Default)]
+struct KeptKeys {
+    keys: Vec<(u64, usize)>,
+    /// Where each database's records start: (offset, db), in file order.
+    dbs: Vec<(usize, u64)>,
+}
+
+impl KeptKeys {
+    fn push(&mut self, db: u64, key: &[u8], at: usize) {
+        if self.dbs.last().is_none_or(|&(_, d)| d != db) {
+            self.dbs.push((at, db));
+        }
+        let fp = crate::decode::key_fingerprint(db, key);
+        self.keys.push((fp, at));
+    }
+
+    fn db_at(&self, at: usize) -> u64 {
+        let i = self.dbs.partition_point(|&(start, _)| start <= at);
+        self.dbs.get(i.wrapping_sub(1)).map_or(0, |&(_, db)| db)
+    }
+
+    /// Fails on the first key kept twice in one database (reported at its
+    /// second record, with the first one's offset). Records of equal
+    /// fingerprints are read again and compared, so a collision never
+    /// refuses a good file.
+    fn check(mut self, input: &[u8]) -> Result<()> {
+        self.keys.sort_unstable();
+        let skip = skip_opts();
+        let mut dup: Option<(usize, usize)> = None;
+        for g in self
+            .keys
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|g| g.len() > 1)
+        {
+            let mut seen: Vec<(u64, std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
+            for &(_, at) in g {
+                let db = self.db_at(at);
+                let k = crate::decode::scan::record_at(input, at, db, skip)?;
+                let key = k.key.to_bytes()?;
+                if let Some(&(_, _, first)) = seen.iter().find(|s| s.0 == db && s.1 == key) {
+                    // The earliest second occurrence is the one reported.
+                    if dup.is_none_or(|d| at < d.1) {
+                        dup = Some((first, at));
+                    }
+                    break;
+                }
+                seen.push((db, key, at));
+            }
+        }
+        let Some((first, at)) = dup else {
+            return Ok(());
+        };
+        let db = self.db_at(at);
+        let k = crate::decode::scan::record_at(input, at, db, skip)?;
+        Err(crate::Error::new(
+            crate::ErrorKind::DuplicateKey {
+                db,
+                first_offset: first as u64,
+            },
+            at as u64,
+        )
+        .with_key(&k.key.to_bytes()?))
+    }
+}
+
 /// Writes one record: byte for byte when the target reads it, re-encoded
 /// otherwise (counted in `summary.reencoded`).
 fn copy_record<W: Write>(
@@ -105,11 +174,16 @@ pub fn copy_filtered<W: Write>(
     // Pass 1: check everything, ask about every key once.
     let mut decisions: Vec<bool> = Vec::new();
     let mut summary = CopySummary::default();
-    for item in Decoder::new(input, Options::default())? {
+    let mut kept_keys = KeptKeys::default();
+    let mut dec = Decoder::new(input, Options::default())?;
+    loop {
+        let at = dec.offset();
+        let Some(item) = dec.next() else { break };
         if let Item::Key(k) = item? {
             let kept = keep(&k);
             decisions.push(kept);
             if kept {
+                kept_keys.push(k.db, &k.key.to_bytes()?, at);
                 let c = summary.kept.entry(k.db).or_default();
                 c.0 += 1;
                 c.1 += u64::from(k.expire_ms.is_some());
@@ -118,12 +192,13 @@ pub fn copy_filtered<W: Write>(
             }
         }
     }
-    // Pass 2: write.
+    // A key kept twice in a database is refused before anything is
+    // written (Redis panics loading that).
+    kept_keys.check(input)?;
+    // Pass 2: write, the RESIZEDB counts checked against what is written.
     let skip = skip_opts();
     let mut w = RdbWriter::new(out, target)?;
-    // Refuses a key twice in a database (Redis panics loading that) and
-    // checks the RESIZEDB counts against what is written.
-    w.track_keys();
+    w.count_keys();
     let mut decisions = decisions.into_iter();
     let mut selected: Option<u64> = None;
     let mut resized = std::collections::BTreeSet::new();
@@ -202,6 +277,7 @@ pub fn copy_by_slot<W: Write>(input: &[u8], out: W, target: Option<Target>) -> R
     }
     // Pass 1: check everything; each key's slot and record offset.
     let mut keys: Vec<(u16, usize, bool)> = Vec::new();
+    let mut kept_keys = KeptKeys::default();
     let mut first_key = usize::MAX;
     let mut dec = Decoder::new(input, Options::default())?;
     loop {
@@ -220,9 +296,11 @@ pub fn copy_by_slot<W: Write>(input: &[u8], out: W, target: Option<Target>) -> R
                 .with_key(&key));
             }
             keys.push((crate::cluster::key_slot(&key), at, k.expire_ms.is_some()));
+            kept_keys.push(0, &key, at);
             first_key = first_key.min(at);
         }
     }
+    kept_keys.check(input)?;
     keys.sort_by_key(|&(slot, at, _)| (slot, at));
     let mut summary = CopySummary::default();
     let expires = keys.iter().filter(|k| k.2).count() as u64;
@@ -231,7 +309,7 @@ pub fn copy_by_slot<W: Write>(input: &[u8], out: W, target: Option<Target>) -> R
     }
     let skip = skip_opts();
     let mut w = RdbWriter::new(out, target)?;
-    w.track_keys();
+    w.count_keys();
     // Aux fields, functions and module aux data before the first key,
     // then the keys by slot, then what came after the last key.
     let mut wrote_keys = false;
@@ -291,4 +369,101 @@ fn write_by_slot<W: Write>(
         i = j;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::KeyMeta;
+    use crate::ErrorKind;
+
+    /// A file of `(db, key)` string records in this order, written without
+    /// the writer's own duplicate check; with the offset of each record.
+    fn file(version: u32, keys: &[(u64, &str)]) -> (Vec<u8>, Vec<u64>) {
+        let mut w = RdbWriter::new(Vec::new(), Target::redis(version)).unwrap();
+        let mut db = None;
+        let mut at = Vec::new();
+        for &(d, k) in keys {
+            if db != Some(d) {
+                w.select_db(d).unwrap();
+                db = Some(d);
+            }
+            at.push(w.written());
+            let v = OwnedValue::String(format!("value of {k}").into_bytes());
+            w.key(k.as_bytes(), &v, KeyMeta::default()).unwrap();
+        }
+        (w.finish().unwrap(), at)
+    }
+
+    fn duplicate(e: &crate::Error) -> (u64, u64, u64, Vec<u8>) {
+        match e.kind() {
+            ErrorKind::DuplicateKey { db, first_offset } => {
+                (*db, *first_offset, e.offset(), e.key().unwrap().to_vec())
+            }
+            _ => panic!("not a duplicate key: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_key_kept_twice_is_refused_with_both_input_offsets() {
+        let keys = [(0, "a"), (0, "b"), (0, "c"), (0, "b"), (0, "a")];
+        let (input, at) = file(11, &keys);
+        let e = copy_filtered(&input, Vec::new(), None, |_| true).unwrap_err();
+        // The earliest second occurrence: "b" at record 3, first at record 1.
+        assert_eq!(duplicate(&e), (0, at[1], at[3], b"b".to_vec()));
+        // Leaving one copy of each out makes a good file.
+        let mut n = 0;
+        let out = {
+            let mut out = Vec::new();
+            copy_filtered(&input, &mut out, None, |_| {
+                n += 1;
+                n <= 3
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            crate::stats::inspect(&out, Options::default(), 0)
+                .unwrap()
+                .keys(),
+            3
+        );
+        // The same key in two databases is no duplicate.
+        let (input, _) = file(11, &[(0, "a"), (0, "b"), (3, "a"), (3, "b")]);
+        let s = copy_filtered(&input, Vec::new(), None, |_| true).unwrap();
+        assert_eq!(s.kept, BTreeMap::from([(0, (2, 0)), (3, (2, 0))]));
+        // ... unless it comes back in the first one.
+        let (input, at) = file(11, &[(0, "a"), (3, "a"), (0, "a")]);
+        let e = copy_filtered(&input, Vec::new(), None, |_| true).unwrap_err();
+        assert_eq!(duplicate(&e), (0, at[0], at[2], b"a".to_vec()));
+    }
+
+    #[test]
+    fn copy_by_slot_refuses_a_key_twice() {
+        let (input, at) = file(12, &[(0, "x"), (0, "{x}y"), (0, "x")]);
+        let e = copy_by_slot(&input, Vec::new(), None).unwrap_err();
+        assert_eq!(duplicate(&e), (0, at[0], at[2], b"x".to_vec()));
+    }
+
+    #[test]
+    fn equal_fingerprints_of_different_keys_are_no_duplicate() {
+        let (input, at) = file(11, &[(0, "a"), (0, "b"), (1, "a")]);
+        // Every key given the same fingerprint: only the bytes decide.
+        let mut k = KeptKeys::default();
+        for (&(db, _), &o) in [(0, ()), (0, ()), (1, ())].iter().zip(&at) {
+            k.push(db, b"", o as usize);
+        }
+        for e in &mut k.keys {
+            e.0 = 7;
+        }
+        assert!(k.check(&input).is_ok());
+        // And a real duplicate among them is still found.
+        let (input, at) = file(11, &[(0, "a"), (0, "b"), (0, "a")]);
+        let mut k = KeptKeys::default();
+        for &o in &at {
+            k.push(0, b"", o as usize);
+        }
+        let e = k.check(&input).unwrap_err();
+        assert_eq!(duplicate(&e), (0, at[0], at[2], b"a".to_vec()));
+    }
 }

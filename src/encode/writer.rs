@@ -52,8 +52,10 @@ struct Tracker {
     counts: BTreeMap<u64, (u64, u64)>,
     /// The last `RESIZEDB` hint written per database.
     hints: BTreeMap<u64, (u64, u64)>,
-    /// Every (db, key) written, with the offset of its record.
-    seen: HashMap<(u64, Vec<u8>), u64>,
+    /// Every (db, key) written, with the offset of its record (`None`:
+    /// the caller checked for duplicates itself, see
+    /// [`RdbWriter::count_keys`]).
+    seen: Option<HashMap<(u64, Vec<u8>), u64>>,
 }
 
 /// The error for `SLOT_INFO` records asked of a target without them.
@@ -111,6 +113,16 @@ impl<W: Write> RdbWriter<W> {
     /// assert!(w.finish().is_err());
     /// ```
     pub fn track_keys(&mut self) {
+        self.tracker
+            .get_or_insert_with(Default::default)
+            .seen
+            .get_or_insert_with(HashMap::new);
+    }
+
+    /// [`RdbWriter::track_keys`] without remembering the keys, for a
+    /// caller that has ruled out duplicates itself: counts and `RESIZEDB`
+    /// hints only, in constant memory.
+    pub(crate) fn count_keys(&mut self) {
         self.tracker.get_or_insert_with(Default::default);
     }
 
@@ -125,17 +137,19 @@ impl<W: Write> RdbWriter<W> {
         let Some(t) = &mut self.tracker else {
             return Ok(());
         };
-        if let Some(&first) = t.seen.get(&(t.db, key.to_vec())) {
-            return Err(Error::new(
-                ErrorKind::DuplicateKey {
-                    db: t.db,
-                    first_offset: first,
-                },
-                at,
-            )
-            .with_key(key));
+        if let Some(seen) = &mut t.seen {
+            if let Some(&first) = seen.get(&(t.db, key.to_vec())) {
+                return Err(Error::new(
+                    ErrorKind::DuplicateKey {
+                        db: t.db,
+                        first_offset: first,
+                    },
+                    at,
+                )
+                .with_key(key));
+            }
+            seen.insert((t.db, key.to_vec()), at);
         }
-        t.seen.insert((t.db, key.to_vec()), at);
         let c = t.counts.entry(t.db).or_default();
         c.0 += 1;
         c.1 += u64::from(expires);

@@ -13,7 +13,7 @@ use super::progress::{Progress, Ticker};
 use super::records::*;
 use super::report::MAX_LISTED;
 use crate::decode::scan::{scan, ScanOptions, Sink, Walked};
-use crate::decode::{fingerprint, Decoder, Item, KeyRecord, Level, Options, Warnings};
+use crate::decode::{key_fingerprint, Decoder, Item, KeyRecord, Level, Options, Warnings};
 use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
 use crate::format::{rdb_type, Header, ModuleId};
 use crate::stats::{library_name, FileStats, Stats};
@@ -215,10 +215,8 @@ impl<'c> InputSink<'c> {
                 }
             }
         }
-        s.fps.push((
-            fingerprint(&key) ^ odb.wrapping_mul(DB_MIX),
-            loc(cx.input, start),
-        ));
+        s.fps
+            .push((key_fingerprint(odb, &key), loc(cx.input, start)));
         if self.cur_out.is_none_or(|c| c.0 != odb) {
             self.fold_out();
             self.cur_out = Some((odb, 0, 0));

@@ -18,8 +18,6 @@ pub const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
 
 /// Bits of a location used for the byte offset; the input index is above.
 pub(super) const OFFSET_BITS: u32 = 48;
-/// Mixes the output database into a key fingerprint.
-pub(super) const DB_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A run of consecutive key records of one database in one input.
 /// Runs are cut at the first record start [`RUN_SPLIT`] bytes or more past
