@@ -766,6 +766,70 @@ impl StagingDir {
     pub fn publish(&self, name: &str, dest: &Path, replace: bool) -> io::Result<()> {
         publish(&self.path.join(name), dest, replace)
     }
+
+    /// Publishes every `(name, dest)` as [`StagingDir::publish`] does, as
+    /// a set: without `replace`, every `dest` is checked to be free before
+    /// the first is moved, and when one fails after all (a file appeared
+    /// meanwhile) those already published are taken back, so the set is
+    /// published whole or not at all. With `replace` the files they
+    /// replaced are gone: a failure leaves the ones before it published.
+    ///
+    /// # Errors
+    /// The destination that failed and the `io::Error` of its check, link
+    /// or rename.
+    ///
+    /// ```
+    /// use rdbkit::atomic::StagingDir;
+    /// let dir = std::env::temp_dir().join(format!("rdbkit-publish-all-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let staging = StagingDir::create(&dir, "doc", &[]).unwrap();
+    /// for n in ["a.rdb", "b.rdb"] {
+    ///     std::fs::write(staging.path().join(n), n).unwrap();
+    /// }
+    /// std::fs::write(dir.join("b.rdb"), "there before").unwrap();
+    /// let set = [("a.rdb", dir.join("a.rdb")), ("b.rdb", dir.join("b.rdb"))];
+    /// let (failed, _) = staging.publish_all(&set, false).unwrap_err();
+    /// assert_eq!(failed, dir.join("b.rdb"));
+    /// assert!(!dir.join("a.rdb").exists());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn publish_all<P: AsRef<Path>>(
+        &self,
+        items: &[(&str, P)],
+        replace: bool,
+    ) -> Result<(), (PathBuf, io::Error)> {
+        if !replace {
+            for (_, dest) in items {
+                let dest = dest.as_ref();
+                check_destination(dest, false)
+                    .map_err(|e| (dest.to_path_buf(), io::Error::other(e.to_string())))?;
+            }
+        }
+        let mut done: Vec<(&Path, Option<Identity>)> = Vec::new();
+        for (name, dest) in items {
+            let dest = dest.as_ref();
+            let id = identity(&self.path.join(name));
+            if let Err(e) = self.publish(name, dest, replace) {
+                if !replace {
+                    // Only what this call put there, unchanged since.
+                    for (d, id) in done {
+                        if id.is_some() && identity(d) == id {
+                            let _ = fs::remove_file(d);
+                        }
+                    }
+                }
+                return Err((dest.to_path_buf(), e));
+            }
+            done.push((dest, id));
+        }
+        if let Some(d) = items
+            .first()
+            .and_then(|(_, d)| File::open(dir_of(d.as_ref())).ok())
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
 }
 
 impl Drop for StagingDir {
@@ -946,6 +1010,43 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["a.rdb", "dir"]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_set_is_published_whole_or_not_at_all() {
+        let d = dir("publish-all");
+        let s = StagingDir::create(&d, "split", &[]).unwrap();
+        for n in ["a", "b", "c"] {
+            fs::write(s.path().join(n), n).unwrap();
+        }
+        let set = |names: &[&'static str]| -> Vec<(&'static str, PathBuf)> {
+            names.iter().map(|&n| (n, d.join(n))).collect()
+        };
+        // "missing" fails after "a" and "b" were linked: both taken back.
+        let e = s
+            .publish_all(&set(&["a", "b", "missing"]), false)
+            .unwrap_err();
+        assert_eq!(e.0, d.join("missing"));
+        assert_eq!(e.1.kind(), io::ErrorKind::NotFound);
+        assert!(!d.join("a").exists() && !d.join("b").exists());
+        // Taken back means gone: the staged copies were moved, not kept.
+        assert!(!s.path().join("a").exists());
+        // A file that was replaced meanwhile is not the one published: kept.
+        fs::write(s.path().join("a"), "a").unwrap();
+        fs::write(s.path().join("b"), "b").unwrap();
+        fs::write(d.join("c"), "someone else's").unwrap();
+        let e = s.publish_all(&set(&["a", "b", "c"]), false).unwrap_err();
+        assert_eq!(e.0, d.join("c"));
+        assert!(!d.join("a").exists(), "checked before anything moved");
+        assert_eq!(fs::read(d.join("c")).unwrap(), b"someone else's");
+        s.publish_all(&set(&["a", "b"]), false).unwrap();
+        assert_eq!(fs::read(d.join("b")).unwrap(), b"b");
+        // With replace, existing files are replaced.
+        fs::write(s.path().join("c"), "c").unwrap();
+        s.publish_all(&set(&["c"]), true).unwrap();
+        assert_eq!(fs::read(d.join("c")).unwrap(), b"c");
+        drop(s);
         fs::remove_dir_all(&d).unwrap();
     }
 

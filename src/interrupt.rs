@@ -70,9 +70,10 @@ pub(crate) fn poll(data: &[u8], at: u64) -> Result<()> {
 /// A deterministic pause for tests of files changing underneath: when the
 /// environment variable `RDBKIT_TEST_PAUSE` is `POINT:MARKER` and `point`
 /// is `POINT`, creates the file `MARKER` and waits (up to 60 s) until the
-/// test removes it. Points: `opened` (inputs open, nothing read yet) and
-/// `planned` (merge inputs checked, nothing written yet). Not for use
-/// outside tests.
+/// test removes it. Points: `opened` (inputs open, nothing read yet),
+/// `planned` (merge inputs checked, nothing written yet) and `publishing`
+/// (a split's outputs all written, none published). Not for use outside
+/// tests.
 #[doc(hidden)]
 pub fn test_pause(point: &str) {
     let Some(v) = std::env::var_os("RDBKIT_TEST_PAUSE") else {

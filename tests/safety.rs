@@ -397,6 +397,27 @@ fn the_staging_of_a_killed_split_is_removed_by_the_next() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+#[test]
+fn a_split_publishes_all_its_outputs_or_none() {
+    let d = workdir("split-publish");
+    let (child, marker) = start_paused(&d, "publishing", SPLIT);
+    // Every output is written and verified; one of them appears meanwhile.
+    let second = d.join("out/part-2-slots-8001-16383.rdb");
+    std::fs::write(&second, b"someone else's").unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("part-2-slots-8001-16383.rdb")
+            && stderr(&o).contains("no output was published"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&second).unwrap(), b"someone else's");
+    assert_eq!(listing(&d.join("out")), ["part-2-slots-8001-16383.rdb"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Runs `args` paused at `point`, changes `file` meanwhile with `change`,
 /// and returns the result.
 fn changed_underneath(

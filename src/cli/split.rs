@@ -316,15 +316,19 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
             super::signals::received().unwrap_or(2),
         ));
     }
-    for (p, _) in &reports {
-        let dest = a.output.join(&p.name);
-        staging
-            .publish(&p.name, &dest, a.force)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dest.display())))?;
-    }
-    if let Ok(d) = std::fs::File::open(&a.output) {
-        let _ = d.sync_all();
-    }
+    rdbkit::interrupt::test_pause("publishing");
+    let set: Vec<(&str, PathBuf)> = reports
+        .iter()
+        .map(|(p, _)| (p.name.as_str(), a.output.join(&p.name)))
+        .collect();
+    staging.publish_all(&set, a.force).map_err(|(dest, e)| {
+        let none = if a.force {
+            ""
+        } else {
+            "; no output was published"
+        };
+        Failure::usage(format!("cannot write {}: {e}{none}", dest.display()))
+    })?;
     if let Some(f) = report {
         write_report(f, &a, &reports)?;
     }
