@@ -801,8 +801,16 @@ impl StagingDir {
         if !replace {
             for (_, dest) in items {
                 let dest = dest.as_ref();
-                check_destination(dest, false)
-                    .map_err(|e| (dest.to_path_buf(), io::Error::other(e.to_string())))?;
+                check_destination(dest, false).map_err(|e| {
+                    let e = match e {
+                        CreateError::Exists(_) => io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "the file exists (it appeared meanwhile)",
+                        ),
+                        e => io::Error::other(e.to_string()),
+                    };
+                    (dest.to_path_buf(), e)
+                })?;
             }
         }
         let mut done: Vec<(&Path, Option<Identity>)> = Vec::new();
@@ -1038,6 +1046,7 @@ mod tests {
         fs::write(d.join("c"), "someone else's").unwrap();
         let e = s.publish_all(&set(&["a", "b", "c"]), false).unwrap_err();
         assert_eq!(e.0, d.join("c"));
+        assert_eq!(e.1.kind(), io::ErrorKind::AlreadyExists);
         assert!(!d.join("a").exists(), "checked before anything moved");
         assert_eq!(fs::read(d.join("c")).unwrap(), b"someone else's");
         s.publish_all(&set(&["a", "b"]), false).unwrap();
