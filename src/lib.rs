@@ -90,9 +90,10 @@
 //! ## Merge
 //!
 //! [`merge::merge`] takes per-node files and writes one verified output;
-//! see the [`merge`] module for a complete example. [`merge::merge_bytes`]
-//! does the same for inputs held in memory, writing into any
-//! [`std::io::Write`]:
+//! see the [`merge`] module for a complete example. [`merge::split`]
+//! writes several outputs (cluster shards, say) from one reading of the
+//! inputs. [`merge::merge_bytes`] does the same as a merge for inputs held
+//! in memory, writing into any [`std::io::Write`]:
 //!
 //! ```
 //! use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};

@@ -1,8 +1,9 @@
 //! `rdbkit split IN... -o DIR`: one file per cluster shard (or per
-//! database), each written as a merge of the inputs' keys of its slots
-//! ([`rdbkit::merge::MergeOptions::select`]): conflicts follow
-//! `--on-conflict`, every output is verified, and the set is published
-//! only when all are written.
+//! database), each holding what a merge of the inputs' keys of its slots
+//! would, all from one reading and plan of the inputs
+//! ([`rdbkit::merge::split`]): conflicts follow `--on-conflict`, every
+//! output is verified, and the set is published only when all are
+//! written.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rdbkit::cluster::{key_slot, parse_cluster_nodes, parse_ranges, shard_ranges, SLOTS};
 use rdbkit::decode::{Decoder, Item, Level, Options};
-use rdbkit::merge::{merge, KeySelector, MergeOptions, MergeReport, Policy};
+use rdbkit::merge::{self, KeyPartition, MergeOptions, MergeReport, Policy};
 
 use super::output::{errln, Out};
 use rdbkit::atomic::{check_destination, check_paths, AtomicFile, Role, StagingDir};
@@ -127,6 +128,28 @@ fn plan_parts(a: &Args) -> Result<Vec<Part>, Failure> {
             .collect());
     }
     Ok(Vec::new())
+}
+
+/// Which output takes each key: by database for `--by-db`, by slot
+/// otherwise (a slot no output holds takes none; [`check_coverage`] has
+/// refused such keys).
+fn partition(parts: &[Part]) -> KeyPartition {
+    if parts.iter().any(|p| p.db.is_some()) {
+        let dbs: Vec<Option<u64>> = parts.iter().map(|p| p.db).collect();
+        return KeyPartition::new(move |db, _| dbs.iter().position(|&d| d == Some(db)));
+    }
+    let mut owner = vec![u16::MAX; usize::from(SLOTS)];
+    for (i, p) in parts.iter().enumerate() {
+        for &(f, l) in &p.slots {
+            for s in f..=l {
+                owner[usize::from(s)] = i as u16;
+            }
+        }
+    }
+    KeyPartition::new(move |_, key| match owner[usize::from(key_slot(key))] {
+        u16::MAX => None,
+        i => Some(usize::from(i)),
+    })
 }
 
 /// The databases holding keys, over every input (for `--by-db`).
@@ -270,45 +293,37 @@ pub fn run(a: Args, out: &mut Out) -> Result<(), Failure> {
         .map(rdbkit::release::Target::parse)
         .transpose()
         .map_err(Failure::usage)?;
-    let mut reports: Vec<(&Part, MergeReport)> = Vec::new();
-    for p in &parts {
-        let mut o = MergeOptions::new(a.inputs.clone(), staging.path().join(&p.name));
-        o.target = target;
-        o.policy = match a.on_conflict {
-            ConflictPolicy::Error => Policy::Error,
-            ConflictPolicy::First => Policy::First,
-            ConflictPolicy::Last => Policy::Last,
+    let mut o = MergeOptions::new(a.inputs.clone(), PathBuf::new());
+    o.target = target;
+    o.policy = match a.on_conflict {
+        ConflictPolicy::Error => Policy::Error,
+        ConflictPolicy::First => Policy::First,
+        ConflictPolicy::Last => Policy::Last,
+    };
+    o.flatten_dbs = a.flatten_dbs || a.by_db;
+    let partition = partition(&parts);
+    let paths: Vec<PathBuf> = parts.iter().map(|p| staging.path().join(&p.name)).collect();
+    // One reading and one plan of the inputs for all outputs.
+    let written = merge::split(&o, &partition, &paths).map_err(|e| {
+        let code = match e {
+            rdbkit::merge::MergeError::Refused { .. } => EXIT_DATA,
+            rdbkit::merge::MergeError::Interrupted { .. } => {
+                return super::signals::failure(super::signals::received().unwrap_or(2));
+            }
+            _ => super::EXIT_USAGE,
         };
-        o.flatten_dbs = a.flatten_dbs || p.db.is_some();
-        o.select = Some(match p.db {
-            Some(db) => KeySelector::new(move |d, _| d == db),
-            None => {
-                let slots = p.slots.clone();
-                KeySelector::new(move |_, key| {
-                    let s = key_slot(key);
-                    slots.iter().any(|&(f, l)| (f..=l).contains(&s))
-                })
-            }
-        });
-        let r = merge(&o).map_err(|e| {
-            let code = match e {
-                rdbkit::merge::MergeError::Refused { .. } => EXIT_DATA,
-                rdbkit::merge::MergeError::Interrupted { .. } => {
-                    return super::signals::failure(super::signals::received().unwrap_or(2));
-                }
-                _ => super::EXIT_USAGE,
-            };
-            Failure {
-                code,
-                msg: format!("{}: {}", p.name, super::merge::failure_text(&e)),
-            }
-        })?;
+        Failure {
+            code,
+            msg: super::merge::failure_text(&e),
+        }
+    })?;
+    let reports: Vec<(&Part, MergeReport)> = parts.iter().zip(written).collect();
+    for (p, r) in &reports {
         // Redis 7.4+ cluster nodes write each slot's keys together after
         // a SLOT_INFO record: the same layout here, checked again.
         if p.db.is_none() && r.target.is_some_and(|t| t.has_slot_info()) {
-            group_by_slot(&staging.path().join(&p.name), &r)?;
+            group_by_slot(&staging.path().join(&p.name), r)?;
         }
-        reports.push((p, r));
     }
     // All written and verified: publish them.
     if rdbkit::interrupt::requested() {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::cause::Cause;
-use super::options::MergeOptions;
+use super::options::{KeyPartition, MergeOptions};
 use super::progress::{Progress, Ticker};
 use super::records::*;
 use super::report::MAX_LISTED;
@@ -27,12 +27,13 @@ pub(super) struct Scan {
     /// (fingerprint, location), sorted.
     pub(super) fps: Vec<(u64, u64)>,
     pub(super) runs: Vec<Run>,
+    /// Where each database's key records start.
+    pub(super) dbs: Vec<DbStart>,
     pub(super) special: Vec<usize>,
     pub(super) functions: Vec<(String, Vec<u8>)>,
     pub(super) module_aux: Vec<(ModuleId, u64, Vec<u8>)>,
-    /// Kept keys and expires per output db (before duplicates).
-    pub(super) counts: BTreeMap<u64, (u64, u64)>,
-    pub(super) expired_at_import: u64,
+    /// Kept keys per output (before duplicates).
+    pub(super) counts: BTreeMap<OutId, Counts>,
     pub(super) nonzero: BTreeMap<u64, u64>,
     pub(super) dropped_dynomite: u64,
     pub(super) dropped_expired: u64,
@@ -55,25 +56,32 @@ impl Scan {
         let a = self;
         a.fps.extend(b.fps);
         let mut runs = b.runs.into_iter();
+        let mut dbs = b.dbs.into_iter();
+        let same_db = a.dbs.last().map(|d| d.1) == dbs.as_slice().first().map(|d| d.1);
+        if same_db {
+            dbs.next();
+        }
         if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
-            if last.end == first.start && last.db == first.db && last.grows_to(first.start) {
-                last.end = first.end;
+            if same_db
+                && last.end() == first.start
+                && last.part() == first.part()
+                && last.grows_to(first.start)
+            {
+                last.set_end(first.end());
                 runs.next();
             }
         }
         a.runs.extend(runs);
+        a.dbs.extend(dbs);
         a.special.extend(b.special);
         a.functions.extend(b.functions);
         a.module_aux.extend(b.module_aux);
-        for (db, c) in b.counts {
-            let e = a.counts.entry(db).or_default();
-            e.0 += c.0;
-            e.1 += c.1;
+        for (id, c) in b.counts {
+            a.counts.entry(id).or_default().add(c);
         }
         for (db, n) in b.nonzero {
             *a.nonzero.entry(db).or_default() += n;
         }
-        a.expired_at_import += b.expired_at_import;
         a.dropped_dynomite += b.dropped_dynomite;
         a.dropped_expired += b.dropped_expired;
         a.dropped_unselected += b.dropped_unselected;
@@ -86,6 +94,8 @@ impl Scan {
 
 pub(super) struct ScanCtx<'a> {
     pub(super) opts: &'a MergeOptions,
+    /// The outputs of a split; `None` for a merge.
+    pub(super) parts: Option<&'a KeyPartition>,
     pub(super) target: Target,
     pub(super) input: usize,
     pub(super) header: Header,
@@ -102,8 +112,8 @@ pub(super) struct InputSink<'c> {
     scan: Scan,
     /// The run of key records being read.
     run: Option<Run>,
-    /// Kept keys and expires of the output database being read.
-    cur_out: Option<(u64, u64, u64)>,
+    /// Kept keys of the output database being read.
+    cur_out: Option<(OutId, Counts)>,
     /// Warnings the range's decoder had drawn before the current record.
     warned: u64,
     tick: Ticker<'c>,
@@ -119,11 +129,11 @@ impl<'c> InputSink<'c> {
                 fingerprint: 0,
                 fps: Vec::new(),
                 runs: Vec::new(),
+                dbs: Vec::new(),
                 special: Vec::new(),
                 functions: Vec::new(),
                 module_aux: Vec::new(),
                 counts: BTreeMap::new(),
-                expired_at_import: 0,
                 nonzero: BTreeMap::new(),
                 dropped_dynomite: 0,
                 dropped_expired: 0,
@@ -140,22 +150,26 @@ impl<'c> InputSink<'c> {
     }
 
     fn fold_out(&mut self) {
-        if let Some((db, keys, expires)) = self.cur_out.take() {
-            let e = self.scan.counts.entry(db).or_default();
-            e.0 += keys;
-            e.1 += expires;
+        if let Some((id, c)) = self.cur_out.take() {
+            self.scan.counts.entry(id).or_default().add(c);
         }
     }
 
-    /// Records one key record of the scan.
-    fn key(&mut self, start: usize, k: &KeyRecord<'_>) -> crate::Result<()> {
+    /// Records one key record of the scan, going to `part` (see
+    /// [`part_of`]).
+    fn key(
+        &mut self,
+        start: usize,
+        k: &KeyRecord<'_>,
+        key: &[u8],
+        part: Option<u32>,
+    ) -> crate::Result<()> {
         let cx = self.cx;
         let opts = cx.opts;
         let s = &mut self.scan;
         let v = k.value;
-        let key: Cow<'_, [u8]> = k.key.to_bytes()?;
         // Left out before anything else?
-        if let Some(f) = filtered(opts, k.db, &key, k.expire_ms) {
+        if let Some(f) = filtered(opts, part, k.db, key, k.expire_ms) {
             match f {
                 Filter::Dynomite => s.dropped_dynomite += 1,
                 Filter::Expired => s.dropped_expired += 1,
@@ -167,12 +181,12 @@ impl<'c> InputSink<'c> {
         if k.db > 0 {
             *s.nonzero.entry(k.db).or_default() += 1;
         }
-        let odb = out_db(opts, k.db);
+        let id = (part.unwrap_or(0), out_db(opts, k.db));
         // Limits.
         if key.len() > MAX_KEY_LEN {
             s.problem(|| Cause::KeyTooLong {
                 input: cx.input,
-                key: show_key(&key),
+                key: show_key(key),
                 len: key.len(),
             });
         }
@@ -184,7 +198,7 @@ impl<'c> InputSink<'c> {
         if vlen > MAX_VALUE_LEN {
             s.problem(|| Cause::ValueTooLarge {
                 input: cx.input,
-                key: show_key(&key),
+                key: show_key(key),
                 kind: v.kind().name(),
                 len: vlen,
             });
@@ -196,7 +210,7 @@ impl<'c> InputSink<'c> {
         if k.key_meta.is_some() && !target.holds_key_meta() {
             s.problem(|| Cause::KeyMetaUnsupported {
                 input: cx.input,
-                key: show_key(&key),
+                key: show_key(key),
                 target,
             });
         } else if !target.can_copy(k, lineage) {
@@ -210,23 +224,26 @@ impl<'c> InputSink<'c> {
                 if let Err(e) = tried {
                     s.problem(|| Cause::Unencodable {
                         input: cx.input,
-                        error: e.with_key(&key),
+                        error: e.with_key(key),
                     });
                 }
             }
         }
+        // The part goes into the fingerprint: copies of one key always
+        // share it, and a merge's (part 0) fingerprints stay as they were.
+        let fp_db = id.1 ^ u64::from(id.0).rotate_right(8);
         s.fps
-            .push((key_fingerprint(odb, &key), loc(cx.input, start)));
-        if self.cur_out.is_none_or(|c| c.0 != odb) {
+            .push((key_fingerprint(fp_db, key), loc(cx.input, start)));
+        if self.cur_out.is_none_or(|c| c.0 != id) {
             self.fold_out();
-            self.cur_out = Some((odb, 0, 0));
+            self.cur_out = Some((id, Counts::default()));
         }
-        let c = self.cur_out.as_mut().expect("set above");
-        c.1 += 1;
+        let c = &mut self.cur_out.as_mut().expect("set above").1;
+        c.keys += 1;
         if let Some(e) = k.expire_ms {
-            c.2 += 1;
+            c.expires += 1;
             if e < opts.import_at {
-                self.scan.expired_at_import += 1;
+                c.expired += 1;
             }
         }
         Ok(())
@@ -266,17 +283,23 @@ impl<'a> Sink<'a> for InputSink<'_> {
                         .with_key(e.key().unwrap_or_default())
                     })?;
                 }
+                let key: Cow<'_, [u8]> = k.key.to_bytes()?;
+                let part = part_of(cx.parts, k.db, &key);
+                // A key no part takes is left out: it does not cut the run.
+                let run_part = part.or(self.run.map(|r| r.part())).unwrap_or(0);
                 match &mut self.run {
-                    Some(r) if r.grows_to(start) => r.end = k.span.end,
+                    Some(r) if r.grows_to(start) && r.part() == run_part => {
+                        r.set_end(k.span.end);
+                    }
                     _ => {
-                        self.scan.runs.extend(self.run.replace(Run {
-                            start,
-                            end: k.span.end,
-                            db: k.db,
-                        }));
+                        let run = Run::new(start, k.span.end, run_part);
+                        self.scan.runs.extend(self.run.replace(run));
                     }
                 }
-                self.key(start, k)?;
+                if self.scan.dbs.last().is_none_or(|d| d.1 != k.db) {
+                    self.scan.dbs.push((start, k.db));
+                }
+                self.key(start, k, &key, part)?;
             }
             Item::ResizeDb { keys, .. } => {
                 // Every key record takes at least 3 bytes: never trust a
@@ -392,6 +415,7 @@ mod tests {
         let prog = Progress::quiet();
         let cx = ScanCtx {
             opts: &opts,
+            parts: None,
             target: Target::redis(11),
             input: 0,
             header: Header::parse(data).map_err(|e| e.to_string())?,
@@ -406,11 +430,11 @@ mod tests {
         FileStats,
         Vec<(u64, u64)>,
         Vec<Run>,
+        Vec<DbStart>,
         Vec<usize>,
-        BTreeMap<u64, (u64, u64)>,
+        BTreeMap<OutId, Counts>,
         Vec<(String, Vec<u8>)>,
         BTreeMap<u64, u64>,
-        u64,
     );
 
     fn view(s: Scan) -> ScanView {
@@ -418,11 +442,11 @@ mod tests {
             s.report,
             s.fps,
             s.runs,
+            s.dbs,
             s.special,
             s.counts,
             s.functions,
             s.nonzero,
-            s.expired_at_import,
         )
     }
 
@@ -437,9 +461,17 @@ mod tests {
                 "{:?}",
                 one.0.checksum
             );
-            let dbs: Vec<u64> = one.4.keys().copied().collect();
-            assert_eq!(dbs, if two_dbs { vec![0, 5] } else { vec![0] });
+            let dbs: Vec<OutId> = one.5.keys().copied().collect();
+            assert_eq!(
+                dbs,
+                if two_dbs {
+                    vec![(0, 0), (0, 5)]
+                } else {
+                    vec![(0, 0)]
+                }
+            );
             assert_eq!(one.2.len(), if two_dbs { 2 } else { 1 }, "runs joined");
+            assert_eq!(one.3.len(), if two_dbs { 2 } else { 1 }, "databases joined");
             for threads in [2, 3, 8] {
                 let many = view(scan_with(&data, threads).unwrap());
                 assert!(one == many, "threads {threads}, two dbs {two_dbs}");

@@ -26,6 +26,10 @@
 //!    rename it into place (without `force`, an output that appeared in the
 //!    meantime is not replaced either).
 //!
+//! [`split`] runs the same steps once for several outputs, each key going
+//! to the output a [`KeyPartition`] names: one reading and one plan of the
+//! inputs, then each output written and verified in turn.
+//!
 //! Nothing is left behind when the merge fails: no partial output and no
 //! temporary file. The [`MergeReport`] (also inside a [`MergeError`]) says
 //! what was found and done.
@@ -72,7 +76,7 @@ mod target;
 
 pub use cause::Cause;
 pub use error::{join_causes, MergeError};
-pub use options::{ConflictKey, ConflictResolver, KeySelector, MergeOptions, Policy};
+pub use options::{ConflictKey, ConflictResolver, KeyPartition, KeySelector, MergeOptions, Policy};
 pub use progress::ProgressSink;
 pub(crate) use progress::{Progress, Ticker};
 pub use records::{MAX_KEY_LEN, MAX_VALUE_LEN};
@@ -176,33 +180,182 @@ fn check_options(
 /// std::process::exit(code);
 /// ```
 pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
-    run(opts).map_err(|e| {
-        // Whatever an interrupted step failed with, the cause is the
-        // interruption.
-        if !crate::interrupt::requested() {
-            return e;
-        }
-        let mut report = e
-            .report()
-            .cloned()
-            .unwrap_or_else(|| MergeReport::new(opts));
-        report.status = Status::Interrupted;
-        report.error = Some("interrupted".into());
-        report.output = None;
-        MergeError::Interrupted {
-            report: Box::new(report),
-        }
-    })
+    run(opts).map_err(|e| interrupted(opts, e))
 }
 
-fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
+/// Whatever an interrupted step failed with, the cause is the
+/// interruption.
+fn interrupted(opts: &MergeOptions, e: MergeError) -> MergeError {
+    if !crate::interrupt::requested() {
+        return e;
+    }
+    let mut report = e
+        .report()
+        .cloned()
+        .unwrap_or_else(|| MergeReport::new(opts));
+    report.status = Status::Interrupted;
+    report.error = Some("interrupted".into());
+    report.output = None;
+    MergeError::Interrupted {
+        report: Box::new(report),
+    }
+}
+
+/// Splits the inputs into several outputs in one pass: every key goes to
+/// the output `partition` names (keys it names none for are left out),
+/// and each output is what [`merge`] would write with
+/// [`MergeOptions::select`] taking that output's keys, from one reading
+/// and one plan of the inputs instead of one per output.
+///
+/// `opts` applies as to a merge, except `opts.output`, which is not used:
+/// `outputs[i]` receives the keys of part `i` (at most 65,536 outputs; a
+/// partition naming a part with no output refuses the split before
+/// anything is written). Every
+/// output is checked and its temporary file created before the inputs
+/// are read; each is then written, verified, fsynced and renamed into
+/// place in turn. When one fails, the outputs before it are already in
+/// place: write them in a [`crate::atomic::StagingDir`] and publish them
+/// with [`crate::atomic::StagingDir::publish_all`], as `rdbkit split`
+/// does, to publish all or none.
+///
+/// Returns one report per output. Each has what the whole split found
+/// (inputs, target, problems) and its own output's keys, expires,
+/// duplicates and conflicts ([`MergeReport::out_counts`],
+/// [`MergeReport::duplicate_keys`], [`MergeReport::conflicts_total`], the
+/// listed ones among the first [`MAX_LISTED`] of the whole split).
+///
+/// # Errors
+/// As [`merge`]; the report of an error is the whole split's, or the
+/// report of the output whose writing failed.
+///
+/// ```
+/// use rdbkit::encode::{KeyMeta, OwnedValue, RdbWriter, Target};
+/// use rdbkit::merge::{split, KeyPartition, MergeOptions, Policy};
+///
+/// let dir = std::env::temp_dir().join(format!("rdbkit-split-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// for (name, keys) in [("n1.rdb", ["a1", "b1"]), ("n2.rdb", ["a2", "b1"])] {
+///     let mut w = RdbWriter::new(Vec::new(), Target::redis(11)).unwrap();
+///     w.select_db(0).unwrap();
+///     w.resize_db(2, 0).unwrap();
+///     for k in keys {
+///         w.key(k.as_bytes(), &OwnedValue::String(b"v".to_vec()), KeyMeta::default()).unwrap();
+///     }
+///     std::fs::write(dir.join(name), w.finish().unwrap()).unwrap();
+/// }
+/// // Keys starting with 'a' to the first output, the others to the second.
+/// let by_letter = KeyPartition::new(|_db, key| Some(usize::from(key[0] != b'a')));
+/// let outs = [dir.join("a.rdb"), dir.join("b.rdb")];
+/// let opts = MergeOptions::new(vec![dir.join("n1.rdb"), dir.join("n2.rdb")], Default::default());
+/// let reports = split(&opts, &by_letter, &outs).unwrap();
+/// assert_eq!(reports[0].output_keys(), 2);
+/// // b1 is in both inputs, with the same value: written once.
+/// assert_eq!((reports[1].output_keys(), reports[1].duplicate_keys), (1, 1));
+/// assert_eq!(reports[0].duplicate_keys, 0);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn split(
+    opts: &MergeOptions,
+    partition: &KeyPartition,
+    outputs: &[std::path::PathBuf],
+) -> Result<Vec<MergeReport>, MergeError> {
+    run_split(opts, partition, outputs).map_err(|e| interrupted(opts, e))
+}
+
+/// The entries of `list` whose part (in `parts`, entry by entry) is `part`.
+fn of_part<T: Clone>(list: &[T], parts: &[u32], part: u32) -> Vec<T> {
+    list.iter()
+        .zip(parts)
+        .filter(|x| *x.1 == part)
+        .map(|x| x.0.clone())
+        .collect()
+}
+
+/// The options of output `i` of a split: the split's, writing `path`.
+fn part_options(opts: &MergeOptions, path: &std::path::Path) -> MergeOptions {
+    let mut o = opts.clone();
+    o.output = path.to_path_buf();
+    o
+}
+
+fn run_split(
+    opts: &MergeOptions,
+    partition: &KeyPartition,
+    outputs: &[std::path::PathBuf],
+) -> Result<Vec<MergeReport>, MergeError> {
     let mut report = MergeReport::new(opts);
-    let names: Vec<String> = opts
-        .inputs
+    let names = input_names(opts);
+    if outputs.is_empty() || outputs.len() > records::MAX_PARTS {
+        return Err(io_error(
+            Cause::InvalidOptions(format!(
+                "a split writes 1 to {} outputs, not {}",
+                records::MAX_PARTS,
+                outputs.len()
+            )),
+            &report,
+        ));
+    }
+    let part_opts: Vec<MergeOptions> = outputs.iter().map(|o| part_options(opts, o)).collect();
+    for o in &part_opts {
+        check_options(o, &names, true, &report)?;
+    }
+    let out_roles: Vec<String> = (1..=outputs.len()).map(|i| format!("output {i}")).collect();
+    let outs: Vec<Role<'_>> = outputs
         .iter()
-        .map(|p| crate::spill::display_name(p))
+        .zip(&out_roles)
+        .map(|(p, what)| Role { what, path: p })
         .collect();
-    check_options(opts, &names, true, &report)?;
+    check_against_inputs(opts, &outs, &report)?;
+    let mut prepared = Vec::with_capacity(outputs.len());
+    for o in &part_opts {
+        prepared.push(output::prepare(o, &mut report)?);
+    }
+    let progress = progress::Progress::new(opts.progress.clone());
+    let files = open_inputs(opts, &names, &report)?;
+    let sources = source::Source::files(&names, &files);
+    let plan = plan::Plan::build(opts, Some(partition), sources, report, &progress)?;
+    let plan::Plan {
+        mut body,
+        report,
+        tallies,
+        listed,
+    } = plan;
+    let n = outputs.len();
+    if let Some(&(p, _)) = body.out_counts.keys().find(|id| id.0 as usize >= n) {
+        return Err(io_error(
+            Cause::InvalidOptions(format!(
+                "the partition sends keys to output {}, there are {n}",
+                p as usize + 1
+            )),
+            &report,
+        ));
+    }
+    let mut reports = Vec::with_capacity(n);
+    for (i, (o, prep)) in part_opts.iter().zip(prepared).enumerate() {
+        body.part = i as u32;
+        let mut r = report.clone();
+        r.options.output = o.output.clone();
+        r.out_counts = body.dbs();
+        r.expired_at_import = body.counts().map(|c| c.1.expired).sum();
+        let t = tallies.get(&body.part).copied().unwrap_or_default();
+        r.duplicate_keys = t[0];
+        r.duplicates_identical = t[1];
+        r.conflicts_total = t[2];
+        r.conflicts_unresolved = t[3];
+        r.duplicates = of_part(&report.duplicates, &listed.0, body.part);
+        r.conflicts = of_part(&report.conflicts, &listed.1, body.part);
+        reports.push(output::write(o, &body, r, prep, &progress)?);
+    }
+    Ok(reports)
+}
+
+/// Checks the outputs against the inputs and each other (see
+/// [`check_paths`]).
+fn check_against_inputs(
+    opts: &MergeOptions,
+    outputs: &[Role<'_>],
+    report: &MergeReport,
+) -> Result<(), MergeError> {
     let roles: Vec<String> = (1..=opts.inputs.len())
         .map(|i| format!("input {i}"))
         .collect();
@@ -212,28 +365,52 @@ fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         .zip(&roles)
         .map(|(p, what)| Role { what, path: p })
         .collect();
-    let output = [Role {
-        what: "the output",
-        path: &opts.output,
-    }];
-    check_paths(&inputs, &output).map_err(|e| io_error(Cause::Paths(e), &report))?;
-    let prepared = output::prepare(opts, &mut report)?;
-    let progress = progress::Progress::new(opts.progress.clone());
+    check_paths(&inputs, outputs).map_err(|e| io_error(Cause::Paths(e), report))
+}
+
+/// The inputs' names in messages and the report.
+fn input_names(opts: &MergeOptions) -> Vec<String> {
+    opts.inputs
+        .iter()
+        .map(|p| crate::spill::display_name(p))
+        .collect()
+}
+
+/// Opens every input (named `names` in messages).
+fn open_inputs(
+    opts: &MergeOptions,
+    names: &[String],
+    report: &MergeReport,
+) -> Result<Vec<crate::Input>, MergeError> {
     let mut files = Vec::with_capacity(names.len());
     for (i, p) in opts.inputs.iter().enumerate() {
         match crate::Input::open(p) {
             Ok(f) => files.push(f),
-            Err(e) => return Err(plan::Stop::opening(i, &names[i], &e).into_error(report)),
+            Err(e) => {
+                let stop = plan::Stop::opening(i, &names[i], &e);
+                return Err(stop.into_error(report.clone()));
+            }
         }
     }
     crate::interrupt::test_pause("opened");
-    let sources = names
-        .iter()
-        .zip(&files)
-        .map(|(name, f)| source::Source::file(name, f))
-        .collect();
-    let plan = plan::Plan::build(opts, sources, report, &progress)?;
-    output::write(opts, plan, prepared, &progress)
+    Ok(files)
+}
+
+fn run(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
+    let mut report = MergeReport::new(opts);
+    let names = input_names(opts);
+    check_options(opts, &names, true, &report)?;
+    let output = [Role {
+        what: "the output",
+        path: &opts.output,
+    }];
+    check_against_inputs(opts, &output, &report)?;
+    let prepared = output::prepare(opts, &mut report)?;
+    let progress = progress::Progress::new(opts.progress.clone());
+    let files = open_inputs(opts, &names, &report)?;
+    let sources = source::Source::files(&names, &files);
+    let plan = plan::Plan::build(opts, None, sources, report, &progress)?;
+    output::write(opts, &plan.body, plan.report, prepared, &progress)
 }
 
 /// Merges inputs held in memory into any writer: the same checks, plan,
@@ -313,8 +490,8 @@ pub fn merge_bytes<W: std::io::Write>(
         .iter()
         .map(|(name, data)| source::Source::bytes(name, data))
         .collect();
-    let plan = plan::Plan::build(opts, sources, report, &progress)?;
-    output::write_to(opts, plan, out, &progress)
+    let plan = plan::Plan::build(opts, None, sources, report, &progress)?;
+    output::write_to(opts, &plan.body, plan.report, out, &progress)
 }
 
 #[cfg(all(test, not(feature = "gzip")))]

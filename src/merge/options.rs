@@ -127,6 +127,41 @@ impl std::fmt::Debug for KeySelector {
     }
 }
 
+/// Which output of a [`super::split`] takes each key: the output's index
+/// for a record's source database and key, or `None` to leave the key out
+/// (counted in [`super::MergeReport::dropped_unselected`]).
+///
+/// ```
+/// use rdbkit::cluster::key_slot;
+/// use rdbkit::merge::KeyPartition;
+/// // Two outputs: slots 0-8191 and 8192-16383.
+/// let p = KeyPartition::new(|_db, key| Some(usize::from(key_slot(key) >= 8192)));
+/// assert_eq!(p.part(0, b"foo{hash_tag}"), Some(0)); // slot 2515
+/// assert_eq!(p.part(0, b"somekey"), Some(1)); // slot 11058
+/// ```
+#[derive(Clone)]
+pub struct KeyPartition(Arc<PartFn>);
+
+type PartFn = dyn Fn(u64, &[u8]) -> Option<usize> + Send + Sync;
+
+impl KeyPartition {
+    /// A partition giving each key the output `f` names.
+    pub fn new(f: impl Fn(u64, &[u8]) -> Option<usize> + Send + Sync + 'static) -> Self {
+        KeyPartition(Arc::new(f))
+    }
+
+    /// The output taking the key of database `db`, if any.
+    pub fn part(&self, db: u64, key: &[u8]) -> Option<usize> {
+        (self.0)(db, key)
+    }
+}
+
+impl std::fmt::Debug for KeyPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPartition(..)")
+    }
+}
+
 /// Everything a merge needs to know. [`MergeOptions::new`] gives the
 /// defaults; change the public fields as needed.
 ///
@@ -164,8 +199,8 @@ pub struct MergeOptions {
     /// Only the keys this accepts (by source database and key) are merged;
     /// the others are left out before anything else, as the Dynomite
     /// metadata keys are ([`super::MergeReport::dropped_unselected`]).
-    /// `rdbkit split` writes each output as a merge of the keys of its
-    /// slots.
+    /// To write several outputs, each with its share of the keys, use
+    /// [`super::split`]: one reading of the inputs for all.
     pub select: Option<KeySelector>,
     /// Move every database into db 0; the same key in two databases is then
     /// a duplicate or a conflict like any other.

@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use super::cause::Cause;
 use super::error::{io_error, refused, MergeError};
-use super::options::MergeOptions;
-use super::plan::{Body, Plan};
+use super::options::{KeyPartition, MergeOptions};
+use super::plan::Body;
 use super::progress::{Progress, Ticker, STEP};
-use super::records::{filtered, out_db, record_at, Run};
+use super::records::{filtered, out_db, part_of, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{self, reread, DbCounts, Tracker};
 use super::source::Source;
@@ -196,6 +196,7 @@ const COPY_PIECE: usize = 16 << 20;
 struct Copier<'a, W: std::io::Write> {
     w: RdbWriter<W>,
     opts: &'a MergeOptions,
+    parts: Option<&'a KeyPartition>,
     target: Target,
     reencoded: u64,
 }
@@ -217,33 +218,36 @@ impl<W: std::io::Write> Copier<'_, W> {
         Ok(())
     }
 
-    /// Copies one run of key records, leaving out and rewriting the records
-    /// the plan marked.
+    /// Copies one run of key records of database `db`, leaving out and
+    /// rewriting the records the plan marked.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         data: &[u8],
         lineage: Lineage,
         run: Run,
+        db: u64,
         skip: &[usize],
         special: &[usize],
         tick: &mut Ticker<'_>,
     ) -> crate::Result<()> {
         let mut pos = run.start;
+        let end = run.end();
         let mut si = skip.partition_point(|&o| o < pos);
         let mut xi = special.partition_point(|&o| o < pos);
         loop {
-            let ns = skip.get(si).copied().filter(|&o| o < run.end);
-            let nx = special.get(xi).copied().filter(|&o| o < run.end);
+            let ns = skip.get(si).copied().filter(|&o| o < end);
+            let nx = special.get(xi).copied().filter(|&o| o < end);
             let next = match (ns, nx) {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(usize::MAX).min(b.unwrap_or(usize::MAX))),
             };
             let Some(o) = next else {
-                self.raw(&data[pos..run.end], tick, pos)?;
+                self.raw(&data[pos..end], tick, pos)?;
                 return Ok(());
             };
             self.raw(&data[pos..o], tick, pos)?;
-            let k = record_at(data, o, run.db)?;
+            let k = record_at(data, o, db)?;
             let skipped = ns == Some(o);
             if skipped {
                 si += 1;
@@ -253,7 +257,8 @@ impl<W: std::io::Write> Copier<'_, W> {
             }
             if !skipped {
                 let key = k.key.to_bytes()?;
-                if filtered(self.opts, k.db, &key, k.expire_ms).is_none() {
+                let part = part_of(self.parts, k.db, &key);
+                if filtered(self.opts, part, k.db, &key, k.expire_ms).is_none() {
                     let meta = KeyMeta {
                         expire_ms: k.expire_ms,
                         idle: k.idle,
@@ -362,6 +367,10 @@ fn changed_input(
     Ok(())
 }
 
+/// The smallest piece of the output the re-read is given (but for the
+/// last of each database): runs shorter than this are re-read together.
+const MIN_PIECE: usize = 1 << 20;
+
 /// Writes the whole merged file into `out` (`dest` names it in messages),
 /// telling `track` where the re-read may cut it. Returns `out` and whether
 /// the last piece holds re-encoded records.
@@ -396,42 +405,74 @@ fn write_records<W: std::io::Write>(
     let mut c = Copier {
         w,
         opts,
+        parts: b.parts.as_ref(),
         target,
         reencoded: 0,
     };
     // Re-encoded keys at the last cut: a piece that holds one is
     // re-read fully, one of copied records only for its structure.
     let mut marked = 0;
-    for (&db, &(keys, expires)) in &b.out_counts {
-        if keys == 0 {
+    // Where the last cut was, and in which database. The re-read's pieces
+    // are cut at the first run of each database and then at the first run
+    // `MIN_PIECE` bytes or more past the last cut (a split's runs can be
+    // single records; each piece is mapped on its own).
+    let mut last_cut: Option<(usize, u64)> = None;
+    for (db, n) in b.counts() {
+        if n.keys == 0 {
             continue;
         }
         c.w.select_db(db).map_err(|e| werr(e, report))?;
-        c.w.resize_db(keys, expires).map_err(|e| werr(e, report))?;
+        c.w.resize_db(n.keys, n.expires)
+            .map_err(|e| werr(e, report))?;
         for (i, data) in b.inputs.iter().enumerate() {
             let lineage = crate::format::Header::parse(data)
                 .map(|h| h.lineage)
                 .unwrap_or(Lineage::Redis);
-            for run in b.runs[i].iter().filter(|r| out_db(opts, r.db) == db) {
-                if let Some(t) = track {
-                    t.cut(c.w.written() as usize, db, c.reencoded > marked);
+            // The runs of this output in each stretch of the input whose
+            // records go to database `db`.
+            let (runs, dbs) = (&b.runs[i], &b.dbs[i]);
+            let stretches = dbs
+                .iter()
+                .enumerate()
+                .filter(|d| out_db(opts, d.1 .1) == db);
+            let in_db = stretches.flat_map(|(j, &(from, src_db))| {
+                let to = dbs.get(j + 1).map_or(usize::MAX, |d| d.0);
+                let first = runs.partition_point(|r| r.start < from);
+                let last = runs.partition_point(|r| r.start < to);
+                runs[first..last].iter().map(move |r| (r, src_db))
+            });
+            for (run, src_db) in in_db.filter(|r| r.0.part() == b.part) {
+                let at = c.w.written() as usize;
+                if last_cut.is_none_or(|(from, d)| d != db || at - from >= MIN_PIECE) {
+                    if let Some(t) = track {
+                        t.cut(at, db, c.reencoded > marked);
+                    }
+                    marked = c.reencoded;
+                    last_cut = Some((at, db));
                 }
-                marked = c.reencoded;
                 let mut t = Ticker::new(prog, run.start);
-                c.run(data, lineage, *run, &b.skip[i], &b.special[i], &mut t)
-                    .map_err(|e| match e.kind() {
-                        crate::ErrorKind::InputChanged(_) => io_error(
-                            Cause::InputChanged {
-                                input: i,
-                                path: data.name.to_string(),
-                                reason: e.to_string(),
-                                while_writing: true,
-                            },
-                            report,
-                        ),
-                        _ => werr(e, report),
-                    })?;
-                t.flush(run.end);
+                c.run(
+                    data,
+                    lineage,
+                    *run,
+                    src_db,
+                    &b.skip[i],
+                    &b.special[i],
+                    &mut t,
+                )
+                .map_err(|e| match e.kind() {
+                    crate::ErrorKind::InputChanged(_) => io_error(
+                        Cause::InputChanged {
+                            input: i,
+                            path: data.name.to_string(),
+                            reason: e.to_string(),
+                            while_writing: true,
+                        },
+                        report,
+                    ),
+                    _ => werr(e, report),
+                })?;
+                t.flush(run.end());
             }
         }
     }
@@ -489,11 +530,11 @@ impl<W: std::io::Write> std::io::Write for Counted<W> {
 /// before its first byte reaches `out`; without, it is streamed.
 pub(crate) fn write_to<W: std::io::Write>(
     opts: &MergeOptions,
-    plan: Plan<'_>,
+    body: &Body<'_>,
+    mut report: MergeReport,
     out: W,
     prog: &Progress,
 ) -> Result<(MergeReport, W), MergeError> {
-    let Plan { body, mut report } = plan;
     const DEST: &str = "the output";
     let t0 = Instant::now();
     let total = body.run_bytes();
@@ -504,7 +545,7 @@ pub(crate) fn write_to<W: std::io::Write>(
     };
     let (out, bytes) = if opts.verify {
         let buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0).saturating_add(1 << 10));
-        let written = write_records(opts, &body, buf, DEST, &mut report, None, prog);
+        let written = write_records(opts, body, buf, DEST, &mut report, None, prog);
         prog.finish();
         let (buf, _) = written?;
         report.phases.push(("writing", t0.elapsed().as_secs_f64()));
@@ -522,7 +563,7 @@ pub(crate) fn write_to<W: std::io::Write>(
         let counted = Counted { out, bytes: 0 };
         let written = write_records(
             opts,
-            &body,
+            body,
             BufWriter::new(counted),
             DEST,
             &mut report,
@@ -549,13 +590,16 @@ pub(crate) fn write_to<W: std::io::Write>(
     Ok((report, out))
 }
 
+/// Writes the output `body.part` of a planned merge (or split) into the
+/// prepared temporary file, verifies, compresses and publishes it at
+/// `opts.output`.
 pub(crate) fn write(
     opts: &MergeOptions,
-    plan: Plan<'_>,
+    body: &Body<'_>,
+    mut report: MergeReport,
     prepared: Prepared,
     prog: &Progress,
 ) -> Result<MergeReport, MergeError> {
-    let Plan { body, mut report } = plan;
     let Prepared { out: mut atomic } = prepared;
     let tmp = atomic.temp_path().to_path_buf();
     let dest = tmp.display().to_string();
@@ -577,7 +621,7 @@ pub(crate) fn write(
         let file = SyncingFile::new(file, track)
             .map_err(|e| io_error(Cause::WriteFailed(format!("writing {dest}: {e}")), report))?;
         let buf = BufWriter::with_capacity(1 << 20, file);
-        let (buf, full) = write_records(opts, &body, buf, &dest, report, track, prog)?;
+        let (buf, full) = write_records(opts, body, buf, &dest, report, track, prog)?;
         let file = buf
             .into_inner()
             .map_err(|e| {
@@ -709,7 +753,6 @@ pub(crate) fn write(
             .push(("compressing", t3.elapsed().as_secs_f64()));
     }
     let target = body.target;
-    drop(body);
     // 4. Publish.
     let bytes = atomic.file().metadata().map(|m| m.len()).unwrap_or(0);
     let final_tmp = atomic.temp_path().to_path_buf();

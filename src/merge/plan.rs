@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use super::cause::Cause;
 use super::error::{io_error, refused, refused_for_problems, MergeError};
 use super::input::{scan_input, Scan, ScanCtx};
-use super::options::{MergeOptions, Policy};
+use super::options::{KeyPartition, MergeOptions, Policy};
 use super::progress::Progress;
-use super::records::{unloc, Run};
+use super::records::{unloc, Counts, DbStart, OutId, Run};
 use super::report::{InputSummary, MergeReport};
 use super::resolve::Resolver;
 use super::source::Source;
@@ -34,6 +34,11 @@ pub(crate) struct Plan<'d> {
     /// What the write pass copies.
     pub body: Body<'d>,
     pub report: MergeReport,
+    /// Per part of a split: (keys present in several inputs, copies left
+    /// out as identical, conflicts, unresolved conflicts).
+    pub tallies: BTreeMap<u32, [u64; 4]>,
+    /// The part of each duplicate and each conflict listed in the report.
+    pub listed: (Vec<u32>, Vec<u32>),
 }
 
 /// What the write pass copies, from which input.
@@ -42,14 +47,21 @@ pub(crate) struct Body<'d> {
     pub target: Target,
     /// Per input: runs of key records, in file order.
     pub runs: Vec<Vec<Run>>,
+    /// Per input: where each database's key records start.
+    pub dbs: Vec<Vec<DbStart>>,
     /// Per input: sorted offsets of records left out as duplicates or
     /// conflict losers.
     pub skip: Vec<Vec<usize>>,
     /// Per input: sorted offsets of records that are filtered out or must
     /// be rewritten for the target.
     pub special: Vec<Vec<usize>>,
-    /// Output keys and expires per database.
-    pub out_counts: BTreeMap<u64, (u64, u64)>,
+    /// Kept keys per output (part) and database.
+    pub out_counts: BTreeMap<OutId, Counts>,
+    /// The outputs of a split (`None` for a merge).
+    pub parts: Option<KeyPartition>,
+    /// The output being written: its runs and databases are the ones
+    /// copied (always 0 but in a split).
+    pub part: u32,
     /// Function library sources to write, in order.
     pub functions: Vec<Vec<u8>>,
     /// Module aux records to write: (module id, when, payload).
@@ -61,22 +73,40 @@ pub(crate) struct Body<'d> {
 }
 
 impl Body<'_> {
-    /// Bytes of the key records to copy (before records are left out).
+    /// Bytes of the key records to copy into the output being written
+    /// (before records are left out).
     pub fn run_bytes(&self) -> u64 {
         self.runs
             .iter()
             .flatten()
-            .map(|r| (r.end - r.start) as u64)
+            .filter(|r| r.part() == self.part)
+            .map(|r| (r.end() - r.start) as u64)
             .sum()
     }
 
-    /// Keys and expires per output database, databases without keys
-    /// left out.
-    pub fn dbs(&self) -> BTreeMap<u64, (u64, u64)> {
-        let mut dbs = self.out_counts.clone();
-        dbs.retain(|_, c| c.0 > 0);
-        dbs
+    /// Kept keys of the output being written, per database.
+    pub fn counts(&self) -> impl Iterator<Item = (u64, Counts)> + '_ {
+        self.out_counts
+            .range((self.part, 0)..=(self.part, u64::MAX))
+            .map(|(id, c)| (id.1, *c))
     }
+
+    /// Keys and expires per database of the output being written,
+    /// databases without keys left out.
+    pub fn dbs(&self) -> BTreeMap<u64, (u64, u64)> {
+        db_counts(self.counts())
+    }
+}
+
+/// Keys and expires per database, databases without keys left out.
+pub(crate) fn db_counts(c: impl Iterator<Item = (u64, Counts)>) -> BTreeMap<u64, (u64, u64)> {
+    let mut dbs = BTreeMap::new();
+    for (db, c) in c.filter(|c| c.1.keys > 0) {
+        let e: &mut (u64, u64) = dbs.entry(db).or_default();
+        e.0 += c.keys;
+        e.1 += c.expires;
+    }
+    dbs
 }
 
 /// Why planning stopped: turned into a [`MergeError`] carrying the report.
@@ -123,9 +153,8 @@ type Preamble = (Header, Vec<(String, String)>);
 
 /// What the inputs hold together, before duplicates are resolved.
 struct Joined {
-    /// Kept keys and expires per output database.
-    counts: BTreeMap<u64, (u64, u64)>,
-    expired_at_import: u64,
+    /// Kept keys per output and database.
+    counts: BTreeMap<OutId, Counts>,
     /// Function libraries: name, code, input.
     functions: Vec<(String, Vec<u8>, usize)>,
     /// Module aux records: module, when, payload, input.
@@ -135,19 +164,25 @@ struct Joined {
 /// Where each input's records go once duplicates are resolved.
 struct Resolved {
     runs: Vec<Vec<Run>>,
+    dbs: Vec<Vec<DbStart>>,
     skip: Vec<Vec<usize>>,
     special: Vec<Vec<usize>>,
-    counts: BTreeMap<u64, (u64, u64)>,
-    expired_at_import: u64,
+    counts: BTreeMap<OutId, Counts>,
+    /// Per part: (keys present in several inputs, their copies left out as
+    /// identical, conflicts, unresolved conflicts).
+    tallies: BTreeMap<u32, [u64; 4]>,
+    /// The part of each listed duplicate and conflict of the report.
+    listed: (Vec<u32>, Vec<u32>),
 }
 
 impl<'d> Plan<'d> {
     /// Plans the merge of the opened inputs, one step after the other:
     /// choose the target, scan every input, check the key counts, join what the
     /// inputs hold, resolve keys present in several inputs, check the
-    /// totals.
+    /// totals. With `parts` (a split), each kept key goes to one output.
     pub(crate) fn build(
         opts: &MergeOptions,
+        parts: Option<&KeyPartition>,
         inputs: Vec<Source<'d>>,
         mut report: MergeReport,
         prog: &Progress,
@@ -162,8 +197,15 @@ impl<'d> Plan<'d> {
         }
         let (pre, target) = choose_target(opts, &inputs, &mut report);
         let t0 = std::time::Instant::now();
-        let (mut scans, target) =
-            step!(scan_inputs(opts, &inputs, &pre, target, &mut report, prog));
+        let (mut scans, target) = step!(scan_inputs(
+            opts,
+            parts,
+            &inputs,
+            &pre,
+            target,
+            &mut report,
+            prog
+        ));
         report
             .phases
             .push(("verifying inputs", t0.elapsed().as_secs_f64()));
@@ -172,24 +214,25 @@ impl<'d> Plan<'d> {
         let joined = join_inputs(opts, target, &mut scans, &mut report, &mut problems);
         let Joined {
             counts,
-            expired_at_import,
             functions,
             module_aux,
         } = joined;
         let resolved = step!(resolve_duplicates(
             opts,
+            parts,
             &inputs,
             &mut scans,
             counts,
-            expired_at_import,
             &mut report
         ));
         let Resolved {
             runs,
+            dbs,
             skip,
             special,
             counts,
-            expired_at_import,
+            tallies,
+            listed,
         } = resolved;
         if report.conflicts_unresolved > 0 {
             problems.push(Cause::Conflicts {
@@ -197,11 +240,10 @@ impl<'d> Plan<'d> {
                 policy: opts.policy,
             });
         }
-        report.out_counts = counts.clone();
-        report.out_counts.retain(|_, c| c.0 > 0);
+        report.out_counts = db_counts(counts.iter().map(|(id, c)| (id.1, *c)));
         report.phases.push(("planning", t1.elapsed().as_secs_f64()));
-        report.expired_at_import = expired_at_import;
-        let total: u64 = counts.values().map(|c| c.0).sum();
+        report.expired_at_import = counts.values().map(|c| c.expired).sum();
+        let total: u64 = counts.values().map(|c| c.keys).sum();
         if let Some(t) = opts.expect_total {
             if t != total {
                 problems.push(Cause::TotalMismatch {
@@ -218,9 +260,12 @@ impl<'d> Plan<'d> {
             inputs,
             target,
             runs,
+            dbs,
             skip,
             special,
-            out_counts: report.out_counts.clone(),
+            out_counts: counts,
+            parts: parts.cloned(),
+            part: 0,
             functions: functions.into_iter().map(|f| f.1).collect(),
             module_aux: module_aux
                 .into_iter()
@@ -228,7 +273,12 @@ impl<'d> Plan<'d> {
                 .collect(),
             fingerprints: scans.iter().map(|s| s.fingerprint).collect(),
         };
-        Ok(Plan { body, report })
+        Ok(Plan {
+            body,
+            report,
+            tallies,
+            listed,
+        })
     }
 }
 
@@ -266,6 +316,7 @@ fn choose_target(
 /// invalid input refuses the merge.
 fn scan_inputs(
     opts: &MergeOptions,
+    parts: Option<&KeyPartition>,
     inputs: &[Source<'_>],
     pre: &[crate::Result<Preamble>],
     target: Option<Target>,
@@ -285,6 +336,7 @@ fn scan_inputs(
                 };
                 let cx = ScanCtx {
                     opts,
+                    parts,
                     target,
                     input: i,
                     header: *header,
@@ -396,21 +448,17 @@ fn join_inputs(
 ) -> Joined {
     let mut j = Joined {
         counts: BTreeMap::new(),
-        expired_at_import: 0,
         functions: Vec::new(),
         module_aux: Vec::new(),
     };
     let mut nonzero: BTreeMap<u64, u64> = BTreeMap::new();
     for (i, s) in scans.iter_mut().enumerate() {
-        for (db, c) in &s.counts {
-            let e = j.counts.entry(*db).or_default();
-            e.0 += c.0;
-            e.1 += c.1;
+        for (id, c) in &s.counts {
+            j.counts.entry(*id).or_default().add(*c);
         }
         for (db, n) in &s.nonzero {
             *nonzero.entry(*db).or_default() += n;
         }
-        j.expired_at_import += s.expired_at_import;
         report.dropped_dynomite_metadata += s.dropped_dynomite;
         report.dropped_expired += s.dropped_expired;
         report.dropped_unselected += s.dropped_unselected;
@@ -480,23 +528,29 @@ fn join_inputs(
 /// left out, per input.
 fn resolve_duplicates(
     opts: &MergeOptions,
+    parts: Option<&KeyPartition>,
     inputs: &[Source<'_>],
     scans: &mut [Scan],
-    counts: BTreeMap<u64, (u64, u64)>,
-    expired_at_import: u64,
+    counts: BTreeMap<OutId, Counts>,
     report: &mut MergeReport,
 ) -> Result<Resolved, Stop> {
     let runs: Vec<Vec<Run>> = scans
         .iter_mut()
         .map(|s| std::mem::take(&mut s.runs))
         .collect();
+    let dbs: Vec<Vec<DbStart>> = scans
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.dbs))
+        .collect();
     let mut res = Resolver {
         opts,
+        parts,
         inputs,
-        runs: &runs,
+        dbs: &dbs,
         skip: Vec::new(),
         counts,
-        expired_at_import,
+        tallies: BTreeMap::new(),
+        listed: (Vec::new(), Vec::new()),
     };
     let lists: Vec<&[(u64, u64)]> = scans.iter().map(|s| &s.fps[..]).collect();
     scan::equal_groups(&lists, |e| e.0, |g| res.group(g, report))
@@ -504,7 +558,8 @@ fn resolve_duplicates(
     let Resolver {
         mut skip,
         counts,
-        expired_at_import,
+        tallies,
+        listed,
         ..
     } = res;
     let special: Vec<Vec<usize>> = scans
@@ -522,9 +577,11 @@ fn resolve_duplicates(
     }
     Ok(Resolved {
         runs,
+        dbs,
         skip: skip_per,
         special,
         counts,
-        expired_at_import,
+        tallies,
+        listed,
     })
 }

@@ -1,6 +1,8 @@
 //! Re-reading the output while it is being written. The writer cuts the
-//! file at record boundaries (the start of each run of copied records, runs
-//! being at most [`super::plan::RUN_SPLIT`] long); a piece between two cuts
+//! file at record boundaries (the start of the first run of copied records
+//! of each database, then of the first run a mebibyte or more past the
+//! previous cut; runs are at most [`super::plan::RUN_SPLIT`] long); a piece
+//! between two cuts
 //! is final as soon as the writer has handed its last byte to the kernel,
 //! and worker threads then map the file and decode the piece (its structure,
 //! and every element of re-encoded records), count its keys and expires per

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::dynomite;
-use super::options::{ConflictKey, MergeOptions, Policy};
-use super::records::{out_db, record_at, run_db, unloc, Run};
+use super::options::{ConflictKey, KeyPartition, MergeOptions, Policy};
+use super::records::{db_at, out_db, part_of, record_at, unloc, Counts, DbStart, OutId};
 use super::report::{Conflict, ConflictCopy, Duplicate, MergeReport, MAX_LISTED};
 use super::source::Source;
 use crate::decode::KeyRecord;
@@ -41,11 +41,18 @@ pub(super) fn same_value(
 
 pub(super) struct Resolver<'a> {
     pub(super) opts: &'a MergeOptions,
+    /// The outputs of a split; `None` for a merge.
+    pub(super) parts: Option<&'a KeyPartition>,
     pub(super) inputs: &'a [Source<'a>],
-    pub(super) runs: &'a [Vec<Run>],
+    /// Per input: where each database's key records start.
+    pub(super) dbs: &'a [Vec<DbStart>],
     pub(super) skip: Vec<u64>,
-    pub(super) counts: BTreeMap<u64, (u64, u64)>,
-    pub(super) expired_at_import: u64,
+    pub(super) counts: BTreeMap<OutId, Counts>,
+    /// Per part: keys present in several inputs, copies left out as
+    /// identical, conflicts, unresolved conflicts.
+    pub(super) tallies: BTreeMap<u32, [u64; 4]>,
+    /// The part of each duplicate and each conflict listed in the report.
+    pub(super) listed: (Vec<u32>, Vec<u32>),
 }
 
 /// One input's copy of a key present in several inputs.
@@ -56,6 +63,8 @@ pub(super) struct KeyCopy<'a> {
     pub(super) input: usize,
     /// Its location ([`loc`]: input and byte offset).
     pub(super) loc: u64,
+    /// The output and database it goes to.
+    pub(super) id: OutId,
     /// The record.
     pub(super) record: KeyRecord<'a>,
 }
@@ -71,30 +80,28 @@ impl Resolver<'_> {
         let mut recs: Vec<KeyCopy<'_>> = Vec::with_capacity(group.len());
         for &&(_, l) in group {
             let (i, off) = unloc(l);
-            let r = record_at(&inputs[i], off, run_db(&self.runs[i], off))?;
+            let r = record_at(&inputs[i], off, db_at(&self.dbs[i], off))?;
             let key = r.key.to_bytes()?.into_owned();
+            let part = part_of(self.parts, r.db, &key).unwrap_or(0);
             recs.push(KeyCopy {
+                id: (part, out_db(self.opts, r.db)),
                 key,
                 input: i,
                 loc: l,
                 record: r,
             });
         }
-        // Split by real key bytes (fingerprint collisions) and output db.
-        let opts = self.opts;
+        // Split by real key bytes (fingerprint collisions) and output.
         recs.sort_by(|a, b| {
             a.key
                 .cmp(&b.key)
-                .then(out_db(opts, a.record.db).cmp(&out_db(opts, b.record.db)))
+                .then(a.id.cmp(&b.id))
                 .then(a.loc.cmp(&b.loc))
         });
         let mut s = 0;
         while s < recs.len() {
             let mut e = s + 1;
-            while e < recs.len()
-                && recs[e].key == recs[s].key
-                && out_db(opts, recs[e].record.db) == out_db(opts, recs[s].record.db)
-            {
+            while e < recs.len() && recs[e].key == recs[s].key && recs[e].id == recs[s].id {
                 e += 1;
             }
             if e - s > 1 {
@@ -105,14 +112,14 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    fn drop_copy(&mut self, db: u64, c: &KeyCopy<'_>) {
+    fn drop_copy(&mut self, c: &KeyCopy<'_>) {
         self.skip.push(c.loc);
-        let e = self.counts.entry(db).or_default();
-        e.0 -= 1;
+        let e = self.counts.entry(c.id).or_default();
+        e.keys -= 1;
         if let Some(x) = c.record.expire_ms {
-            e.1 -= 1;
+            e.expires -= 1;
             if x < self.opts.import_at {
-                self.expired_at_import -= 1;
+                e.expired -= 1;
             }
         }
     }
@@ -120,7 +127,7 @@ impl Resolver<'_> {
     /// Resolves the copies of one key (in input order).
     fn key(&mut self, copies: &[KeyCopy<'_>], report: &mut MergeReport) -> crate::Result<()> {
         let opts = self.opts;
-        let db = out_db(opts, copies[0].record.db);
+        let (part, db) = copies[0].id;
         let first = &copies[0];
         let mut all_same = true;
         for c in &copies[1..] {
@@ -137,10 +144,14 @@ impl Resolver<'_> {
         if all_same {
             report.duplicates_identical += (copies.len() - 1) as u64;
             report.duplicate_keys += 1;
+            let t = self.tallies.entry(part).or_default();
+            t[0] += 1;
+            t[1] += (copies.len() - 1) as u64;
             for c in &copies[1..] {
-                self.drop_copy(db, c);
+                self.drop_copy(c);
             }
             if report.duplicates.len() < MAX_LISTED {
+                self.listed.0.push(part);
                 report.duplicates.push(Duplicate {
                     db,
                     key: first.key.clone(),
@@ -150,6 +161,7 @@ impl Resolver<'_> {
             return Ok(());
         }
         report.conflicts_total += 1;
+        self.tallies.entry(part).or_default()[2] += 1;
         let mut owner = None;
         let kept = match opts.policy {
             Policy::Error => None,
@@ -180,13 +192,17 @@ impl Resolver<'_> {
             Some(k) => {
                 for (j, c) in copies.iter().enumerate() {
                     if j != k {
-                        self.drop_copy(db, c);
+                        self.drop_copy(c);
                     }
                 }
             }
-            None => report.conflicts_unresolved += 1,
+            None => {
+                report.conflicts_unresolved += 1;
+                self.tallies.entry(part).or_default()[3] += 1;
+            }
         }
         if report.conflicts.len() < MAX_LISTED {
+            self.listed.1.push(part);
             report.conflicts.push(Conflict {
                 db,
                 key: first.key.clone(),

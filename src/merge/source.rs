@@ -24,6 +24,15 @@ impl<'d> Source<'d> {
         }
     }
 
+    /// The opened input files, named `names`.
+    pub(crate) fn files(names: &'d [String], inputs: &'d [Input]) -> Vec<Self> {
+        names
+            .iter()
+            .zip(inputs)
+            .map(|(name, f)| Source::file(name, f))
+            .collect()
+    }
+
     /// Bytes given by the caller.
     pub(crate) fn bytes(name: &'d str, data: &'d [u8]) -> Self {
         Source {
