@@ -219,10 +219,13 @@ fn interrupted(opts: &MergeOptions, e: MergeError) -> MergeError {
 /// does, to publish all or none.
 ///
 /// Returns one report per output. Each has what the whole split found
-/// (inputs, target, problems) and its own output's keys, expires,
-/// duplicates and conflicts ([`MergeReport::out_counts`],
+/// (inputs, target, problems, keys left out: those no output takes are in
+/// [`MergeReport::dropped_unselected`]) and its own output's keys,
+/// expires, duplicates and conflicts ([`MergeReport::out_counts`],
 /// [`MergeReport::duplicate_keys`], [`MergeReport::conflicts_total`], the
 /// listed ones among the first [`MAX_LISTED`] of the whole split).
+/// [`MergeOptions::expect_total`] is checked against all outputs
+/// together.
 ///
 /// # Errors
 /// As [`merge`]; the report of an error is the whole split's, or the

@@ -52,11 +52,11 @@ pub(crate) fn prepare(
         };
         io_error(cause, report)
     })?;
-    report.stale_removed = out
-        .stale_removed()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    // A split prepares several outputs: the list grows.
+    let stale = out.stale_removed().iter();
+    report
+        .stale_removed
+        .extend(stale.map(|p| p.display().to_string()));
     Ok(Prepared { out })
 }
 
