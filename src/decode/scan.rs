@@ -256,6 +256,57 @@ fn crc_end(w: &Walked) -> usize {
     w.eof.map_or(w.end, |e| e.offset + 1)
 }
 
+/// Where each database's key records start in a file, noted by a pass
+/// over it, to give [`record_at`] the database of a record found then:
+/// (offset of a key record, its database), one entry per change, ascending.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct DbStarts(Vec<(usize, u64)>);
+
+impl DbStarts {
+    /// Notes the key record at `at` in database `db` (records in file
+    /// order).
+    #[inline]
+    pub(crate) fn note(&mut self, at: usize, db: u64) {
+        if self.0.last().is_none_or(|&(_, d)| d != db) {
+            self.0.push((at, db));
+        }
+    }
+
+    /// The database of the key record at `at` (0 before the first noted).
+    pub(crate) fn db_at(&self, at: usize) -> u64 {
+        let i = self.0.partition_point(|&(start, _)| start <= at);
+        self.0.get(i.wrapping_sub(1)).map_or(0, |&(_, db)| db)
+    }
+
+    /// Whether the records noted by `next` (the range that follows) start
+    /// in the database these end in.
+    pub(crate) fn continues_in(&self, next: &DbStarts) -> bool {
+        self.0.last().map(|d| d.1) == next.0.first().map(|d| d.1)
+    }
+
+    /// Appends the notes of the range that follows.
+    pub(crate) fn append(&mut self, next: DbStarts) {
+        let skip = usize::from(self.continues_in(&next));
+        self.0.extend(next.0.into_iter().skip(skip));
+    }
+
+    /// Each stretch of records of one database: (start, end or
+    /// `usize::MAX`, database).
+    pub(crate) fn stretches(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
+        let ends = self.0.iter().skip(1).map(|d| d.0).chain([usize::MAX]);
+        self.0
+            .iter()
+            .zip(ends)
+            .map(|(&(from, db), to)| (from, to, db))
+    }
+
+    /// How many stretches there are.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// The key record that starts at `offset` (found by an earlier pass), in
 /// database `db`, decoded at `opts`.
 pub(crate) fn record_at(

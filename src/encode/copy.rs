@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::value::OwnedValue;
 use super::writer::RdbWriter;
+use crate::decode::scan::DbStarts;
 use crate::decode::{Decoder, Item, Level, Options};
 use crate::format::Header;
 use crate::release::Target;
@@ -52,22 +53,14 @@ fn skip_opts() -> Options {
 #[derive(Default)]
 struct KeptKeys {
     keys: Vec<(u64, usize)>,
-    /// Where each database's records start: (offset, db), in file order.
-    dbs: Vec<(usize, u64)>,
+    dbs: DbStarts,
 }
 
 impl KeptKeys {
     fn push(&mut self, db: u64, key: &[u8], at: usize) {
-        if self.dbs.last().is_none_or(|&(_, d)| d != db) {
-            self.dbs.push((at, db));
-        }
+        self.dbs.note(at, db);
         let fp = crate::decode::key_fingerprint(db, key);
         self.keys.push((fp, at));
-    }
-
-    fn db_at(&self, at: usize) -> u64 {
-        let i = self.dbs.partition_point(|&(start, _)| start <= at);
-        self.dbs.get(i.wrapping_sub(1)).map_or(0, |&(_, db)| db)
     }
 
     /// Fails on the first key kept twice in one database (reported at its
@@ -85,7 +78,7 @@ impl KeptKeys {
         {
             let mut seen: Vec<(u64, std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
             for &(_, at) in g {
-                let db = self.db_at(at);
+                let db = self.dbs.db_at(at);
                 let k = crate::decode::scan::record_at(input, at, db, skip)?;
                 let key = k.key.to_bytes()?;
                 if let Some(&(_, _, first)) = seen.iter().find(|s| s.0 == db && s.1 == key) {
@@ -101,7 +94,7 @@ impl KeptKeys {
         let Some((first, at)) = dup else {
             return Ok(());
         };
-        let db = self.db_at(at);
+        let db = self.dbs.db_at(at);
         let k = crate::decode::scan::record_at(input, at, db, skip)?;
         Err(crate::Error::new(
             crate::ErrorKind::DuplicateKey {

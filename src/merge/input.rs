@@ -12,7 +12,7 @@ use super::options::{KeyPartition, MergeOptions};
 use super::progress::{Progress, Ticker};
 use super::records::*;
 use super::report::MAX_LISTED;
-use crate::decode::scan::{scan, ScanOptions, Sink, Walked};
+use crate::decode::scan::{scan, DbStarts, ScanOptions, Sink, Walked};
 use crate::decode::{key_fingerprint, Decoder, Item, KeyRecord, Level, Options, Warnings};
 use crate::encode::{EncodeConfig, Losses, OwnedValue, Target};
 use crate::format::{rdb_type, Header, ModuleId};
@@ -28,7 +28,7 @@ pub(super) struct Scan {
     pub(super) fps: Vec<(u64, u64)>,
     pub(super) runs: Vec<Run>,
     /// Where each database's key records start.
-    pub(super) dbs: Vec<DbStart>,
+    pub(super) dbs: DbStarts,
     pub(super) special: Vec<usize>,
     pub(super) functions: Vec<(String, Vec<u8>)>,
     pub(super) module_aux: Vec<(ModuleId, u64, Vec<u8>)>,
@@ -56,11 +56,7 @@ impl Scan {
         let a = self;
         a.fps.extend(b.fps);
         let mut runs = b.runs.into_iter();
-        let mut dbs = b.dbs.into_iter();
-        let same_db = a.dbs.last().map(|d| d.1) == dbs.as_slice().first().map(|d| d.1);
-        if same_db {
-            dbs.next();
-        }
+        let same_db = a.dbs.continues_in(&b.dbs);
         if let (Some(last), Some(first)) = (a.runs.last_mut(), runs.as_slice().first()) {
             if same_db
                 && last.end() == first.start
@@ -72,7 +68,7 @@ impl Scan {
             }
         }
         a.runs.extend(runs);
-        a.dbs.extend(dbs);
+        a.dbs.append(b.dbs);
         a.special.extend(b.special);
         a.functions.extend(b.functions);
         a.module_aux.extend(b.module_aux);
@@ -129,7 +125,7 @@ impl<'c> InputSink<'c> {
                 fingerprint: 0,
                 fps: Vec::new(),
                 runs: Vec::new(),
-                dbs: Vec::new(),
+                dbs: DbStarts::default(),
                 special: Vec::new(),
                 functions: Vec::new(),
                 module_aux: Vec::new(),
@@ -296,9 +292,7 @@ impl<'a> Sink<'a> for InputSink<'_> {
                         self.scan.runs.extend(self.run.replace(run));
                     }
                 }
-                if self.scan.dbs.last().is_none_or(|d| d.1 != k.db) {
-                    self.scan.dbs.push((start, k.db));
-                }
+                self.scan.dbs.note(start, k.db);
                 self.key(start, k, &key, part)?;
             }
             Item::ResizeDb { keys, .. } => {
@@ -430,7 +424,7 @@ mod tests {
         FileStats,
         Vec<(u64, u64)>,
         Vec<Run>,
-        Vec<DbStart>,
+        DbStarts,
         Vec<usize>,
         BTreeMap<OutId, Counts>,
         Vec<(String, Vec<u8>)>,

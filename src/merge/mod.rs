@@ -265,15 +265,6 @@ pub fn split(
     run_split(opts, partition, outputs).map_err(|e| interrupted(opts, e))
 }
 
-/// The entries of `list` whose part (in `parts`, entry by entry) is `part`.
-fn of_part<T: Clone>(list: &[T], parts: &[u32], part: u32) -> Vec<T> {
-    list.iter()
-        .zip(parts)
-        .filter(|x| *x.1 == part)
-        .map(|x| x.0.clone())
-        .collect()
-}
-
 /// The options of output `i` of a split: the split's, writing `path`.
 fn part_options(opts: &MergeOptions, path: &std::path::Path) -> MergeOptions {
     let mut o = opts.clone();
@@ -321,7 +312,6 @@ fn run_split(
         mut body,
         report,
         tallies,
-        listed,
     } = plan;
     let n = outputs.len();
     if let Some(&(p, _)) = body.out_counts.keys().find(|id| id.0 as usize >= n) {
@@ -340,13 +330,7 @@ fn run_split(
         r.options.output = o.output.clone();
         r.out_counts = body.dbs();
         r.expired_at_import = body.counts().map(|c| c.1.expired).sum();
-        let t = tallies.get(&body.part).copied().unwrap_or_default();
-        r.duplicate_keys = t[0];
-        r.duplicates_identical = t[1];
-        r.conflicts_total = t[2];
-        r.conflicts_unresolved = t[3];
-        r.duplicates = of_part(&report.duplicates, &listed.0, body.part);
-        r.conflicts = of_part(&report.conflicts, &listed.1, body.part);
+        tallies.narrow(&report, body.part, &mut r);
         reports.push(output::write(o, &body, r, prep, &progress)?);
     }
     Ok(reports)

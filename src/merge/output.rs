@@ -17,7 +17,7 @@ use super::error::{io_error, refused, MergeError};
 use super::options::{KeyPartition, MergeOptions};
 use super::plan::Body;
 use super::progress::{Progress, Ticker, STEP};
-use super::records::{filtered, out_db, part_of, record_at, Run};
+use super::records::{filtered, part_of, record_at, Run};
 use super::report::{InputSummary, MergeReport, OutputSummary, Status};
 use super::reread::{self, reread, DbCounts, Tracker};
 use super::source::Source;
@@ -428,20 +428,7 @@ fn write_records<W: std::io::Write>(
             let lineage = crate::format::Header::parse(data)
                 .map(|h| h.lineage)
                 .unwrap_or(Lineage::Redis);
-            // The runs of this output in each stretch of the input whose
-            // records go to database `db`.
-            let (runs, dbs) = (&b.runs[i], &b.dbs[i]);
-            let stretches = dbs
-                .iter()
-                .enumerate()
-                .filter(|d| out_db(opts, d.1 .1) == db);
-            let in_db = stretches.flat_map(|(j, &(from, src_db))| {
-                let to = dbs.get(j + 1).map_or(usize::MAX, |d| d.0);
-                let first = runs.partition_point(|r| r.start < from);
-                let last = runs.partition_point(|r| r.start < to);
-                runs[first..last].iter().map(move |r| (r, src_db))
-            });
-            for (run, src_db) in in_db.filter(|r| r.0.part() == b.part) {
+            for (run, src_db) in b.runs_into(opts, i, db) {
                 let at = c.w.written() as usize;
                 if last_cut.is_none_or(|(from, d)| d != db || at - from >= MIN_PIECE) {
                     if let Some(t) = track {
@@ -454,7 +441,7 @@ fn write_records<W: std::io::Write>(
                 c.run(
                     data,
                     lineage,
-                    *run,
+                    run,
                     src_db,
                     &b.skip[i],
                     &b.special[i],

@@ -21,12 +21,12 @@ use super::error::{io_error, refused, refused_for_problems, MergeError};
 use super::input::{scan_input, Scan, ScanCtx};
 use super::options::{KeyPartition, MergeOptions, Policy};
 use super::progress::Progress;
-use super::records::{unloc, Counts, DbStart, OutId, Run};
+use super::records::{out_db, unloc, Counts, OutId, Run};
 use super::report::{InputSummary, MergeReport};
-use super::resolve::Resolver;
+use super::resolve::{Resolver, Tallies};
 use super::source::Source;
 use super::target::{default_target, preamble};
-use crate::decode::scan;
+use crate::decode::scan::{self, DbStarts};
 use crate::encode::Target;
 use crate::format::{Header, ModuleId};
 
@@ -34,11 +34,8 @@ pub(crate) struct Plan<'d> {
     /// What the write pass copies.
     pub body: Body<'d>,
     pub report: MergeReport,
-    /// Per part of a split: (keys present in several inputs, copies left
-    /// out as identical, conflicts, unresolved conflicts).
-    pub tallies: BTreeMap<u32, [u64; 4]>,
-    /// The part of each duplicate and each conflict listed in the report.
-    pub listed: (Vec<u32>, Vec<u32>),
+    /// Duplicates and conflicts per output of a split.
+    pub tallies: Tallies,
 }
 
 /// What the write pass copies, from which input.
@@ -48,7 +45,7 @@ pub(crate) struct Body<'d> {
     /// Per input: runs of key records, in file order.
     pub runs: Vec<Vec<Run>>,
     /// Per input: where each database's key records start.
-    pub dbs: Vec<Vec<DbStart>>,
+    pub dbs: Vec<DbStarts>,
     /// Per input: sorted offsets of records left out as duplicates or
     /// conflict losers.
     pub skip: Vec<Vec<usize>>,
@@ -89,6 +86,27 @@ impl Body<'_> {
         self.out_counts
             .range((self.part, 0)..=(self.part, u64::MAX))
             .map(|(id, c)| (id.1, *c))
+    }
+
+    /// Input `i`'s runs going to database `db` of the output being written,
+    /// in file order, each with its source database: the runs of this
+    /// output in each stretch of the input whose records go to `db`.
+    pub fn runs_into<'b>(
+        &'b self,
+        opts: &'b MergeOptions,
+        i: usize,
+        db: u64,
+    ) -> impl Iterator<Item = (Run, u64)> + 'b {
+        let runs = &self.runs[i];
+        let stretches = self.dbs[i].stretches();
+        let in_db = stretches.filter(move |s| out_db(opts, s.2) == db);
+        in_db
+            .flat_map(move |(from, to, src_db)| {
+                let first = runs.partition_point(|r| r.start < from);
+                let last = runs.partition_point(|r| r.start < to);
+                runs[first..last].iter().map(move |r| (*r, src_db))
+            })
+            .filter(|r| r.0.part() == self.part)
     }
 
     /// Keys and expires per database of the output being written,
@@ -164,15 +182,11 @@ struct Joined {
 /// Where each input's records go once duplicates are resolved.
 struct Resolved {
     runs: Vec<Vec<Run>>,
-    dbs: Vec<Vec<DbStart>>,
+    dbs: Vec<DbStarts>,
     skip: Vec<Vec<usize>>,
     special: Vec<Vec<usize>>,
     counts: BTreeMap<OutId, Counts>,
-    /// Per part: (keys present in several inputs, their copies left out as
-    /// identical, conflicts, unresolved conflicts).
-    tallies: BTreeMap<u32, [u64; 4]>,
-    /// The part of each listed duplicate and conflict of the report.
-    listed: (Vec<u32>, Vec<u32>),
+    tallies: Tallies,
 }
 
 impl<'d> Plan<'d> {
@@ -232,7 +246,6 @@ impl<'d> Plan<'d> {
             special,
             counts,
             tallies,
-            listed,
         } = resolved;
         if report.conflicts_unresolved > 0 {
             problems.push(Cause::Conflicts {
@@ -277,7 +290,6 @@ impl<'d> Plan<'d> {
             body,
             report,
             tallies,
-            listed,
         })
     }
 }
@@ -538,7 +550,7 @@ fn resolve_duplicates(
         .iter_mut()
         .map(|s| std::mem::take(&mut s.runs))
         .collect();
-    let dbs: Vec<Vec<DbStart>> = scans
+    let dbs: Vec<DbStarts> = scans
         .iter_mut()
         .map(|s| std::mem::take(&mut s.dbs))
         .collect();
@@ -549,17 +561,16 @@ fn resolve_duplicates(
         dbs: &dbs,
         skip: Vec::new(),
         counts,
-        tallies: BTreeMap::new(),
-        listed: (Vec::new(), Vec::new()),
+        tallies: Tallies::default(),
     };
     let lists: Vec<&[(u64, u64)]> = scans.iter().map(|s| &s.fps[..]).collect();
-    scan::equal_groups(&lists, |e| e.0, |g| res.group(g, report))
-        .map_err(|e| Stop::Refused(Cause::DuplicateReread(e)))?;
+    let grouped = scan::equal_groups(&lists, |e| e.0, |g| res.group(g, report));
+    res.tallies.set_totals(report);
+    grouped.map_err(|e| Stop::Refused(Cause::DuplicateReread(e)))?;
     let Resolver {
         mut skip,
         counts,
         tallies,
-        listed,
         ..
     } = res;
     let special: Vec<Vec<usize>> = scans
@@ -582,6 +593,5 @@ fn resolve_duplicates(
         special,
         counts,
         tallies,
-        listed,
     })
 }

@@ -6,7 +6,8 @@
 
 use super::dynomite;
 use super::options::{KeyPartition, MergeOptions};
-use crate::decode::{scan, KeyRecord, Level, Options};
+use crate::decode::scan;
+use crate::decode::{KeyRecord, Level, Options};
 use crate::Limits;
 
 /// Longest key name accepted (Redis Enterprise's limit: 64 KiB).
@@ -26,17 +27,13 @@ pub(super) const OFFSET_BITS: u32 = 48;
 /// re-read of the output splits its work at those points.
 ///
 /// 16 bytes: a split's runs are often single records. The database is in
-/// the input's list of [`DbStart`]s; the part is in the top bits of the
-/// end (offsets stay below 2^[`OFFSET_BITS`]).
+/// the input's [`DbStarts`](scan::DbStarts); the part is in the top bits of the end
+/// (offsets stay below 2^[`OFFSET_BITS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Run {
     pub start: usize,
     tail: u64,
 }
-
-/// Where the key records of a database start in an input: (offset of the
-/// first key record, database), ascending, one entry per change.
-pub(crate) type DbStart = (usize, u64);
 
 /// Where a kept key goes: the output (part of a split; 0 for a merge) and
 /// the database in it.
@@ -157,14 +154,6 @@ pub(crate) fn out_db(opts: &MergeOptions, db: u64) -> u64 {
         0
     } else {
         db
-    }
-}
-
-/// The database of the key record at `offset`.
-pub(crate) fn db_at(dbs: &[DbStart], offset: usize) -> u64 {
-    match dbs.partition_point(|d| d.0 <= offset) {
-        0 => 0,
-        i => dbs[i - 1].1,
     }
 }
 

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use super::dynomite;
 use super::options::{ConflictKey, KeyPartition, MergeOptions, Policy};
-use super::records::{db_at, out_db, part_of, record_at, unloc, Counts, DbStart, OutId};
+use super::records::{out_db, part_of, record_at, unloc, Counts, OutId};
 use super::report::{Conflict, ConflictCopy, Duplicate, MergeReport, MAX_LISTED};
 use super::source::Source;
+use crate::decode::scan::DbStarts;
 use crate::decode::KeyRecord;
 use crate::encode::OwnedValue;
 
@@ -45,14 +46,67 @@ pub(super) struct Resolver<'a> {
     pub(super) parts: Option<&'a KeyPartition>,
     pub(super) inputs: &'a [Source<'a>],
     /// Per input: where each database's key records start.
-    pub(super) dbs: &'a [Vec<DbStart>],
+    pub(super) dbs: &'a [DbStarts],
     pub(super) skip: Vec<u64>,
     pub(super) counts: BTreeMap<OutId, Counts>,
-    /// Per part: keys present in several inputs, copies left out as
-    /// identical, conflicts, unresolved conflicts.
-    pub(super) tallies: BTreeMap<u32, [u64; 4]>,
-    /// The part of each duplicate and each conflict listed in the report.
-    pub(super) listed: (Vec<u32>, Vec<u32>),
+    /// Duplicates and conflicts per output; the report's counts are set
+    /// from these ([`Tallies::set_totals`]).
+    pub(super) tallies: Tallies,
+}
+
+/// What the resolution found for one output (part of a split; a merge has
+/// only part 0).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally {
+    duplicate_keys: u64,
+    duplicates_identical: u64,
+    conflicts_total: u64,
+    conflicts_unresolved: u64,
+}
+
+/// What the resolution found, per output, and the output of each
+/// duplicate and conflict the report lists.
+#[derive(Debug, Default)]
+pub(crate) struct Tallies {
+    per_part: BTreeMap<u32, Tally>,
+    duplicates: Vec<u32>,
+    conflicts: Vec<u32>,
+}
+
+impl Tallies {
+    /// Sets the report's duplicate and conflict counts to those of all
+    /// outputs together.
+    pub(crate) fn set_totals(&self, r: &mut MergeReport) {
+        let mut t = Tally::default();
+        for p in self.per_part.values() {
+            t.duplicate_keys += p.duplicate_keys;
+            t.duplicates_identical += p.duplicates_identical;
+            t.conflicts_total += p.conflicts_total;
+            t.conflicts_unresolved += p.conflicts_unresolved;
+        }
+        t.set(r);
+    }
+
+    /// Narrows `r`, a copy of the whole split's report `all`, to the
+    /// duplicates and conflicts of output `part`.
+    pub(crate) fn narrow(&self, all: &MergeReport, part: u32, r: &mut MergeReport) {
+        fn of_part<T: Clone>(list: &[T], parts: &[u32], part: u32) -> Vec<T> {
+            let mine = list.iter().zip(parts).filter(|x| *x.1 == part);
+            mine.map(|x| x.0.clone()).collect()
+        }
+        self.per_part.get(&part).copied().unwrap_or_default().set(r);
+        r.duplicates = of_part(&all.duplicates, &self.duplicates, part);
+        r.conflicts = of_part(&all.conflicts, &self.conflicts, part);
+    }
+}
+
+impl Tally {
+    fn set(&self, r: &mut MergeReport) {
+        r.duplicate_keys = self.duplicate_keys;
+        r.duplicates_identical = self.duplicates_identical;
+        r.conflicts_total = self.conflicts_total;
+        r.conflicts_unresolved = self.conflicts_unresolved;
+    }
 }
 
 /// One input's copy of a key present in several inputs.
@@ -80,7 +134,7 @@ impl Resolver<'_> {
         let mut recs: Vec<KeyCopy<'_>> = Vec::with_capacity(group.len());
         for &&(_, l) in group {
             let (i, off) = unloc(l);
-            let r = record_at(&inputs[i], off, db_at(&self.dbs[i], off))?;
+            let r = record_at(&inputs[i], off, self.dbs[i].db_at(off))?;
             let key = r.key.to_bytes()?.into_owned();
             let part = part_of(self.parts, r.db, &key).unwrap_or(0);
             recs.push(KeyCopy {
@@ -141,17 +195,15 @@ impl Resolver<'_> {
                 break;
             }
         }
+        let tally = self.tallies.per_part.entry(part).or_default();
         if all_same {
-            report.duplicates_identical += (copies.len() - 1) as u64;
-            report.duplicate_keys += 1;
-            let t = self.tallies.entry(part).or_default();
-            t[0] += 1;
-            t[1] += (copies.len() - 1) as u64;
+            tally.duplicates_identical += (copies.len() - 1) as u64;
+            tally.duplicate_keys += 1;
             for c in &copies[1..] {
                 self.drop_copy(c);
             }
             if report.duplicates.len() < MAX_LISTED {
-                self.listed.0.push(part);
+                self.tallies.duplicates.push(part);
                 report.duplicates.push(Duplicate {
                     db,
                     key: first.key.clone(),
@@ -160,8 +212,7 @@ impl Resolver<'_> {
             }
             return Ok(());
         }
-        report.conflicts_total += 1;
-        self.tallies.entry(part).or_default()[2] += 1;
+        tally.conflicts_total += 1;
         let mut owner = None;
         let kept = match opts.policy {
             Policy::Error => None,
@@ -197,12 +248,15 @@ impl Resolver<'_> {
                 }
             }
             None => {
-                report.conflicts_unresolved += 1;
-                self.tallies.entry(part).or_default()[3] += 1;
+                self.tallies
+                    .per_part
+                    .entry(part)
+                    .or_default()
+                    .conflicts_unresolved += 1
             }
         }
         if report.conflicts.len() < MAX_LISTED {
-            self.listed.1.push(part);
+            self.tallies.conflicts.push(part);
             report.conflicts.push(Conflict {
                 db,
                 key: first.key.clone(),

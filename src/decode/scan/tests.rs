@@ -385,3 +385,27 @@ fn equal_groups_matches_a_map_of_every_entry() {
         assert_eq!(got, want, "round {round}");
     }
 }
+
+#[test]
+fn db_starts_find_each_records_database() {
+    let mut a = DbStarts::default();
+    for (at, db) in [(10, 0), (20, 0), (30, 5), (40, 5)] {
+        a.note(at, db);
+    }
+    let mut b = DbStarts::default();
+    for (at, db) in [(50, 5), (60, 0)] {
+        b.note(at, db);
+    }
+    assert!(a.continues_in(&b));
+    a.append(b);
+    assert_eq!(a.len(), 3);
+    let got: Vec<u64> = [10, 25, 30, 55, 60, 99]
+        .iter()
+        .map(|&o| a.db_at(o))
+        .collect();
+    assert_eq!(got, [0, 0, 5, 5, 0, 0]);
+    assert_eq!(a.db_at(5), 0, "before the first record");
+    let s: Vec<_> = a.stretches().collect();
+    assert_eq!(s, [(10, 30, 0), (30, 60, 5), (60, usize::MAX, 0)]);
+    assert!(!a.continues_in(&DbStarts::default()));
+}
